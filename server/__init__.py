@@ -1,0 +1,1 @@
+"""The headless relay: pairs Alice and Bob, routes sealed frames, keeps time, reads nothing."""
