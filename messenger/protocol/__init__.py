@@ -1,0 +1,9 @@
+"""Sans-IO protocol core: bytes in, events out. No sockets, no asyncio, no Qt.
+
+Layers, outermost first:
+- ``framing``: 4-byte length-prefixed frames with a hard cap on size.
+- ``wire``: the control messages a client and the relay exchange (msgpack, bounded).
+- ``password_handshake``: PBKDF2 -> SPAKE2 -> key confirmation between two peers.
+- ``channel``: AES-256-GCM records with epochs, sequence numbers and key rotation.
+- ``conversation``: chat messages, receipts and rotation policy on top of a channel.
+"""

@@ -1,0 +1,167 @@
+"""Every failure the protocol can report, as one exception tree.
+
+::
+
+    MessengerError                 base; ``code`` is the stable machine-readable name
+    ├── LocalProtocolError         we tried to do something the protocol forbids
+    └── RemoteProtocolError        the other side (peer or relay) broke the protocol
+        ├── FrameTooLargeError
+        ├── TamperedError          a sealed record failed authentication
+        └── ReplayedError          an authentic record arrived twice or out of order
+    WrongPasswordError             key confirmation failed: the passwords differ
+    SessionFullError / NoSuchSessionError / SessionBurnedError / PeerLeftError
+    ServerUnreachableError / ServerError / TimeoutError_
+
+The first line of each docstring is the sentence a person reads; ``code`` is what scripts
+match on (it appears as ``{"event": "error", "code": ...}`` in messenger-cli).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorCode(StrEnum):
+    """Stable error names shared by the relay, the client and messenger-cli."""
+
+    PROTOCOL = "protocol"
+    FRAME_TOO_LARGE = "frame_too_large"
+    TAMPERED = "tampered"
+    REPLAYED = "replayed"
+    WRONG_PASSWORD = "wrong_password"
+    SESSION_FULL = "session_full"
+    NO_SUCH_SESSION = "no_such_session"
+    SESSION_BURNED = "session_burned"
+    PEER_LEFT = "peer_left"
+    SERVER_UNREACHABLE = "server_unreachable"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    BUSY = "busy"
+
+
+class MessengerError(Exception):
+    """Something went wrong."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.PROTOCOL
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message())
+
+    @classmethod
+    def default_message(cls) -> str:
+        """The first line of the docstring: written for a person, not a log parser."""
+        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class LocalProtocolError(MessengerError):
+    """This program tried to do something the protocol does not allow."""
+
+
+class RemoteProtocolError(MessengerError):
+    """The other side sent something that does not follow the protocol."""
+
+
+class FrameTooLargeError(RemoteProtocolError):
+    """A frame was larger than the protocol allows; the connection was closed."""
+
+    code = ErrorCode.FRAME_TOO_LARGE
+
+
+class TamperedError(RemoteProtocolError):
+    """A message was modified or truncated on the way; it was discarded and the session ended."""
+
+    code = ErrorCode.TAMPERED
+
+
+class ReplayedError(RemoteProtocolError):
+    """A message arrived twice or out of order (replayed or reordered on the way); the session
+    ended."""
+
+    code = ErrorCode.REPLAYED
+
+
+class WrongPasswordError(MessengerError):
+    """The passwords did not match: check the code with the other person and try again."""
+
+    code = ErrorCode.WRONG_PASSWORD
+
+
+class SessionFullError(MessengerError):
+    """That session already has two people in it."""
+
+    code = ErrorCode.SESSION_FULL
+
+
+class NoSuchSessionError(MessengerError):
+    """There is no session with that number waiting on the server: check the code."""
+
+    code = ErrorCode.NO_SUCH_SESSION
+
+
+class SessionBurnedError(MessengerError):
+    """Too many wrong passwords were tried for that session; it is closed. Start a new one."""
+
+    code = ErrorCode.SESSION_BURNED
+
+
+class PeerLeftError(MessengerError):
+    """The other person left the session."""
+
+    code = ErrorCode.PEER_LEFT
+
+
+class ServerUnreachableError(MessengerError):
+    """The server could not be reached."""
+
+    code = ErrorCode.SERVER_UNREACHABLE
+
+
+class ServerError(MessengerError):
+    """The server reported an error."""
+
+    code = ErrorCode.SERVER_ERROR
+
+
+class TimeoutError_(MessengerError):
+    """The other side took too long to answer."""
+
+    code = ErrorCode.TIMEOUT
+
+
+class BusyError(MessengerError):
+    """The server is busy or refused the request because of a limit; try again later."""
+
+    code = ErrorCode.BUSY
+
+
+_BY_CODE: dict[str, type[MessengerError]] = {
+    cls.code.value: cls
+    for cls in (
+        RemoteProtocolError,
+        FrameTooLargeError,
+        TamperedError,
+        ReplayedError,
+        WrongPasswordError,
+        SessionFullError,
+        NoSuchSessionError,
+        SessionBurnedError,
+        PeerLeftError,
+        ServerUnreachableError,
+        ServerError,
+        TimeoutError_,
+        BusyError,
+    )
+}
+
+
+def error_from_code(code: str, message: str | None = None) -> MessengerError:
+    """Rebuild the exception a relay error frame names; unknown codes become ServerError."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return ServerError(message or f"The server reported an error ({code}).")
+    return cls(message or None)

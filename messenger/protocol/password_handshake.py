@@ -1,0 +1,210 @@
+"""Password session handshake: PBKDF2-stretched password -> SPAKE2 -> key confirmation.
+
+States are named by what this side knows::
+
+    S0_need_key      waiting for the stretched password (PBKDF2 runs elsewhere, off the loop)
+    S1_sent_pake     our SPAKE2 message is out; waiting for the peer's
+    S2_know_key      both SPAKE2 messages seen, our confirmation sent; waiting for theirs
+    S3_confirmed     the peer proved the same key: the session keys are ready
+    S_failed         wrong password or protocol error; nothing more is accepted
+
+Inputs are ``start(stretched)`` and ``receive(packet)``; outputs are ``SendPacket`` and
+``HandshakeComplete`` events. The relay sees two SPAKE2 messages and two MACs. Without the
+password, SPAKE2 messages reveal nothing that lets anyone test a guess offline; each guess
+costs a live attempt, and the relay limits attempts per session number.
+
+Both sides send their confirmation as soon as they know the key, so a wrong password is
+detected by both sides independently, without waiting for the other to report it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from Crypto.Hash import SHA256
+from spake2 import SPAKE2_A, SPAKE2_B
+
+from messenger.crypto.aead import KEY_SIZE
+from messenger.crypto.kdf import hkdf_sha256
+from messenger.crypto.mac import hmac_sha256, macs_equal
+from messenger.protocol.channel import Direction
+from messenger.protocol.errors import LocalProtocolError, RemoteProtocolError, WrongPasswordError
+from messenger.protocol.packets import PacketKind, make_packet, packet_kind
+from messenger.protocol.safety import SEED_SIZE, format_safety_number
+
+_LABEL = b"messenger v1 password session"
+CONFIRM_SIZE = 32
+
+
+class Role(StrEnum):
+    """Who made the session (and published the salt) and who joined it."""
+
+    CREATOR = "creator"
+    JOINER = "joiner"
+
+    @property
+    def send_direction(self) -> Direction:
+        if self is Role.CREATOR:
+            return Direction.CREATOR_TO_JOINER
+        return Direction.JOINER_TO_CREATOR
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeys:
+    """What a finished handshake hands to the message layer."""
+
+    send_key: bytes
+    recv_key: bytes
+    send_direction: Direction
+    safety: str
+
+    def __repr__(self) -> str:  # keys must never reach a log line
+        return f"SessionKeys(direction={self.send_direction.name}, safety={self.safety!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SendPacket:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeComplete:
+    keys: SessionKeys
+
+
+HandshakeEvent = SendPacket | HandshakeComplete
+
+
+class _State(Enum):
+    S0_need_key = "need_key"
+    S1_sent_pake = "sent_pake"
+    S2_know_key = "know_key"
+    S3_confirmed = "confirmed"
+    S_failed = "failed"
+
+
+def password_salt(session_id: str, salt_nonce: bytes) -> bytes:
+    """PBKDF2 salt bound to this session: its number plus the creator's random value."""
+    digest = SHA256.new(_LABEL + b"\x00salt\x00" + session_id.encode() + b"\x00" + salt_nonce)
+    return digest.digest()
+
+
+class PasswordHandshake:
+    """One side of the password handshake for one session."""
+
+    def __init__(self, role: Role, session_id: str, salt_nonce: bytes) -> None:
+        self.role = role
+        self.session_id = session_id
+        self.salt = password_salt(session_id, salt_nonce)
+        self._state = _State.S0_need_key
+        self._spake: SPAKE2_A | SPAKE2_B | None = None
+        self._my_pake = b""
+        self._early_pake: bytes | None = None
+        self._transcript = b""
+        self._keys: SessionKeys | None = None
+        self._peer_confirm_key = b""
+
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    @property
+    def done(self) -> bool:
+        return self._state is _State.S3_confirmed
+
+    def start(self, stretched_password: bytes) -> list[HandshakeEvent]:
+        """Begin with the PBKDF2 output; returns what to send (and more, if the peer was early)."""
+        if self._state is not _State.S0_need_key:
+            raise LocalProtocolError("The password handshake was already started.")
+        id_a = b"messenger v1 creator " + self.session_id.encode()
+        id_b = b"messenger v1 joiner " + self.session_id.encode()
+        spake_class = SPAKE2_A if self.role is Role.CREATOR else SPAKE2_B
+        self._spake = spake_class(stretched_password, idA=id_a, idB=id_b)
+        self._my_pake = self._spake.start()
+        self._state = _State.S1_sent_pake
+        events: list[HandshakeEvent] = [SendPacket(make_packet(PacketKind.PAKE, self._my_pake))]
+        if self._early_pake is not None:
+            early, self._early_pake = self._early_pake, None
+            events += self._got_pake(early)
+        return events
+
+    def receive(self, packet: bytes) -> list[HandshakeEvent]:
+        """Feed one packet from the peer."""
+        kind = packet_kind(packet)
+        body = packet[2:]
+        if self._state is _State.S_failed:
+            raise LocalProtocolError("The handshake already failed.")
+        if kind is PacketKind.PAKE and self._state is _State.S0_need_key:
+            if self._early_pake is not None:
+                self._fail(RemoteProtocolError("The peer sent two SPAKE2 messages."))
+            self._early_pake = body
+            return []
+        if kind is PacketKind.PAKE and self._state is _State.S1_sent_pake:
+            return self._got_pake(body)
+        if kind is PacketKind.CONFIRM and self._state is _State.S2_know_key:
+            return self._got_confirm(body)
+        self._fail(
+            RemoteProtocolError(
+                f"The peer sent a {kind.name} packet while the handshake was in state {self.state}."
+            )
+        )
+        return []  # unreachable: _fail raises
+
+    def _fail(self, error: Exception) -> None:
+        self._state = _State.S_failed
+        self._spake = None
+        raise error
+
+    def _got_pake(self, peer_pake: bytes) -> list[HandshakeEvent]:
+        assert self._spake is not None
+        try:
+            shared = self._spake.finish(peer_pake)
+        except Exception:  # spake2 raises several types for malformed or reflected messages
+            self._fail(RemoteProtocolError("The peer sent an invalid SPAKE2 message."))
+        self._spake = None
+        if self.role is Role.CREATOR:
+            msg_creator, msg_joiner = self._my_pake, peer_pake
+        else:
+            msg_creator, msg_joiner = peer_pake, self._my_pake
+        transcript = SHA256.new(
+            _LABEL
+            + b"\x00transcript\x00"
+            + self.session_id.encode()
+            + b"\x00"
+            + self.salt
+            + len(msg_creator).to_bytes(2, "big")
+            + msg_creator
+            + len(msg_joiner).to_bytes(2, "big")
+            + msg_joiner
+        ).digest()
+        self._transcript = transcript
+        material = hkdf_sha256(shared, 4 * KEY_SIZE + SEED_SIZE, salt=transcript, info=_LABEL)
+        k_c2j, k_j2c, confirm_creator, confirm_joiner = (
+            material[i * KEY_SIZE : (i + 1) * KEY_SIZE] for i in range(4)
+        )
+        safety = format_safety_number(material[4 * KEY_SIZE :])
+        if self.role is Role.CREATOR:
+            keys = SessionKeys(k_c2j, k_j2c, Direction.CREATOR_TO_JOINER, safety)
+            my_confirm_key, self._peer_confirm_key = confirm_creator, confirm_joiner
+        else:
+            keys = SessionKeys(k_j2c, k_c2j, Direction.JOINER_TO_CREATOR, safety)
+            my_confirm_key, self._peer_confirm_key = confirm_joiner, confirm_creator
+        self._keys = keys
+        self._state = _State.S2_know_key
+        mac = hmac_sha256(my_confirm_key, b"confirm " + self.role.value.encode() + transcript)
+        return [SendPacket(make_packet(PacketKind.CONFIRM, mac))]
+
+    def _got_confirm(self, mac: bytes) -> list[HandshakeEvent]:
+        peer_role = Role.JOINER if self.role is Role.CREATOR else Role.CREATOR
+        expected = hmac_sha256(
+            self._peer_confirm_key, b"confirm " + peer_role.value.encode() + self._transcript
+        )
+        if len(mac) != CONFIRM_SIZE or not macs_equal(mac, expected):
+            self._keys = None
+            self._fail(WrongPasswordError())
+        assert self._keys is not None
+        keys, self._keys = self._keys, None
+        self._peer_confirm_key = b""
+        self._state = _State.S3_confirmed
+        return [HandshakeComplete(keys)]
