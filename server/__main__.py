@@ -1,0 +1,136 @@
+"""messenger-server: run the relay.
+
+    messenger-server [--host H] [--port P] [--data-dir DIR] [--rotate-interval S]
+
+It prints one line when it listens (``listening on HOST:PORT``; with ``--port 0`` that line
+names the port the OS chose) and logs one line per connection event, never a secret.
+SIGINT/SIGTERM stop it cleanly: stop accepting, close connections, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from messenger import __version__
+from server.config import ServerConfig, default_data_dir
+from server.hub import Hub
+
+log = logging.getLogger("messenger.server")
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value!r}")
+    return number
+
+
+def port_number(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ServerConfig()
+    parser = argparse.ArgumentParser(
+        prog="messenger-server", description="Messenger relay: routes sealed frames it cannot read."
+    )
+    parser.add_argument(
+        "--host", default=defaults.host, help=f"address to listen on ({defaults.host})"
+    )
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=defaults.port,
+        help=f"port to listen on, 0 for any free port ({defaults.port})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the relay keeps its state (default {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--rotate-interval",
+        type=positive_float,
+        default=defaults.rotate_interval,
+        help=f"seconds between key-rotation ticks per session ({defaults.rotate_interval:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=positive_float,
+        default=defaults.idle_timeout,
+        help=f"close connections silent this long ({defaults.idle_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        type=positive_float,
+        default=defaults.handshake_timeout,
+        help=f"a new connection must say hello within this ({defaults.handshake_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument("--version", action="version", version=f"messenger-server {__version__}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    known = {f.name for f in fields(ServerConfig)}
+    values = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    return ServerConfig(**values)
+
+
+def prepare_data_dir(config: ServerConfig) -> Path:
+    data_dir = config.data_dir or default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return data_dir
+
+
+async def serve(config: ServerConfig) -> None:
+    hub = Hub(config)
+    host, port = await hub.start()
+    print(f"messenger-server {__version__} listening on {host}:{port}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping: closing %d connection(s)", hub.connection_count)
+    await hub.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = config_from_args(args)
+    try:
+        prepare_data_dir(config)
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(
+            f"messenger-server: cannot start on {config.host}:{config.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
