@@ -1,0 +1,208 @@
+"""messenger-cli: the headless client. JSON Lines on stdout, one object per line, flushed.
+
+Each stdin line is one message (``/rotate`` rotates the sending key now). Lines typed before
+the session is ready are queued, not lost. On stdin EOF it waits (bounded) until every sent
+message has a receipt, then exits 0. After an ``error`` event it exits 1; usage errors exit 2.
+See docs/cli.md for every event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from messenger import __version__
+from messenger import events as ev
+from messenger.client import Client
+from messenger.protocol.errors import MessengerError, TimeoutError_
+from messenger.session import Session
+from messenger.store.profile import Profile, ProfileError
+
+#: How long to wait at stdin EOF for receipts of what was sent.
+DELIVERY_WAIT = 30.0
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Print one JSON line and flush, so a reader on a pipe sees it at once."""
+    sys.stdout.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit_error(error: MessengerError) -> None:
+    emit("error", code=error.code.value, message=str(error))
+
+
+def parse_server(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="messenger-cli",
+        description="Headless Messenger client: JSON Lines on stdout, one message per stdin line.",
+    )
+    parser.add_argument(
+        "--server",
+        type=parse_server,
+        default=("127.0.0.1", 5555),
+        metavar="HOST:PORT",
+        help="relay address (default 127.0.0.1:5555)",
+    )
+    parser.add_argument("--profile", metavar="DIR", help="profile folder (default: per-user)")
+    parser.add_argument("--name", default="", help="display name shown to others")
+    parser.add_argument("--version", action="version", version=f"messenger-cli {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = commands.add_parser("create", help="create a password session and print its code")
+    create.add_argument("--password", help="use this password instead of generated words")
+    join = commands.add_parser("join", help="join a session by code, or number + --password")
+    join.add_argument("code", help="a code like 7-orbit-lantern, or a session number")
+    join.add_argument("--password", help="the password, when joining by session number")
+    return parser
+
+
+class StdinLines:
+    """Reads stdin in a daemon thread (works for ttys, pipes and files alike)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = loop
+        threading.Thread(target=self._read, name="stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in sys.stdin:
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, line.rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(RuntimeError):  # loop already closed at exit
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, None)
+
+
+class SessionEnded(Exception):
+    """Internal: the session is over; ``error`` is why (None for a normal end)."""
+
+    def __init__(self, error: MessengerError | None) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def print_event(event: ev.ClientEvent) -> None:
+    """Print one client event as a JSON line; raise SessionEnded when it ends the session."""
+    if isinstance(event, ev.CodeCreated):
+        emit("code", code=event.code, session=event.session)
+    elif isinstance(event, ev.SessionReady):
+        emit("ready", session=event.session, mode=event.mode, safety=event.safety)
+    elif isinstance(event, ev.MessageReceived):
+        emit("message", id=event.id, text=event.text, sent_at=event.sent_at)
+    elif isinstance(event, ev.MessageDelivered):
+        emit("delivered", id=event.id)
+    elif isinstance(event, ev.KeysRotated):
+        emit("rotated", epoch=event.epoch)
+    elif isinstance(event, ev.PeerLeft):
+        emit("peer_left")
+        raise SessionEnded(None)
+    elif isinstance(event, ev.SessionFailed | ev.Disconnected):
+        emit_error(event.error)
+        raise SessionEnded(event.error)
+
+
+def print_pending(client: Client) -> None:
+    """Print events already queued (receipts, messages) before the process exits."""
+    with contextlib.suppress(SessionEnded):
+        while not client.events.empty():
+            print_event(client.events.get_nowait())
+
+
+async def print_events(client: Client) -> MessengerError | None:
+    """Print events until the session ends; return its error, if any."""
+    try:
+        while True:
+            print_event(await client.events.get())
+    except SessionEnded as ended:
+        return ended.error
+
+
+async def pump_stdin(session: Session, lines: StdinLines) -> None:
+    """Send each stdin line; at EOF wait for receipts (bounded)."""
+    while (line := await lines.queue.get()) is not None:
+        if line == "/rotate":
+            await session.rotate()
+        elif line:
+            await session.send_text(line)
+    await session.wait_ready()
+    if not await session.wait_delivered(DELIVERY_WAIT) and session.error is None:
+        raise TimeoutError_(
+            f"{session.undelivered} message(s) were not confirmed by the other person "
+            f"within {DELIVERY_WAIT:.0f} s."
+        )
+
+
+async def run(args: argparse.Namespace) -> int:
+    Profile.open(args.profile)
+    host, port = args.server
+    client = Client(host, port, name=args.name)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    lines = StdinLines(loop)
+    try:
+        await client.connect()
+        if args.command == "create":
+            session, _code = await client.create_session(args.password)
+        else:
+            session = await client.join_session(args.code, args.password)
+        printer = asyncio.create_task(print_events(client))
+        pumper = asyncio.create_task(pump_stdin(session, lines))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait(
+            {printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in (pumper, stopper):
+            task.cancel()
+        if printer in done:
+            return EXIT_ERROR if printer.result() is not None else EXIT_OK
+        printer.cancel()
+        if pumper in done and (failure := pumper.exception()) is not None:
+            raise failure
+        print_pending(client)
+        return EXIT_OK
+    except MessengerError as exc:
+        print_pending(client)
+        emit_error(exc)
+        return EXIT_ERROR
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+    try:
+        return asyncio.run(run(args))
+    except ProfileError as exc:
+        emit("error", code="profile", message=str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

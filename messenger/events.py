@@ -1,0 +1,75 @@
+"""Events the client core reports to its front ends (messenger-cli, the Qt adapter).
+
+Plain frozen dataclasses: the CLI prints them as JSON lines, the UI turns them into signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from messenger.protocol.errors import MessengerError
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCreated:
+    session: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady:
+    session: str
+    mode: str
+    safety: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    session: str
+    id: str
+    text: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    session: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeysRotated:
+    session: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft:
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailed:
+    """The session ended because of ``error``; nothing more will arrive on it."""
+
+    session: str | None
+    error: MessengerError
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection to the server ended; every open session ended with it."""
+
+    error: MessengerError
+
+
+ClientEvent = (
+    CodeCreated
+    | SessionReady
+    | MessageReceived
+    | MessageDelivered
+    | KeysRotated
+    | PeerLeft
+    | SessionFailed
+    | Disconnected
+)

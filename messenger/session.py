@@ -1,0 +1,293 @@
+"""One end-to-end session as the client runs it: handshake, then the conversation.
+
+Each session has its own inbox and task, so its packets are handled strictly in order and
+the slow steps (PBKDF2, SPAKE2) run in an executor without racing the packets that arrive
+meanwhile. Messages the person sends before the peer is there wait in ``_queued``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from messenger import events as ev
+from messenger.crypto.kdf import stretch_password
+from messenger.protocol import wire
+from messenger.protocol.channel import SecureChannel
+from messenger.protocol.conversation import (
+    Conversation,
+    Delivered,
+    Outgoing,
+    PeerSaidBye,
+    Rotated,
+    TextReceived,
+)
+from messenger.protocol.errors import (
+    LocalProtocolError,
+    MessengerError,
+    PeerLeftError,
+    TimeoutError_,
+    WrongPasswordError,
+)
+from messenger.protocol.password_handshake import (
+    HandshakeComplete,
+    PasswordHandshake,
+    Role,
+    SendPacket,
+    SessionKeys,
+)
+
+log = logging.getLogger("messenger.session")
+#: How long the peer has to finish the handshake once both are paired.
+HANDSHAKE_TIMEOUT = 60.0
+
+Send = Callable[[object], Awaitable[None]]
+Emit = Callable[[ev.ClientEvent], None]
+
+
+class SessionState(StrEnum):
+    WAITING = "waiting"  #: created, nobody joined yet
+    HANDSHAKE = "handshake"
+    READY = "ready"
+    CLOSED = "closed"
+
+
+class _Tick:
+    """Inbox marker: the relay's rotation timer fired."""
+
+
+class _PeerGone:
+    """Inbox marker: the relay says the peer left."""
+
+
+class Session:
+    """A password session. RSA sessions will share everything after the handshake."""
+
+    mode = "password"
+
+    def __init__(
+        self, session_id: str, password: str, send: Send, emit: Emit, *, role: Role | None = None
+    ) -> None:
+        self.id = session_id
+        self.role = role
+        self.state = SessionState.WAITING
+        self.safety = ""
+        self._password = password
+        self._send = send
+        self._emit = emit
+        self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self._queued: list[tuple[str, str]] = []
+        self._conversation: Conversation | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._all_delivered = asyncio.Event()
+        self._all_delivered.set()
+        self.error: MessengerError | None = None
+
+    # -- called by the client ---------------------------------------------------------------
+
+    def paired(self, role: Role, salt: bytes) -> None:
+        """The relay paired us: start the handshake task."""
+        if self._task is not None:
+            return
+        self.role = role
+        self.state = SessionState.HANDSHAKE
+        self._task = asyncio.create_task(self._run(salt), name=f"session-{self.id}")
+
+    def deliver(self, item: object) -> None:
+        """A relay message for this session (Relay, RotateTick, PeerLeft, Error)."""
+        if isinstance(item, wire.Relay):
+            self._inbox.put_nowait(item.data)
+        elif isinstance(item, wire.RotateTick):
+            self._inbox.put_nowait(_Tick())
+        elif isinstance(item, wire.PeerLeft):
+            if self._task is None:
+                return  # a failed joiner left a waiting session: keep waiting
+            self._inbox.put_nowait(_PeerGone())
+
+    def fail(self, error: MessengerError) -> None:
+        """End the session from outside (connection lost, relay error)."""
+        if self.state is SessionState.CLOSED:
+            return
+        self._finish(error)
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- called by the person ---------------------------------------------------------------
+
+    async def send_text(self, text: str) -> str:
+        """Send (or queue, until the peer is there) one message; returns its id."""
+        if self.state is SessionState.CLOSED:
+            raise LocalProtocolError("This session has ended.")
+        if self._conversation is None:
+            message_id = _new_id()
+            self._queued.append((message_id, text))
+            self._all_delivered.clear()
+            return message_id
+        message_id, events = self._conversation.send_text(text)
+        self._all_delivered.clear()
+        await self._handle_events(events)
+        return message_id
+
+    async def rotate(self) -> None:
+        """The person's "rotate now"."""
+        if self._conversation is not None and self.state is SessionState.READY:
+            await self._handle_events(self._conversation.rotate())
+
+    async def wait_ready(self) -> None:
+        await _wait_either(self._ready, self._closed)
+        if self.error is not None:
+            raise self.error
+
+    async def wait_delivered(self, timeout: float) -> bool:
+        """Wait until every message sent so far has a receipt; False on timeout or close."""
+        try:
+            async with asyncio.timeout(timeout):
+                await _wait_either(self._all_delivered, self._closed)
+        except TimeoutError:
+            return False
+        return self._all_delivered.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def undelivered(self) -> int:
+        pending = len(self._queued)
+        if self._conversation is not None:
+            pending += len(self._conversation.undelivered)
+        return pending
+
+    @property
+    def epoch(self) -> int:
+        return self._conversation.epoch if self._conversation is not None else 0
+
+    async def leave(self) -> None:
+        """Say goodbye to the peer (sealed) and leave the session on the relay."""
+        if self.state is SessionState.CLOSED:
+            return
+        with contextlib.suppress(MessengerError):
+            if self._conversation is not None:
+                await self._handle_events(self._conversation.say_bye())
+            await self._send(wire.LeaveSession(session=self.id))
+        self._finish(None)
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the session task -------------------------------------------------------------------
+
+    async def _run(self, salt: bytes) -> None:
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                keys = await self._handshake(salt)
+            self._conversation = Conversation(
+                SecureChannel(self.id, keys.send_key, keys.recv_key, keys.send_direction)
+            )
+            self.safety = keys.safety
+            self.state = SessionState.READY
+            self._ready.set()
+            self._emit(ev.SessionReady(self.id, self.mode, keys.safety))
+            queued, self._queued = self._queued, []
+            for message_id, text in queued:
+                _, events = self._conversation.send_text(text, message_id)
+                await self._handle_events(events)
+            self._update_delivered()
+            while self.state is SessionState.READY:
+                await self._handle_item(await self._inbox.get())
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            await self._abort(TimeoutError_("The other person did not finish the handshake."))
+        except WrongPasswordError as exc:
+            if self.role is Role.CREATOR:
+                with contextlib.suppress(MessengerError):
+                    await self._send(wire.PairingFailed(session=self.id))
+            await self._abort(exc)
+        except MessengerError as exc:
+            await self._abort(exc)
+
+    async def _handshake(self, salt: bytes) -> SessionKeys:
+        assert self.role is not None
+        loop = asyncio.get_running_loop()
+        handshake = PasswordHandshake(self.role, self.id, salt)
+        password, self._password = self._password, ""
+        stretched = await loop.run_in_executor(None, stretch_password, password, handshake.salt)
+        pending = await loop.run_in_executor(None, handshake.start, stretched)
+        while True:
+            for event in pending:
+                if isinstance(event, SendPacket):
+                    await self._send(wire.Relay(session=self.id, data=event.data))
+                elif isinstance(event, HandshakeComplete):
+                    return event.keys
+            item = await self._inbox.get()
+            if isinstance(item, _PeerGone):
+                raise PeerLeftError("The other person left before the session was set up.")
+            if isinstance(item, _Tick):
+                pending = []
+                continue
+            pending = await loop.run_in_executor(None, handshake.receive, item)
+
+    async def _handle_item(self, item: object) -> None:
+        assert self._conversation is not None
+        if isinstance(item, _Tick):
+            await self._handle_events(self._conversation.rotate())
+        elif isinstance(item, _PeerGone):
+            self._emit(ev.PeerLeft(self.id))
+            self._finish(None)
+        else:
+            await self._handle_events(self._conversation.receive(item))  # type: ignore[arg-type]
+
+    async def _handle_events(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, Outgoing):
+                await self._send(wire.Relay(session=self.id, data=event.data))
+            elif isinstance(event, TextReceived):
+                self._emit(ev.MessageReceived(self.id, event.id, event.text, event.sent_at))
+            elif isinstance(event, Delivered):
+                self._emit(ev.MessageDelivered(self.id, event.id))
+            elif isinstance(event, Rotated):
+                self._emit(ev.KeysRotated(self.id, event.epoch))
+            elif isinstance(event, PeerSaidBye):
+                self._emit(ev.PeerLeft(self.id))
+                self._finish(None)
+                return
+        self._update_delivered()
+
+    def _update_delivered(self) -> None:
+        if self.undelivered == 0:
+            self._all_delivered.set()
+
+    async def _abort(self, error: MessengerError) -> None:
+        log.info("session %s ended: %s", self.id, error.code)
+        with contextlib.suppress(MessengerError):
+            await self._send(wire.LeaveSession(session=self.id))
+        self._finish(error)
+
+    def _finish(self, error: MessengerError | None) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        self.state = SessionState.CLOSED
+        self.error = error
+        if self._conversation is not None:
+            self._conversation.channel.close()
+        if error is not None:
+            self._emit(ev.SessionFailed(self.id, error))
+        self._closed.set()
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
