@@ -1,10 +1,13 @@
-"""messenger-server: run the relay.
+"""messenger-server: run the relay, or manage its key.
 
-    messenger-server [--host H] [--port P] [--data-dir DIR] [--rotate-interval S]
+    messenger-server [--host H] [--port P] [--data-dir DIR] [--rotate-interval S] ...
+    messenger-server keygen [--data-dir DIR] [--force]
+    messenger-server fingerprint [--data-dir DIR]
 
-It prints one line when it listens (``listening on HOST:PORT``; with ``--port 0`` that line
-names the port the OS chose) and logs one line per connection event, never a secret.
-SIGINT/SIGTERM stop it cleanly: stop accepting, close connections, exit 0.
+At start it prints the key's fingerprint and one line when it listens (``listening on
+HOST:PORT``; with ``--port 0`` that line names the port the OS chose), then logs one line
+per connection event, never a secret. SIGINT/SIGTERM stop it cleanly: stop accepting, close
+connections, exit 0.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from messenger import __version__
+from messenger.crypto.rsa import IdentityKey, format_fingerprint
+from server import identity
 from server.config import ServerConfig, default_data_dir
 from server.hub import Hub
 
@@ -83,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument("--version", action="version", version=f"messenger-server {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    keygen = commands.add_parser("keygen", help="create the relay's RSA-3072 key")
+    keygen.add_argument("--data-dir", type=Path, default=None, help="where to write it")
+    keygen.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing key (every client will refuse the new one)",
+    )
+    show = commands.add_parser("fingerprint", help="print the relay key's fingerprint")
+    show.add_argument("--data-dir", type=Path, default=None, help="where the key is")
     return parser
 
 
@@ -98,8 +113,8 @@ def prepare_data_dir(config: ServerConfig) -> Path:
     return data_dir
 
 
-async def serve(config: ServerConfig) -> None:
-    hub = Hub(config)
+async def serve(config: ServerConfig, server_key: IdentityKey) -> None:
+    hub = Hub(config, server_key)
     host, port = await hub.start()
     print(f"messenger-server {__version__} listening on {host}:{port}", flush=True)
     loop = asyncio.get_running_loop()
@@ -120,9 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = config_from_args(args)
+    data_dir = config.data_dir or default_data_dir()
     try:
+        if args.command == "keygen":
+            key = identity.generate(data_dir, overwrite=args.force)
+            print(f"wrote {identity.private_key_path(data_dir)}")
+            print(f"fingerprint {format_fingerprint(key.fingerprint)}")
+            return 0
+        if args.command == "fingerprint":
+            print(format_fingerprint(identity.load_public(data_dir).fingerprint))
+            return 0
         prepare_data_dir(config)
-        asyncio.run(serve(config))
+        key = identity.load_or_generate(data_dir)
+        print(f"server key fingerprint {format_fingerprint(key.fingerprint)}", flush=True)
+        asyncio.run(serve(config, key))
+    except identity.ServerKeyError as exc:
+        print(f"messenger-server: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"messenger-server: cannot start on {config.host}:{config.port}: {exc.strerror or exc}",

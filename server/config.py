@@ -32,5 +32,5 @@ class ServerConfig:
     max_failed_pairings: int = 3
     #: Frames queued for one slow client before senders to it are made to wait.
     send_queue_frames: int = 64
-    #: A session created but never joined is dropped after this long.
-    unpaired_session_ttl: float = 24 * 3600.0
+    #: An invitation not answered within this many seconds is withdrawn.
+    invite_timeout: float = 120.0

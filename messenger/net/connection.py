@@ -1,16 +1,18 @@
-"""One asyncio connection to the relay: frames out through a bounded queue, messages in.
+"""One asyncio connection to the relay: sealed transport handshake, then messages in and out.
 
-This layer moves bytes and nothing else: it does not know what a session is. Sealing the
-transport (a later step) slots in between ``encode_frame`` and the socket.
+This layer moves bytes and nothing else: it does not know what a session is. It checks the
+server's key through a callback (the profile's pins), so a changed key stops the connection
+before any secret is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+from messenger.crypto.rsa import IdentityKey
+from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     MessengerError,
@@ -18,13 +20,16 @@ from messenger.protocol.errors import (
     ServerUnreachableError,
     error_from_code,
 )
-from messenger.protocol.framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
+from messenger.protocol.framing import MAX_FRAME_BODY
+from messenger.protocol.transport import ClientHandshake, ServerIdentity
 
 log = logging.getLogger("messenger.net")
-READ_CHUNK = 256 * 1024
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 15.0
 #: Frames waiting for the socket before ``send`` makes the caller wait.
 SEND_QUEUE_FRAMES = 64
+
+#: Called with the server's identity before any secret is sent; raises to refuse it.
+ServerKeyCheck = Callable[[ServerIdentity], None]
 
 
 class ConnectionLostError(MessengerError):
@@ -34,25 +39,29 @@ class ConnectionLostError(MessengerError):
 
 
 class ServerConnection:
-    """A connected, greeted relay connection. Use ``await ServerConnection.open(...)``."""
+    """A connected, authenticated relay connection. Use ``await ServerConnection.open(...)``."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str
-    ) -> None:
+    def __init__(self, stream: FramedStream, address: str) -> None:
         self.address = address
-        self._reader = reader
-        self._writer = writer
-        self._decoder = FrameDecoder(MAX_FRAME_BODY)
-        self._outgoing: asyncio.Queue[bytes | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
-        self._writer_task = asyncio.create_task(self._write_loop())
+        self._stream = stream
         self.welcome: wire.Welcome | None = None
+        self.server: ServerIdentity | None = None
         self._closed = False
 
     @classmethod
     async def open(
-        cls, host: str, port: int, name: str = "", timeout: float = CONNECT_TIMEOUT
+        cls,
+        host: str,
+        port: int,
+        *,
+        identity: IdentityKey,
+        name: str = "",
+        accept_invites: bool = False,
+        check_server_key: ServerKeyCheck | None = None,
+        timeout: float = CONNECT_TIMEOUT,
     ) -> ServerConnection:
-        """Connect and greet; raises ServerUnreachableError naming host and port."""
+        """Connect, run the transport handshake, prove our identity; raises a MessengerError
+        (``server_unreachable`` naming host and port, ``server_key_changed``, ...)."""
         address = f"{host}:{port}"
         try:
             async with asyncio.timeout(timeout):
@@ -63,78 +72,76 @@ class ServerConnection:
                 f"Could not reach the server at {address}: {reason}. "
                 "Check the address and that the server is running."
             ) from None
-        connection = cls(reader, writer, address)
+        stream = FramedStream(
+            reader, writer, max_frame=MAX_FRAME_BODY, queue_frames=SEND_QUEUE_FRAMES
+        )
+        connection = cls(stream, address)
         try:
-            await connection.send(wire.Hello(version=wire.PROTOCOL_VERSION, name=name))
             async with asyncio.timeout(timeout):
-                first = await connection.receive()
+                await connection._handshake(identity, name, accept_invites, check_server_key)
         except TimeoutError:
-            await connection.close()
+            await stream.close(0.5)
             raise ServerUnreachableError(
-                f"The server at {address} did not answer the greeting."
+                f"The server at {address} did not complete the handshake in time."
             ) from None
-        except MessengerError:
-            await connection.close()
+        except StreamClosed:
+            await stream.close(0.5)
+            raise ServerUnreachableError(
+                f"The server at {address} closed the connection during the handshake."
+            ) from None
+        except BaseException:
+            await stream.close(0.5)
             raise
-        if not isinstance(first, wire.Welcome):
-            await connection.close()
-            if isinstance(first, wire.Error):
-                raise error_from_code(first.code, first.message)
-            raise RemoteProtocolError(f"The server at {address} did not greet us properly.")
-        connection.welcome = first
         return connection
+
+    async def _handshake(
+        self,
+        identity: IdentityKey,
+        name: str,
+        accept_invites: bool,
+        check_server_key: ServerKeyCheck | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        handshake = ClientHandshake(identity, name, accept_invites)
+        await self._stream.send_raw(handshake.hello())
+        self.server = handshake.got_server_hello(await self._stream.read_body())
+        if check_server_key is not None:
+            check_server_key(self.server)
+        key_exchange, cipher = handshake.key_exchange()
+        await self._stream.send_raw(key_exchange)
+        self._stream.start_sealing(cipher)
+        await self._stream.send_raw(await loop.run_in_executor(None, handshake.auth))
+        first = await self.receive()
+        if isinstance(first, wire.Error):
+            raise error_from_code(first.code, first.message)
+        if not isinstance(first, wire.Welcome):
+            raise RemoteProtocolError(f"The server at {self.address} did not welcome us.")
+        self.welcome = first
 
     async def send(self, message: object) -> None:
         """Queue one message; waits (backpressure) while the socket is behind."""
-        if self._closed:
-            raise ConnectionLostError()
-        await self._outgoing.put(encode_frame(wire.encode(message)))
+        if self._closed or not self._stream.writing:
+            raise ConnectionLostError(f"The connection to {self.address} is closed.")
+        await self._stream.send(message)
 
     async def receive(self) -> object:
         """The next message from the relay; ConnectionLostError at EOF."""
-        while (body := self._decoder.next_frame()) is None:
-            try:
-                data = await self._reader.read(READ_CHUNK)
-            except ConnectionError:
-                data = b""
-            if not data:
-                raise ConnectionLostError(f"The server at {self.address} closed the connection.")
-            self._decoder.receive_data(data)
-        return wire.decode(body)
+        try:
+            return await self._stream.read_message()
+        except StreamClosed:
+            raise ConnectionLostError(
+                f"The server at {self.address} closed the connection."
+            ) from None
 
     async def messages(self) -> AsyncIterator[object]:
         while True:
             yield await self.receive()
 
-    async def _write_loop(self) -> None:
-        try:
-            while (frame := await self._outgoing.get()) is not None:
-                self._writer.write(frame)
-                await self._writer.drain()
-                self._outgoing.task_done()
-        except (ConnectionError, OSError):
-            self._closed = True
-
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until everything queued has been handed to the socket."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await asyncio.wait(
-                    [asyncio.ensure_future(self._outgoing.join()), self._writer_task],
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+        await self._stream.flush(timeout)
 
     async def close(self) -> None:
-        if self._closed and self._writer_task.done():
+        if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outgoing.put_nowait(None)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await self._writer_task
-        self._writer_task.cancel()
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await self._writer.wait_closed()
+        await self._stream.close()

@@ -11,6 +11,8 @@
     WrongPasswordError             key confirmation failed: the passwords differ
     SessionFullError / NoSuchSessionError / SessionBurnedError / PeerLeftError
     ServerUnreachableError / ServerError / TimeoutError_
+    ServerKeyChangedError / UnknownServerError / AuthenticationFailedError
+    PeerBusyError / PeerOfflineError / PeerKeyChangedError / DeclinedError
 
 The first line of each docstring is the sentence a person reads; ``code`` is what scripts
 match on (it appears as ``{"event": "error", "code": ...}`` in messenger-cli).
@@ -38,6 +40,13 @@ class ErrorCode(StrEnum):
     SERVER_ERROR = "server_error"
     TIMEOUT = "timeout"
     BUSY = "busy"
+    SERVER_KEY_CHANGED = "server_key_changed"
+    UNKNOWN_SERVER = "unknown_server"
+    AUTH_FAILED = "auth_failed"
+    PEER_BUSY = "peer_busy"
+    PEER_OFFLINE = "peer_offline"
+    PEER_KEY_CHANGED = "peer_key_changed"
+    DECLINED = "declined"
 
 
 class MessengerError(Exception):
@@ -139,6 +148,48 @@ class BusyError(MessengerError):
     code = ErrorCode.BUSY
 
 
+class ServerKeyChangedError(MessengerError):
+    """The server's key is not the one you pinned: someone may be intercepting the connection."""
+
+    code = ErrorCode.SERVER_KEY_CHANGED
+
+
+class UnknownServerError(MessengerError):
+    """This server's key is not pinned yet, and only known servers are allowed."""
+
+    code = ErrorCode.UNKNOWN_SERVER
+
+
+class AuthenticationFailedError(RemoteProtocolError):
+    """The other side could not prove who it is (a signature did not verify)."""
+
+    code = ErrorCode.AUTH_FAILED
+
+
+class PeerBusyError(MessengerError):
+    """That person is in another session right now."""
+
+    code = ErrorCode.PEER_BUSY
+
+
+class PeerOfflineError(MessengerError):
+    """That person is not online."""
+
+    code = ErrorCode.PEER_OFFLINE
+
+
+class PeerKeyChangedError(MessengerError):
+    """This person's key is not the one you pinned: verify it with them before trusting it."""
+
+    code = ErrorCode.PEER_KEY_CHANGED
+
+
+class DeclinedError(MessengerError):
+    """The other person declined the invitation."""
+
+    code = ErrorCode.DECLINED
+
+
 _BY_CODE: dict[str, type[MessengerError]] = {
     cls.code.value: cls
     for cls in (
@@ -155,6 +206,13 @@ _BY_CODE: dict[str, type[MessengerError]] = {
         ServerError,
         TimeoutError_,
         BusyError,
+        ServerKeyChangedError,
+        UnknownServerError,
+        AuthenticationFailedError,
+        PeerBusyError,
+        PeerOfflineError,
+        PeerKeyChangedError,
+        DeclinedError,
     )
 }
 

@@ -3,42 +3,85 @@
 The relay sees only this layer. Everything a peer says to the other peer travels inside
 ``Relay.data``, sealed end to end, so the relay routes bytes it cannot read.
 
-Conversation shape (C = client, S = relay)::
+Conversation shape (C = client, S = relay). The first three messages are plaintext; every
+frame after ``key_exchange``, both ways, is sealed by the transport (see ``transport``)::
 
-    C: Hello(version, name)             S: Welcome(version, rotate_interval, idle_timeout)
-    C: CreateSession(salt)              S: SessionCreated(session)
-    C: JoinSession(session)             S: Paired(session, role, salt)   -> to both members
-    C: Relay(session, data)             S: Relay(session, data)          -> to the other member
+    C: ClientHello(version, eph, nonce)
+    S: ServerHello(version, key, eph, nonce, signature)   RSA-PSS over the transcript so far
+    C: KeyExchange(wrapped)                              RSA-OAEP(server key, fresh secret)
+    ---- sealed from here on ----
+    C: Auth(key, name, signature, accept_invites)       RSA-PSS over the transcript hash
+    S: Welcome(version, rotate_interval, idle_timeout, id)
+
+    C: CreateSession(ref, salt)         S: SessionCreated(ref, session)
+    C: JoinSession(session)             S: Paired(session, role, salt, mode, peer_*) -> both
+    C: Invite(ref, to)                  S: InviteSent(ref, session, to)
+                                        S: Invitation(session, from_id, from_name) -> invitee
+    C: Accept(session) / Decline(session)   S: Paired(...) to both / Error(declined) to inviter
+    C: ListPeople(watch)                S: People(people)  (again on every change if watching)
+    C: Relay(session, data)             S: Relay(session, data)          -> the other member
     C: PairingFailed(session)           (creator: key confirmation failed; counts toward burn)
-    C: LeaveSession(session)            S: PeerLeft(session)             -> to the other member
+    C: LeaveSession(session)            S: PeerLeft(session)             -> the other member
                                         S: RotateTick(session)           every rotate_interval
     C: Ping(nonce)                      S: Pong(nonce)
-                                        S: Error(code, message, session, fatal)
+                                        S: Error(code, message, session, ref, fatal)
 
-An ``Error`` with ``fatal`` set is followed by the relay closing the connection; a
-session-scoped error (``session_full``, ``no_such_session``) leaves the connection usable.
+``ref`` is a number the client picks to match a reply to its request. An ``Error`` with
+``fatal`` set is followed by the relay closing the connection; other errors concern one
+request or session and leave the connection usable.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from messenger.protocol.framing import MAX_FRAME_BODY
 from messenger.protocol.schema import Schema
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 #: Session numbers are short decimal strings ("7"); ids are bounded so a hostile client
 #: cannot make the relay hash megabytes.
 MAX_SESSION_ID_LEN = 16
 MAX_NAME_LEN = 64
 SALT_SIZE = 16
+NONCE_SIZE = 32
+#: An RSA-3072 SubjectPublicKeyInfo is 422 bytes; leave room, but bound it.
+MAX_KEY_DER = 1024
 
 control = Schema("control", max_bin_len=MAX_FRAME_BODY, max_str_len=4096)
 
 
-@control.message("hello")
-class Hello:
+# -- transport handshake ----------------------------------------------------------------
+
+
+@control.message("client_hello")
+class ClientHello:
     version: int
+    eph: bytes
+    nonce: bytes
+
+
+@control.message("server_hello")
+class ServerHello:
+    version: int
+    key: bytes
+    eph: bytes
+    nonce: bytes
+    signature: bytes
+
+
+@control.message("key_exchange")
+class KeyExchange:
+    wrapped: bytes
+
+
+@control.message("auth")
+class Auth:
+    key: bytes
+    signature: bytes
     name: str = ""
+    accept_invites: bool = False
 
 
 @control.message("welcome")
@@ -46,16 +89,22 @@ class Welcome:
     version: int
     rotate_interval: float
     idle_timeout: float
+    id: str = ""
+
+
+# -- sessions ---------------------------------------------------------------------------
 
 
 @control.message("create")
 class CreateSession:
     salt: bytes
+    ref: int = 0
 
 
 @control.message("created")
 class SessionCreated:
     session: str
+    ref: int = 0
 
 
 @control.message("join")
@@ -67,7 +116,41 @@ class JoinSession:
 class Paired:
     session: str
     role: str
-    salt: bytes
+    salt: bytes = b""
+    mode: str = "password"
+    peer_id: str = ""
+    peer_name: str = ""
+    peer_key: bytes = b""
+
+
+@control.message("invite")
+class Invite:
+    to: str
+    ref: int = 0
+
+
+@control.message("invite_sent")
+class InviteSent:
+    session: str
+    to: str
+    ref: int = 0
+
+
+@control.message("invitation")
+class Invitation:
+    session: str
+    from_id: str
+    from_name: str = ""
+
+
+@control.message("accept")
+class Accept:
+    session: str
+
+
+@control.message("decline")
+class Decline:
+    session: str
 
 
 @control.message("relay")
@@ -96,6 +179,29 @@ class RotateTick:
     session: str
 
 
+# -- presence ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str
+    status: str  #: "free" (can be invited now) or "busy"
+
+
+@control.message("list_people")
+class ListPeople:
+    watch: bool = False
+
+
+@control.message("people")
+class People:
+    people: tuple[Person, ...] = ()
+
+
+# -- housekeeping -----------------------------------------------------------------------
+
+
 @control.message("ping")
 class Ping:
     nonce: int = 0
@@ -111,6 +217,7 @@ class Error:
     code: str
     message: str
     session: str | None = None
+    ref: int = 0
     fatal: bool = False
 
 

@@ -1,0 +1,300 @@
+"""The sealed client<->relay transport: RSA-authenticated key exchange, then AES-256-GCM.
+
+Handshake (all three messages plaintext; see ``wire`` for the fields)::
+
+    C -> S  client_hello   eph_c (X25519), nonce_c
+    S -> C  server_hello   server RSA key, eph_s, nonce_s,
+                           PSS_s(label || client_hello || key || eph_s || nonce_s)
+    C -> S  key_exchange   OAEP_s(secret)            secret: 32 fresh random bytes
+    keys    HKDF(secret || X25519(eph_c, eph_s), salt=SHA256(label || ch || sh || kx))
+            -> client->server key, server->client key
+    C -> S  auth (sealed)  client RSA key, PSS_c(label || transcript hash)
+
+Why both RSA and X25519: only the holder of the server's private key can unwrap ``secret``
+(so the client knows whom it talks to, and the pinned fingerprint means something), and the
+signed ephemeral agreement gives forward secrecy: stealing the server key later opens no
+recorded session. The client's signature over the transcript hash (which contains the
+server's fresh nonce) is the answer to the server's challenge, bound to this very connection.
+
+After the handshake every frame body is ``AES-256-GCM(key, nonce = direction || counter)``.
+The counter is implicit (both sides count frames), so a modified, replayed, dropped,
+reordered or injected frame fails authentication and the connection is closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from Crypto.Hash import SHA256
+
+from messenger.crypto.aead import KEY_SIZE, counter_nonce, open_sealed, random_bytes, seal
+from messenger.crypto.errors import AuthenticationError, CryptoError
+from messenger.crypto.kdf import hkdf_sha256
+from messenger.crypto.rsa import IdentityKey, PublicKey
+from messenger.crypto.x25519 import PUBLIC_SIZE, EphemeralKey
+from messenger.protocol import wire
+from messenger.protocol.errors import (
+    AuthenticationFailedError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TamperedError,
+    error_from_code,
+)
+
+_LABEL = b"messenger v2 transport"
+SECRET_SIZE = 32
+
+
+class TransportDirection(IntEnum):
+    CLIENT_TO_SERVER = 0x43  # "C"
+    SERVER_TO_CLIENT = 0x53  # "S"
+
+
+class TransportCipher:
+    """Seals and opens frame bodies with implicit counters, one key per direction."""
+
+    def __init__(self, send_key: bytes, recv_key: bytes, send_direction: TransportDirection):
+        self._send_key = send_key
+        self._recv_key = recv_key
+        self._send_direction = send_direction
+        self._recv_direction = (
+            TransportDirection.SERVER_TO_CLIENT
+            if send_direction is TransportDirection.CLIENT_TO_SERVER
+            else TransportDirection.CLIENT_TO_SERVER
+        )
+        self._send_counter = 0
+        self._recv_counter = 0
+
+    def seal(self, body: bytes) -> bytes:
+        nonce = counter_nonce(self._send_direction, self._send_counter)
+        self._send_counter += 1
+        return seal(self._send_key, nonce, body)
+
+    def open(self, sealed: bytes) -> bytes:
+        """Open the next frame; TamperedError if it is not exactly the next one we expect."""
+        nonce = counter_nonce(self._recv_direction, self._recv_counter)
+        try:
+            body = open_sealed(self._recv_key, nonce, sealed)
+        except AuthenticationError:
+            raise TamperedError(
+                "A frame from the other side was modified, replayed, dropped or injected; "
+                "the connection was closed."
+            ) from None
+        self._recv_counter += 1
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class TransportKeys:
+    client_to_server: bytes
+    server_to_client: bytes
+    transcript: bytes
+
+    def __repr__(self) -> str:
+        return "TransportKeys(...)"
+
+
+def _sign_input_server(client_hello: bytes, key_der: bytes, eph: bytes, nonce: bytes) -> bytes:
+    return _LABEL + b" server" + _lp(client_hello) + _lp(key_der) + _lp(eph) + _lp(nonce)
+
+
+def _sign_input_client(transcript: bytes) -> bytes:
+    return _LABEL + b" client auth" + transcript
+
+
+def _lp(data: bytes) -> bytes:
+    """Length-prefix a field so that concatenated transcript fields cannot be re-split."""
+    return len(data).to_bytes(4, "big") + data
+
+
+def _derive(secret: bytes, shared: bytes, ch: bytes, sh: bytes, kx: bytes) -> TransportKeys:
+    transcript = SHA256.new(_LABEL + _lp(ch) + _lp(sh) + _lp(kx)).digest()
+    material = hkdf_sha256(secret + shared, 2 * KEY_SIZE, salt=transcript, info=_LABEL)
+    return TransportKeys(material[:KEY_SIZE], material[KEY_SIZE:], transcript)
+
+
+def _check_sizes(eph: bytes, nonce: bytes) -> None:
+    if len(eph) != PUBLIC_SIZE or len(nonce) != wire.NONCE_SIZE:
+        raise RemoteProtocolError("Handshake values have the wrong size.")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """What the client learned about the server from ``server_hello`` (before trusting it)."""
+
+    key: PublicKey
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint
+
+
+class ClientHandshake:
+    """The client's side: ``hello()``, ``got_server_hello()``, ``key_exchange()``, ``auth()``."""
+
+    def __init__(self, identity: IdentityKey, name: str = "", accept_invites: bool = False):
+        self._identity = identity
+        self._name = name
+        self._accept_invites = accept_invites
+        self._eph = EphemeralKey.generate()
+        self._nonce = random_bytes(wire.NONCE_SIZE)
+        self._hello = b""
+        self._server_hello = b""
+        self._server: wire.ServerHello | None = None
+        self._keys: TransportKeys | None = None
+
+    def hello(self) -> bytes:
+        self._hello = wire.encode(
+            wire.ClientHello(
+                version=wire.PROTOCOL_VERSION, eph=self._eph.public_bytes, nonce=self._nonce
+            )
+        )
+        return self._hello
+
+    def got_server_hello(self, body: bytes) -> ServerIdentity:
+        """Check the server's signature; the caller then checks the key against its pin."""
+        message = wire.decode(body)
+        if isinstance(message, wire.Error):
+            raise error_from_code(message.code, message.message)
+        if not isinstance(message, wire.ServerHello):
+            raise RemoteProtocolError("The server did not answer with server_hello.")
+        if message.version != wire.PROTOCOL_VERSION:
+            raise RemoteProtocolError(
+                f"The server speaks protocol {message.version}; this client speaks "
+                f"{wire.PROTOCOL_VERSION}. Update the older side."
+            )
+        _check_sizes(message.eph, message.nonce)
+        try:
+            key = PublicKey.from_der(message.key)
+            key.verify(
+                _sign_input_server(self._hello, message.key, message.eph, message.nonce),
+                message.signature,
+            )
+        except CryptoError:
+            raise AuthenticationFailedError(
+                "The server could not prove it holds its key (bad signature)."
+            ) from None
+        self._server = message
+        self._server_hello = body
+        return ServerIdentity(key)
+
+    def key_exchange(self) -> tuple[bytes, TransportCipher]:
+        """Wrap a fresh secret to the server; returns the message and the sealing cipher."""
+        if self._server is None:
+            raise LocalProtocolError("key_exchange before server_hello.")
+        secret = random_bytes(SECRET_SIZE)
+        try:
+            shared = self._eph.agree(self._server.eph)
+        except AuthenticationError:
+            raise RemoteProtocolError("The server sent an invalid X25519 share.") from None
+        wrapped = PublicKey.from_der(self._server.key).wrap(secret)
+        body = wire.encode(wire.KeyExchange(wrapped=wrapped))
+        self._keys = _derive(secret, shared, self._hello, self._server_hello, body)
+        cipher = TransportCipher(
+            self._keys.client_to_server,
+            self._keys.server_to_client,
+            TransportDirection.CLIENT_TO_SERVER,
+        )
+        return body, cipher
+
+    def auth(self) -> bytes:
+        """Sign the transcript (the server's challenge) with our identity key."""
+        if self._keys is None:
+            raise LocalProtocolError("auth before key_exchange.")
+        signature = self._identity.sign(_sign_input_client(self._keys.transcript))
+        return wire.encode(
+            wire.Auth(
+                key=self._identity.public.der,
+                signature=signature,
+                name=self._name[: wire.MAX_NAME_LEN],
+                accept_invites=self._accept_invites,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    id: str
+    name: str
+    key: PublicKey
+    accept_invites: bool
+
+
+class ServerHandshake:
+    """The relay's side: ``got_client_hello()``, ``got_key_exchange()``, ``got_auth()``."""
+
+    def __init__(self, server_key: IdentityKey) -> None:
+        self._key = server_key
+        self._eph = EphemeralKey.generate()
+        self._nonce = random_bytes(wire.NONCE_SIZE)
+        self._hello = b""
+        self._server_hello = b""
+        self._client_eph = b""
+        self._keys: TransportKeys | None = None
+
+    def got_client_hello(self, body: bytes) -> bytes:
+        message = wire.decode(body)
+        if not isinstance(message, wire.ClientHello):
+            raise RemoteProtocolError("The first message must be client_hello.")
+        if message.version != wire.PROTOCOL_VERSION:
+            raise RemoteProtocolError(
+                f"This relay speaks protocol {wire.PROTOCOL_VERSION}; the client speaks "
+                f"{message.version}. Update the older side."
+            )
+        _check_sizes(message.eph, message.nonce)
+        self._hello = body
+        self._client_eph = message.eph
+        key_der = self._key.public.der
+        eph = self._eph.public_bytes
+        signature = self._key.sign(_sign_input_server(body, key_der, eph, self._nonce))
+        self._server_hello = wire.encode(
+            wire.ServerHello(
+                version=wire.PROTOCOL_VERSION,
+                key=key_der,
+                eph=eph,
+                nonce=self._nonce,
+                signature=signature,
+            )
+        )
+        return self._server_hello
+
+    def got_key_exchange(self, body: bytes) -> TransportCipher:
+        if not self._server_hello:
+            raise LocalProtocolError("key_exchange before client_hello.")
+        message = wire.decode(body)
+        if not isinstance(message, wire.KeyExchange):
+            raise RemoteProtocolError("Expected key_exchange.")
+        try:
+            secret = self._key.unwrap(message.wrapped)
+            shared = self._eph.agree(self._client_eph)
+        except AuthenticationError:
+            raise AuthenticationFailedError("The key exchange did not verify.") from None
+        if len(secret) != SECRET_SIZE:
+            raise RemoteProtocolError("The wrapped secret has the wrong size.")
+        self._keys = _derive(secret, shared, self._hello, self._server_hello, body)
+        return TransportCipher(
+            self._keys.server_to_client,
+            self._keys.client_to_server,
+            TransportDirection.SERVER_TO_CLIENT,
+        )
+
+    def got_auth(self, body: bytes) -> AuthenticatedClient:
+        """Verify the client's signature over the transcript: its answer to our challenge."""
+        if self._keys is None:
+            raise LocalProtocolError("auth before key_exchange.")
+        message = wire.decode(body)
+        if not isinstance(message, wire.Auth):
+            raise RemoteProtocolError("Expected auth.")
+        if len(message.key) > wire.MAX_KEY_DER:
+            raise RemoteProtocolError("The identity key is too large.")
+        try:
+            key = PublicKey.from_der(message.key)
+            key.verify(_sign_input_client(self._keys.transcript), message.signature)
+        except CryptoError:
+            raise AuthenticationFailedError(
+                "The client could not prove it holds its identity key."
+            ) from None
+        return AuthenticatedClient(
+            key.fingerprint, message.name[: wire.MAX_NAME_LEN], key, message.accept_invites
+        )
