@@ -1,84 +1,70 @@
 """The relay's connection handling: one task per connection, bounded queues, handle_<type>.
 
-Wire protocol: see ``messenger.protocol.wire``. State that outlives a connection (session
-numbers, members, failed pairings) lives in ``server.pairing``; this module only moves frames
-and keeps the two in step. The relay never looks inside ``Relay.data``.
+Wire protocol: see ``messenger.protocol.wire``. State that outlives a message (session
+numbers and members, presence) lives in ``server.pairing`` and ``server.presence``; this
+module moves frames and keeps them in step. The relay never looks inside ``Relay.data``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-from dataclasses import dataclass, field
 
+from messenger.crypto.rsa import IdentityKey
+from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     BusyError,
+    DeclinedError,
     ErrorCode,
     LocalProtocolError,
     MessengerError,
     NoSuchSessionError,
+    PeerBusyError,
+    PeerOfflineError,
     RemoteProtocolError,
     SessionBurnedError,
+    SessionFullError,
     TimeoutError_,
 )
-from messenger.protocol.framing import FrameDecoder, encode_frame
+from messenger.protocol.transport import ServerHandshake
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
-from server.pairing import PairingState
+from server.connection import ClientConnection
+from server.pairing import PairingState, SessionRecord
+from server.presence import Presence, Present
 from server.rotation import RotationTimers
 
 log = logging.getLogger("messenger.server")
-READ_CHUNK = 256 * 1024
 
-
-class _Closing(Exception):
-    """Internal: the connection is done (error already sent or peer hung up)."""
-
-
-@dataclass(eq=False)
-class ClientConnection:
-    """One connected client: its socket, its outgoing queue and what it is called."""
-
-    conn_id: int
-    peer: str
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    outgoing: asyncio.Queue[bytes | None]
-    name: str = ""
-    hello_done: bool = False
-    decoder: FrameDecoder = field(default_factory=FrameDecoder)
-
-    async def send(self, message: object) -> None:
-        """Queue a message; waits when the queue is full so a slow reader slows its senders."""
-        await self.outgoing.put(encode_frame(wire.encode(message)))
-
-    def send_nowait(self, message: object) -> None:
-        """Queue a notice that must not block (timers, peer left); dropped if the queue is full."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outgoing.put_nowait(encode_frame(wire.encode(message)))
-
-    async def write_loop(self) -> None:
-        while (frame := await self.outgoing.get()) is not None:
-            self.writer.write(frame)
-            await self.writer.drain()
+#: Errors about one request: reported to the client, the connection stays open.
+_REQUEST_ERRORS = (
+    LocalProtocolError,
+    NoSuchSessionError,
+    SessionBurnedError,
+    SessionFullError,
+    BusyError,
+    PeerBusyError,
+    PeerOfflineError,
+)
 
 
 class Hub:
     """Accepts connections and relays between paired members."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, server_key: IdentityKey) -> None:
         self.config = config
+        self.server_key = server_key
         self.pairing = PairingState(max_failed_pairings=config.max_failed_pairings)
+        self.presence = Presence()
         self.rotation = RotationTimers(config.rotate_interval, self._rotation_tick)
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
         self._handlers: set[asyncio.Task[None]] = set()
+        self._invite_timers: dict[str, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
-        self._closed = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -89,21 +75,18 @@ class Hub:
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
-    async def serve_until_closed(self) -> None:
-        await self._closed.wait()
-
     async def close(self) -> None:
         """Stop accepting, close every connection, await every handler. Safe to call twice."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
         self.rotation.cancel_all()
+        for timer in self._invite_timers.values():
+            timer.cancel()
         for conn in list(self._connections.values()):
-            conn.writer.close()
+            conn.stream.writer.close()
         if self._handlers:
             await asyncio.gather(*self._handlers, return_exceptions=True)
-        self._closed.set()
 
     @property
     def connection_count(self) -> int:
@@ -121,16 +104,14 @@ class Hub:
             self._handlers.discard(task)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        address = (writer.get_extra_info("peername") or ("?", 0))[0]
-        conn = ClientConnection(
-            next(self._ids),
-            f"{address}",
+        address = str((writer.get_extra_info("peername") or ("?", 0))[0])
+        stream = FramedStream(
             reader,
             writer,
-            asyncio.Queue(self.config.send_queue_frames),
-            decoder=FrameDecoder(self.config.max_frame),
+            max_frame=self.config.max_frame,
+            queue_frames=self.config.send_queue_frames,
         )
-        writer_task = asyncio.create_task(conn.write_loop())
+        conn = ClientConnection(next(self._ids), address, stream)
         self._per_address[address] = self._per_address.get(address, 0) + 1
         self._connections[conn.conn_id] = conn
         log.info("conn %d: connected from %s", conn.conn_id, address)
@@ -139,25 +120,22 @@ class Hub:
             if self._per_address[address] > self.config.max_connections_per_address:
                 raise BusyError("Too many connections from your address.")
             async with asyncio.timeout(self.config.handshake_timeout):
-                first = await self._read_message(conn)
-            if not isinstance(first, wire.Hello):
-                raise RemoteProtocolError("The first message must be hello.")
-            await self.handle_hello(conn, first)
+                await self._handshake(conn)
             while True:
                 try:
                     async with asyncio.timeout(self.config.idle_timeout):
-                        message = await self._read_message(conn)
+                        message = await stream.read_message()
                 except TimeoutError:
                     raise TimeoutError_("Closed an idle connection.") from None
                 await self._dispatch(conn, message)
-        except _Closing:
+        except StreamClosed:
             reason = "peer closed"
         except TimeoutError:
             reason = "handshake timeout"
-            self._send_fatal(conn, TimeoutError_("No hello within the handshake timeout."))
+            stream.send_urgent(_fatal(TimeoutError_("The handshake took too long.")))
         except MessengerError as exc:
             reason = f"{exc.code}: {exc}"
-            self._send_fatal(conn, exc)
+            stream.send_urgent(_fatal(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             reason = "connection lost"
         except Exception:
@@ -165,112 +143,121 @@ class Hub:
             log.exception("conn %d: handler failed", conn.conn_id)
             reason = "internal error"
         finally:
-            self._drop_member(conn)
-            await self._finish_writer(conn, writer_task)
+            self._forget(conn)
+            await stream.close()
             del self._connections[conn.conn_id]
             self._per_address[address] -= 1
             if not self._per_address[address]:
                 del self._per_address[address]
             log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
 
-    async def _finish_writer(self, conn: ClientConnection, writer_task: asyncio.Task[None]) -> None:
-        """Flush what is queued (an error frame, say) briefly, then close the socket."""
-        with contextlib.suppress(asyncio.QueueFull):
-            conn.outgoing.put_nowait(None)
-        try:
-            async with asyncio.timeout(2):
-                await writer_task
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        writer_task.cancel()
-        conn.writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await conn.writer.wait_closed()
-
-    async def _read_message(self, conn: ClientConnection) -> object:
-        while (body := conn.decoder.next_frame()) is None:
-            data = await conn.reader.read(READ_CHUNK)
-            if not data:
-                raise _Closing()
-            conn.decoder.receive_data(data)
-        return wire.decode(body)
-
-    def _send_fatal(self, conn: ClientConnection, exc: MessengerError) -> None:
-        # Drop anything still queued: the error must get out now, ahead of bulk data.
-        while not conn.outgoing.empty():
-            conn.outgoing.get_nowait()
-        conn.send_nowait(wire.Error(code=exc.code.value, message=str(exc), fatal=True))
-
-    async def _dispatch(self, conn: ClientConnection, message: object) -> None:
-        handler = getattr(self, f"handle_{message.TYPE}", None)  # type: ignore[attr-defined]
-        if handler is None:
-            raise RemoteProtocolError(f"Clients may not send {message.TYPE!r} messages.")  # type: ignore[attr-defined]
-        try:
-            await handler(conn, message)
-        except (LocalProtocolError, NoSuchSessionError, SessionBurnedError) as exc:
-            await self._session_error(conn, exc, getattr(message, "session", None))
-        except MessengerError as exc:
-            if exc.code in (ErrorCode.SESSION_FULL, ErrorCode.BUSY):
-                await self._session_error(conn, exc, getattr(message, "session", None))
-            else:
-                raise
-
-    async def _session_error(
-        self, conn: ClientConnection, exc: MessengerError, session: str | None
-    ) -> None:
-        """A request about one session failed; the connection itself is fine."""
-        code = ErrorCode.PROTOCOL if isinstance(exc, LocalProtocolError) else exc.code
-        await conn.send(wire.Error(code=code.value, message=str(exc), session=session))
-
-    # -- handlers ---------------------------------------------------------------------------
-
-    async def handle_hello(self, conn: ClientConnection, message: wire.Hello) -> None:
-        if conn.hello_done:
-            raise RemoteProtocolError("hello was sent twice.")
-        if message.version != PROTOCOL_VERSION:
-            raise RemoteProtocolError(
-                f"This relay speaks protocol {PROTOCOL_VERSION}; "
-                f"the client speaks {message.version}."
-            )
-        conn.hello_done = True
-        conn.name = message.name[: wire.MAX_NAME_LEN]
+    async def _handshake(self, conn: ClientConnection) -> None:
+        """Transport handshake, then the client's signature over it (see ``transport``)."""
+        handshake = ServerHandshake(self.server_key)
+        stream = conn.stream
+        await stream.send_raw(handshake.got_client_hello(await stream.read_body()))
+        stream.start_sealing(handshake.got_key_exchange(await stream.read_body()))
+        client = handshake.got_auth(await stream.read_body())
+        conn.person_id, conn.name = client.id, client.name
+        self.presence.add(
+            Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
+        )
+        log.info("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
         await conn.send(
             wire.Welcome(
                 version=PROTOCOL_VERSION,
                 rotate_interval=self.config.rotate_interval,
                 idle_timeout=self.config.idle_timeout,
+                id=client.id,
             )
         )
+        self._presence_changed()
+
+    async def _dispatch(self, conn: ClientConnection, message: object) -> None:
+        kind = getattr(message, "TYPE", "?")
+        handler = getattr(self, f"handle_{kind}", None)
+        if handler is None:
+            raise RemoteProtocolError(f"Clients may not send {kind!r} messages.")
+        try:
+            await handler(conn, message)
+        except _REQUEST_ERRORS as exc:
+            code = ErrorCode.PROTOCOL if isinstance(exc, LocalProtocolError) else exc.code
+            await conn.send(
+                wire.Error(
+                    code=code.value,
+                    message=str(exc),
+                    session=getattr(message, "session", None),
+                    ref=getattr(message, "ref", 0),
+                )
+            )
+
+    # -- handlers: sessions -----------------------------------------------------------------
 
     async def handle_create(self, conn: ClientConnection, message: wire.CreateSession) -> None:
         if len(message.salt) != SALT_SIZE:
             raise RemoteProtocolError(f"A session salt must be {SALT_SIZE} bytes.")
-        if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
-            raise BusyError("You have too many sessions open at once.")
+        self._check_session_quota(conn)
         record = self.pairing.create(conn.conn_id, message.salt)
         log.info("conn %d: created session %s", conn.conn_id, record.number)
-        await conn.send(wire.SessionCreated(session=record.number))
+        await conn.send(wire.SessionCreated(session=record.number, ref=message.ref))
 
     async def handle_join(self, conn: ClientConnection, message: wire.JoinSession) -> None:
         _check_session_id(message.session)
-        if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
-            raise BusyError("You have too many sessions open at once.")
+        self._check_session_quota(conn)
         record = self.pairing.join(message.session, conn.conn_id)
         log.info("conn %d: joined session %s", conn.conn_id, record.number)
-        creator = self._connections[record.creator]
-        await creator.send(wire.Paired(session=record.number, role="creator", salt=record.salt))
-        await conn.send(wire.Paired(session=record.number, role="joiner", salt=record.salt))
-        self.rotation.start(record.number)
+        await self._announce_pair(record)
+
+    async def handle_invite(self, conn: ClientConnection, message: wire.Invite) -> None:
+        if message.to == conn.person_id:
+            raise LocalProtocolError("You cannot invite yourself.")
+        if not self.presence.connections_of(message.to):
+            raise PeerOfflineError()
+        target = self.presence.free_connection(message.to, self.pairing.is_busy)
+        if target is None or self.pairing.is_busy(conn.conn_id):
+            raise PeerBusyError()
+        record = self.pairing.invite(conn.conn_id, target.conn_id)
+        log.info(
+            "conn %d: invited conn %d to session %s", conn.conn_id, target.conn_id, record.number
+        )
+        self._invite_timers[record.number] = asyncio.get_running_loop().call_later(
+            self.config.invite_timeout, self._invite_expired, record.number
+        )
+        await conn.send(wire.InviteSent(session=record.number, to=message.to, ref=message.ref))
+        await self._connections[target.conn_id].send(
+            wire.Invitation(session=record.number, from_id=conn.person_id, from_name=conn.name)
+        )
+        self._presence_changed()
+
+    async def handle_accept(self, conn: ClientConnection, message: wire.Accept) -> None:
+        record = self.pairing.accept(message.session, conn.conn_id)
+        self._cancel_invite_timer(record.number)
+        log.info("conn %d: accepted session %s", conn.conn_id, record.number)
+        await self._announce_pair(record)
+
+    async def handle_decline(self, conn: ClientConnection, message: wire.Decline) -> None:
+        record = self.pairing.decline(message.session, conn.conn_id)
+        self._cancel_invite_timer(record.number)
+        log.info("conn %d: declined session %s", conn.conn_id, record.number)
+        inviter = self._connections.get(record.creator)  # type: ignore[arg-type]
+        if inviter is not None:
+            inviter.send_nowait(
+                wire.Error(
+                    code=ErrorCode.DECLINED.value,
+                    message=DeclinedError.default_message(),
+                    session=record.number,
+                )
+            )
+        self._presence_changed()
 
     async def handle_relay(self, conn: ClientConnection, message: wire.Relay) -> None:
         record = self.pairing.get(message.session)
-        if record is None or conn.conn_id not in record.members:
+        if record is None or conn.conn_id not in record.members or record.pending:
             raise NoSuchSessionError("You are not in that session.")
         peer_id = record.other(conn.conn_id)
         if peer_id is None:
             raise LocalProtocolError("Nobody has joined that session yet.")
-        peer = self._connections.get(peer_id)
+        peer = self._connections.get(peer_id)  # type: ignore[arg-type]
         if peer is not None:
             await peer.send(wire.Relay(session=message.session, data=message.data))
 
@@ -295,17 +282,63 @@ class Hub:
                     session=message.session,
                 )
             )
+        self._presence_changed()
 
     async def handle_leave(self, conn: ClientConnection, message: wire.LeaveSession) -> None:
-        result = self.pairing.leave(message.session, conn.conn_id)
-        self.rotation.stop(message.session)
+        self._leave(conn.conn_id, message.session)
         log.info("conn %d: left session %s", conn.conn_id, message.session)
-        self._notify_left(message.session, result.notify_left)
+        self._presence_changed()
+
+    # -- handlers: presence and housekeeping ------------------------------------------------
+
+    async def handle_list_people(self, conn: ClientConnection, message: wire.ListPeople) -> None:
+        if message.watch:
+            self.presence.watchers.add(conn.conn_id)
+        await conn.send(wire.People(people=tuple(self._people_for(conn))))
 
     async def handle_ping(self, conn: ClientConnection, message: wire.Ping) -> None:
         await conn.send(wire.Pong(nonce=message.nonce))
 
     # -- helpers ----------------------------------------------------------------------------
+
+    async def _announce_pair(self, record: SessionRecord) -> None:
+        """Tell both members they are paired, each with the other's identity."""
+        creator = self._connections[record.creator]  # type: ignore[index]
+        joiner = self._connections[record.joiner]  # type: ignore[index]
+        for conn, peer, role in ((creator, joiner, "creator"), (joiner, creator, "joiner")):
+            present = self.presence.get(peer.conn_id)
+            await conn.send(
+                wire.Paired(
+                    session=record.number,
+                    role=role,
+                    salt=record.salt,
+                    mode=record.mode,
+                    peer_id=peer.person_id,
+                    peer_name=peer.name,
+                    peer_key=present.key if present is not None else b"",
+                )
+            )
+        self.rotation.start(record.number)
+        self._presence_changed()
+
+    def _check_session_quota(self, conn: ClientConnection) -> None:
+        if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
+            raise BusyError("You have too many sessions open at once.")
+
+    def _people_for(self, conn: ClientConnection) -> list[wire.Person]:
+        return [p for p in self.presence.people(self.pairing.is_busy) if p.id != conn.person_id]
+
+    def _presence_changed(self) -> None:
+        for watcher_id in list(self.presence.watchers):
+            watcher = self._connections.get(watcher_id)
+            if watcher is not None:
+                watcher.send_nowait(wire.People(people=tuple(self._people_for(watcher))))
+
+    def _leave(self, member: int, session: str) -> None:
+        result = self.pairing.leave(session, member)
+        self.rotation.stop(session)
+        self._cancel_invite_timer(session)
+        self._notify_left(session, result.notify_left)
 
     def _notify_left(self, session: str, members: tuple[object, ...]) -> None:
         for member in members:
@@ -313,22 +346,47 @@ class Hub:
             if other is not None:
                 other.send_nowait(wire.PeerLeft(session=session))
 
-    def _drop_member(self, conn: ClientConnection) -> None:
+    def _forget(self, conn: ClientConnection) -> None:
         """A connection ended: every session it was in ends, and the peers are told."""
         for record in self.pairing.sessions_of(conn.conn_id):
-            result = self.pairing.leave(record.number, conn.conn_id)
-            self.rotation.stop(record.number)
-            self._notify_left(record.number, result.notify_left)
+            self._leave(conn.conn_id, record.number)
+        if self.presence.remove(conn.conn_id) is not None:
+            self._presence_changed()
+
+    def _invite_expired(self, session: str) -> None:
+        self._invite_timers.pop(session, None)
+        record = self.pairing.get(session)
+        if record is None or not record.pending:
+            return
+        inviter = self._connections.get(record.creator)  # type: ignore[arg-type]
+        self._leave(record.creator, session)  # type: ignore[arg-type]
+        if inviter is not None:
+            inviter.send_nowait(
+                wire.Error(
+                    code=ErrorCode.TIMEOUT.value,
+                    message="The invitation was not answered in time.",
+                    session=session,
+                )
+            )
+        self._presence_changed()
+
+    def _cancel_invite_timer(self, session: str) -> None:
+        timer = self._invite_timers.pop(session, None)
+        if timer is not None:
+            timer.cancel()
 
     def _rotation_tick(self, session: str) -> None:
         record = self.pairing.get(session)
-        if record is None or record.joiner is None:
-            self.rotation.stop(session)
+        if record is None or record.joiner is None or record.pending:
             return
         for member in record.members:
             conn = self._connections.get(member)  # type: ignore[arg-type]
             if conn is not None:
                 conn.send_nowait(wire.RotateTick(session=session))
+
+
+def _fatal(exc: MessengerError) -> wire.Error:
+    return wire.Error(code=exc.code.value, message=str(exc), fatal=True)
 
 
 def _check_session_id(session: str) -> None:

@@ -30,6 +30,9 @@ class SessionRecord:
     salt: bytes
     joiner: Member | None = None
     failed_pairings: int = 0
+    mode: str = "password"
+    #: An invitation not yet accepted: the joiner is reserved but not yet paired.
+    pending: bool = False
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -79,10 +82,34 @@ class PairingState:
             raise NoSuchSessionError()
         if joiner in record.members:
             raise LocalProtocolError("You are already in that session.")
-        if record.joiner is not None:
+        if record.joiner is not None or record.mode != "password":
             raise SessionFullError()
         record.joiner = joiner
         return record
+
+    def invite(self, inviter: Member, invitee: Member) -> SessionRecord:
+        """Reserve a session for an RSA invitation; it pairs when the invitee accepts."""
+        record = SessionRecord(self._next_number(), inviter, b"", invitee, mode="rsa", pending=True)
+        self._sessions[record.number] = record
+        return record
+
+    def accept(self, number: str, invitee: Member) -> SessionRecord:
+        record = self._sessions.get(number)
+        if record is None or not record.pending or record.joiner != invitee:
+            raise NoSuchSessionError("There is no invitation with that number for you.")
+        record.pending = False
+        return record
+
+    def decline(self, number: str, invitee: Member) -> SessionRecord:
+        record = self._sessions.get(number)
+        if record is None or not record.pending or record.joiner != invitee:
+            raise NoSuchSessionError("There is no invitation with that number for you.")
+        del self._sessions[number]
+        return record
+
+    def is_busy(self, member: Member) -> bool:
+        """In a paired session or a pending invitation (waiting creators are not busy)."""
+        return any(r.joiner is not None for r in self.sessions_of(member))
 
     def pairing_failed(self, number: str, reporter: Member) -> PairingResult:
         """The creator says key confirmation failed: free the seat, maybe burn the number."""

@@ -1,7 +1,11 @@
-"""The profile directory: where one person's keys, pins and settings live.
+"""The profile directory: one person's identity key, server pins, contacts and settings.
 
-For now it only guarantees the directory exists and is private (0700); identity keys,
-known servers and contacts move in as later features need them.
+Layout (directory 0700, files 0600)::
+
+    identity.pem        RSA-3072 identity key, PKCS#8; scrypt + AES-256-GCM with a passphrase
+    settings.json       display name and other preferences
+    known_servers.json  pinned relay fingerprints per host:port (trust on first use)
+    contacts.json       pinned people (see ``contacts``)
 """
 
 from __future__ import annotations
@@ -11,18 +15,25 @@ from pathlib import Path
 
 import platformdirs
 
+from messenger.crypto.rsa import IdentityKey, KeyFileError
+from messenger.store.contacts import Contacts
+from messenger.store.files import ProfileError, read_json, write_json, write_private
+from messenger.store.known_servers import KnownServers
+
+__all__ = ["Profile", "ProfileError", "default_profile_dir"]
+
 
 def default_profile_dir() -> Path:
     return Path(platformdirs.user_data_dir("messenger", appauthor=False))
 
 
-class ProfileError(Exception):
-    """The profile directory cannot be used."""
-
-
 class Profile:
+    """A profile folder. Opening it creates the folder; the key is loaded on demand."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.known_servers = KnownServers(path / "known_servers.json")
+        self.contacts = Contacts(path / "contacts.json")
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None) -> Profile:
@@ -39,3 +50,49 @@ class Profile:
         if not os.access(directory, os.W_OK):
             raise ProfileError(f"The profile folder {directory} is not writable.")
         return cls(directory)
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def identity_path(self) -> Path:
+        return self.path / "identity.pem"
+
+    def has_identity(self) -> bool:
+        return self.identity_path.exists()
+
+    def identity_is_encrypted(self) -> bool:
+        try:
+            return b"ENCRYPTED" in self.identity_path.read_bytes()[:64]
+        except OSError:
+            return False
+
+    def load_or_create_identity(self, passphrase: str | None = None) -> IdentityKey:
+        """Load the identity key, or make one on first use. Blocking (key generation takes
+        0.2-3 s, passphrase protection ~0.5 s): run it in an executor."""
+        if self.has_identity():
+            try:
+                return IdentityKey.from_pem(self.identity_path.read_bytes(), passphrase)
+            except KeyFileError as exc:
+                raise ProfileError(
+                    f"Cannot open the identity key {self.identity_path}: {exc}"
+                ) from None
+            except OSError as exc:
+                raise ProfileError(f"Cannot read {self.identity_path}: {exc.strerror}.") from None
+        key = IdentityKey.generate()
+        write_private(self.identity_path, key.to_pem(passphrase))
+        return key
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, object]:
+        return read_json(self.path / "settings.json", {})
+
+    def save_settings(self, **values: object) -> None:
+        settings = self.settings()
+        settings.update(values)
+        write_json(self.path / "settings.json", settings)
+
+    @property
+    def name(self) -> str:
+        name = self.settings().get("name", "")
+        return name if isinstance(name, str) else ""

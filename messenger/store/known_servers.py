@@ -1,0 +1,70 @@
+"""Pinned relay keys per host:port, like SSH's known_hosts (trust on first use)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from messenger.crypto.rsa import format_fingerprint
+from messenger.protocol.errors import ServerKeyChangedError, UnknownServerError
+from messenger.store.files import read_json, write_json
+
+
+class KnownServers:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        return read_json(self.path, {})
+
+    def get(self, address: str) -> str | None:
+        entry = self._load().get(address)
+        fingerprint = entry.get("fingerprint") if isinstance(entry, dict) else None
+        return fingerprint if isinstance(fingerprint, str) else None
+
+    def pin(self, address: str, fingerprint: str) -> None:
+        servers = self._load()
+        servers[address] = {"fingerprint": fingerprint, "pinned_at": int(time.time())}
+        write_json(self.path, servers)
+
+    def check(
+        self,
+        address: str,
+        fingerprint: str,
+        *,
+        require_known: bool = False,
+        expected: str | None = None,
+    ) -> bool:
+        """Decide whether to trust ``fingerprint`` for ``address``; returns True on first use.
+
+        ``expected`` (from ``--server-fingerprint``) is the person saying "this is the key":
+        it wins over the pin, and replaces it when it matches what the server shows.
+        """
+        pinned = self.get(address)
+        if expected is not None:
+            if fingerprint != expected:
+                raise ServerKeyChangedError(
+                    f"The server at {address} presented key {format_fingerprint(fingerprint)}, "
+                    f"but you said to expect {format_fingerprint(expected)}. Do not continue "
+                    "unless the server's operator confirms the key they gave you was wrong."
+                )
+            if pinned != fingerprint:
+                self.pin(address, fingerprint)
+            return pinned is None
+        if pinned is None:
+            if require_known:
+                raise UnknownServerError(
+                    f"The server at {address} (key {format_fingerprint(fingerprint)}) is not "
+                    "pinned yet. Check the fingerprint with its operator, then connect once "
+                    "with --server-fingerprint to pin it."
+                )
+            self.pin(address, fingerprint)
+            return True
+        if pinned != fingerprint:
+            raise ServerKeyChangedError(
+                f"The server at {address} now presents key {format_fingerprint(fingerprint)}, "
+                f"but you pinned {format_fingerprint(pinned)}. Someone may be intercepting "
+                "your connection. If the operator confirms the server's key was replaced, "
+                "connect with --server-fingerprint and the new fingerprint to trust it."
+            )
+        return False
