@@ -3,7 +3,7 @@
 Each stdin line is one message (``/rotate`` rotates the sending key now). Lines typed before
 the session is ready are queued, not lost. On stdin EOF it waits (bounded) until every sent
 message has a receipt, then exits 0. After an ``error`` event it exits 1; usage errors exit 2.
-See docs/cli.md for every event.
+See docs/cli.md for every command and event.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from messenger import __version__
 from messenger import events as ev
 from messenger.client import Client
-from messenger.protocol.errors import MessengerError, TimeoutError_
+from messenger.crypto.rsa import IdentityKey, format_fingerprint, parse_fingerprint
+from messenger.protocol.errors import LocalProtocolError, MessengerError, TimeoutError_
+from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
 from messenger.store.profile import Profile, ProfileError
 
@@ -47,6 +50,13 @@ def parse_server(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def fingerprint_arg(value: str) -> str:
+    try:
+        return parse_fingerprint(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="messenger-cli",
@@ -60,7 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="relay address (default 127.0.0.1:5555)",
     )
     parser.add_argument("--profile", metavar="DIR", help="profile folder (default: per-user)")
-    parser.add_argument("--name", default="", help="display name shown to others")
+    parser.add_argument("--name", help="display name shown to others (remembered)")
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line protects the identity key",
+    )
+    parser.add_argument(
+        "--server-fingerprint",
+        type=fingerprint_arg,
+        metavar="FP",
+        help="expect (and pin) this server key fingerprint",
+    )
+    parser.add_argument(
+        "--require-known-server",
+        action="store_true",
+        help="refuse a server whose key is not pinned yet",
+    )
     parser.add_argument("--version", action="version", version=f"messenger-cli {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     join = commands.add_parser("join", help="join a session by code, or number + --password")
     join.add_argument("code", help="a code like 7-orbit-lantern, or a session number")
     join.add_argument("--password", help="the password, when joining by session number")
+    commands.add_parser("whoami", help="print this profile's id and fingerprint")
+    commands.add_parser("online", help="list who is online now, then exit")
+    wait = commands.add_parser("wait", help="stay online and accept the next RSA invitation")
+    wait.add_argument(
+        "--from",
+        dest="from_id",
+        type=fingerprint_arg,
+        metavar="ID",
+        help="accept only an invitation from this person",
+    )
+    invite = commands.add_parser("invite", help="start an RSA session with someone online")
+    invite.add_argument("person", type=fingerprint_arg, metavar="ID")
+    trust = commands.add_parser("trust", help="accept a person's new key after checking it")
+    trust.add_argument("person", type=fingerprint_arg, metavar="ID")
+    commands.add_parser("contacts", help="list pinned people")
     return parser
 
 
@@ -103,7 +145,8 @@ def print_event(event: ev.ClientEvent) -> None:
     if isinstance(event, ev.CodeCreated):
         emit("code", code=event.code, session=event.session)
     elif isinstance(event, ev.SessionReady):
-        emit("ready", session=event.session, mode=event.mode, safety=event.safety)
+        peer = {"peer_id": event.peer_id, "peer_name": event.peer_name} if event.peer_id else {}
+        emit("ready", session=event.session, mode=event.mode, safety=event.safety, **peer)
     elif isinstance(event, ev.MessageReceived):
         emit("message", id=event.id, text=event.text, sent_at=event.sent_at)
     elif isinstance(event, ev.MessageDelivered):
@@ -149,37 +192,132 @@ async def pump_stdin(session: Session, lines: StdinLines) -> None:
         )
 
 
+async def chat(client: Client, session: Session, lines: StdinLines, stop: asyncio.Event) -> int:
+    """Print events and send stdin lines until the session ends, EOF, or a signal."""
+    printer = asyncio.create_task(print_events(client))
+    pumper = asyncio.create_task(pump_stdin(session, lines))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (pumper, stopper):
+        task.cancel()
+    if printer in done:
+        return EXIT_ERROR if printer.result() is not None else EXIT_OK
+    printer.cancel()
+    if pumper in done and (failure := pumper.exception()) is not None:
+        raise failure
+    print_pending(client)
+    return EXIT_OK
+
+
+async def wait_for_invitation(client: Client, from_id: str | None) -> Session:
+    """Answer invitations until one is accepted; others' events are printed meanwhile."""
+    while True:
+        event = await client.events.get()
+        if not isinstance(event, ev.Invited):
+            print_event(event)
+            continue
+        if from_id is not None and event.from_id != from_id:
+            await client.answer_invitation(event.session, accept=False)
+            continue
+        emit("invited", **{"from": event.from_id}, name=event.from_name, session=event.session)
+        session = await client.answer_invitation(event.session, accept=True)
+        assert session is not None
+        return session
+
+
+def read_passphrase(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ProfileError(f"Cannot read the passphrase file {path}: {exc.strerror}.") from None
+    if not lines or not lines[0]:
+        raise ProfileError(f"The passphrase file {path} is empty.")
+    return lines[0]
+
+
+def server_key_checker(profile: Profile, args: argparse.Namespace):
+    address = "{}:{}".format(*args.server)
+
+    def check(server: ServerIdentity) -> None:
+        first_use = profile.known_servers.check(
+            address,
+            server.fingerprint,
+            require_known=args.require_known_server,
+            expected=args.server_fingerprint,
+        )
+        emit("server_key", fingerprint=format_fingerprint(server.fingerprint), first_use=first_use)
+
+    return check
+
+
 async def run(args: argparse.Namespace) -> int:
-    Profile.open(args.profile)
-    host, port = args.server
-    client = Client(host, port, name=args.name)
+    profile = Profile.open(args.profile)
+    if args.name is not None:
+        profile.save_settings(name=args.name)
+    name = args.name if args.name is not None else profile.name
+    if args.command == "trust":
+        profile.contacts.trust(args.person)
+        emit("trusted", id=args.person)
+        return EXIT_OK
+    if args.command == "contacts":
+        for contact in profile.contacts.all():
+            emit(
+                "contact",
+                id=contact.id,
+                name=contact.name,
+                verified=contact.verified,
+                fingerprint=format_fingerprint(contact.fingerprint),
+            )
+        return EXIT_OK
     loop = asyncio.get_running_loop()
+    passphrase = read_passphrase(args.passphrase_file)
+    identity: IdentityKey = await loop.run_in_executor(
+        None, profile.load_or_create_identity, passphrase
+    )
+    if args.command == "whoami":
+        emit(
+            "identity",
+            id=identity.fingerprint,
+            name=name,
+            fingerprint=format_fingerprint(identity.fingerprint),
+        )
+        return EXIT_OK
+    host, port = args.server
+    client = Client(
+        host,
+        port,
+        identity,
+        name=name,
+        accept_invites=args.command == "wait",
+        check_server_key=server_key_checker(profile, args),
+        check_peer=profile.contacts.check,
+        peer_verified=profile.contacts.pin,
+    )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    lines = StdinLines(loop)
+    lines = StdinLines(loop) if args.command in {"create", "join", "wait", "invite"} else None
     try:
         await client.connect()
+        if args.command == "online":
+            for person in await client.list_people():
+                emit("person", id=person.id, name=person.name, status=person.status)
+            return EXIT_OK
         if args.command == "create":
             session, _code = await client.create_session(args.password)
-        else:
+        elif args.command == "join":
             session = await client.join_session(args.code, args.password)
-        printer = asyncio.create_task(print_events(client))
-        pumper = asyncio.create_task(pump_stdin(session, lines))
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait(
-            {printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in (pumper, stopper):
-            task.cancel()
-        if printer in done:
-            return EXIT_ERROR if printer.result() is not None else EXIT_OK
-        printer.cancel()
-        if pumper in done and (failure := pumper.exception()) is not None:
-            raise failure
-        print_pending(client)
-        return EXIT_OK
+        elif args.command == "invite":
+            if args.person == identity.fingerprint:
+                raise LocalProtocolError("That is your own id; invite someone else.")
+            session = await client.invite(args.person)
+        else:
+            session = await wait_for_invitation(client, args.from_id)
+        assert lines is not None
+        return await chat(client, session, lines, stop)
     except MessengerError as exc:
         print_pending(client)
         emit_error(exc)

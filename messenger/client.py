@@ -1,24 +1,29 @@
 """The Qt-free client facade that messenger-cli and the desktop app both drive.
 
-``Client`` owns one relay connection and any number of sessions on it. Front ends call
-``create_session`` / ``join_session`` / ``Session.send_text`` and read ``ClientEvent``s from
-``client.events`` (an asyncio queue); they never see frames, keys or sockets.
+``Client`` owns one authenticated relay connection and any number of sessions on it. Front
+ends call ``create_session`` / ``join_session`` / ``invite`` / ``Session.send_text`` and read
+``ClientEvent``s from ``client.events`` (an asyncio queue); they never see frames, keys or
+sockets. Trust decisions (server pins, contacts) are the profile's, passed in as callbacks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import itertools
 import logging
+from collections.abc import Callable
 
 from messenger import events as ev
 from messenger.crypto.aead import random_bytes
-from messenger.net.connection import ConnectionLostError, ServerConnection
+from messenger.crypto.errors import CryptoError
+from messenger.crypto.rsa import IdentityKey, PublicKey
+from messenger.net.connection import ConnectionLostError, ServerConnection, ServerKeyCheck
 from messenger.protocol import codes, wire
 from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
+    PeerKeyChangedError,
     RemoteProtocolError,
     error_from_code,
 )
@@ -27,46 +32,88 @@ from messenger.session import Session
 
 log = logging.getLogger("messenger.client")
 
+#: Checks a peer before an RSA session starts: (peer id, name, key fingerprint) -> raise.
+PeerCheck = Callable[[str, str, str], None]
+#: Called after an RSA session's handshake verified the peer: (peer id, name).
+PeerVerified = Callable[[str, str], None]
+
 
 class Client:
     """A connection to one relay plus the sessions running over it."""
 
-    def __init__(self, host: str, port: int, *, name: str = "") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        identity: IdentityKey,
+        *,
+        name: str = "",
+        accept_invites: bool = False,
+        check_server_key: ServerKeyCheck | None = None,
+        check_peer: PeerCheck | None = None,
+        peer_verified: PeerVerified | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.identity = identity
         self.name = name
+        self.accept_invites = accept_invites
         self.events: asyncio.Queue[ev.ClientEvent] = asyncio.Queue()
         self.sessions: dict[str, Session] = {}
+        self.people: tuple[wire.Person, ...] = ()
+        self._check_server_key = check_server_key
+        self._check_peer = check_peer
+        self._peer_verified = peer_verified
         self._connection: ServerConnection | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
-        self._pending_creates: collections.deque[asyncio.Future[str]] = collections.deque()
-        self._pending_joins: dict[str, asyncio.Future[wire.Paired]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._refs = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[object]] = {}
+        self._pending_joins: dict[str, asyncio.Future[object]] = {}
+        self._people_waiters: list[asyncio.Future[tuple[wire.Person, ...]]] = []
+        self._invitations: dict[str, ev.Invited] = {}
         self._closing = False
+
+    @property
+    def id(self) -> str:
+        return self.identity.fingerprint
 
     @property
     def connected(self) -> bool:
         return self._connection is not None and not self._closing
 
+    @property
+    def server(self):  # -> ServerIdentity | None
+        return self._connection.server if self._connection is not None else None
+
     async def connect(self) -> None:
-        """Connect and greet the relay. Raises ServerUnreachableError with host and port."""
-        self._connection = await ServerConnection.open(self.host, self.port, self.name)
-        self._reader_task = asyncio.create_task(self._read_loop(), name="client-reader")
-        self._keepalive_task = asyncio.create_task(self._keepalive(), name="client-keepalive")
+        """Connect, check the server's key, prove our identity. Raises a MessengerError."""
+        self._connection = await ServerConnection.open(
+            self.host,
+            self.port,
+            identity=self.identity,
+            name=self.name,
+            accept_invites=self.accept_invites,
+            check_server_key=self._check_server_key,
+        )
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="client-reader"),
+            asyncio.create_task(self._keepalive(), name="client-keepalive"),
+        ]
 
     async def close(self) -> None:
         """Leave every session politely, then close the connection."""
+        if self._closing:
+            return
         self._closing = True
         for session in list(self.sessions.values()):
             await session.leave()
-        for task in (self._keepalive_task, self._reader_task):
-            if task is not None:
-                task.cancel()
+        for task in self._tasks:
+            task.cancel()
         if self._connection is not None:
             await self._connection.flush()
             await self._connection.close()
 
-    # -- sessions ---------------------------------------------------------------------------
+    # -- password sessions ------------------------------------------------------------------
 
     async def create_session(self, password: str | None = None) -> tuple[Session, str]:
         """Ask the relay for a session number; returns the session and the code to share.
@@ -74,13 +121,13 @@ class Client:
         Without ``password`` a two-word password is generated and the code is
         ``number-word-word``; with one, the code is just the number.
         """
-        salt = random_bytes(wire.SALT_SIZE)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending_creates.append(future)
-        await self._send(wire.CreateSession(salt=salt))
-        number = await future
+        reply = await self._request(
+            lambda ref: wire.CreateSession(salt=random_bytes(wire.SALT_SIZE), ref=ref)
+        )
+        assert isinstance(reply, wire.SessionCreated)
+        number = reply.session
         secret = password if password is not None else codes.generate_password()
-        session = Session(number, secret, self._send, self._emit, role=Role.CREATOR)
+        session = Session(number, self._send, self._emit, role=Role.CREATOR, password=secret)
         self.sessions[number] = session
         code = number if password is not None else codes.make_code(number, secret)
         self._emit(ev.CodeCreated(number, code))
@@ -97,20 +144,56 @@ class Client:
             number = code_or_number.strip()
         if number in self.sessions:
             raise LocalProtocolError("You are already in that session.")
-        session = Session(number, password, self._send, self._emit, role=Role.JOINER)
-        future: asyncio.Future[wire.Paired] = asyncio.get_running_loop().create_future()
+        session = Session(number, self._send, self._emit, role=Role.JOINER, password=password)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending_joins[number] = future
         self.sessions[number] = session
         try:
             await self._send(wire.JoinSession(session=number))
-            paired = await future
+            await future  # the session starts when `paired` arrives
         except MessengerError:
             self.sessions.pop(number, None)
             raise
         finally:
             self._pending_joins.pop(number, None)
-        session.paired(Role.JOINER, paired.salt)
         return session
+
+    # -- RSA sessions and presence ----------------------------------------------------------
+
+    async def invite(self, person_id: str) -> Session:
+        """Invite someone online to an RSA session; it starts when they accept."""
+        reply = await self._request(lambda ref: wire.Invite(to=person_id, ref=ref))
+        assert isinstance(reply, wire.InviteSent)
+        session = Session(reply.session, self._send, self._emit, role=Role.CREATOR, mode="rsa")
+        session.peer_id = person_id
+        self.sessions[reply.session] = session
+        return session
+
+    async def answer_invitation(self, session_id: str, accept: bool) -> Session | None:
+        invitation = self._invitations.pop(session_id, None)
+        if invitation is None:
+            raise LocalProtocolError("There is no such invitation (it may have expired).")
+        if not accept:
+            await self._send(wire.Decline(session=session_id))
+            return None
+        try:
+            if self._check_peer is not None:
+                self._check_peer(invitation.from_id, invitation.from_name, invitation.from_id)
+        except MessengerError:
+            await self._send(wire.Decline(session=session_id))
+            raise
+        session = Session(session_id, self._send, self._emit, role=Role.JOINER, mode="rsa")
+        session.peer_id, session.peer_name = invitation.from_id, invitation.from_name
+        self.sessions[session_id] = session
+        await self._send(wire.Accept(session=session_id))
+        return session
+
+    async def list_people(self, watch: bool = False) -> tuple[wire.Person, ...]:
+        """Who is online now; with ``watch``, later changes arrive as PeopleChanged events."""
+        future: asyncio.Future[tuple[wire.Person, ...]] = asyncio.get_running_loop().create_future()
+        self._people_waiters.append(future)
+        await self._send(wire.ListPeople(watch=watch))
+        return await future
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -124,14 +207,23 @@ class Client:
             raise ConnectionLostError("Not connected to a server.")
         await self._connection.send(message)
 
+    async def _request(self, build: Callable[[int], object]) -> object:
+        """Send a request carrying a fresh ``ref`` and wait for the reply with that ref."""
+        ref = next(self._refs)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            await self._send(build(ref))
+            return await future
+        finally:
+            self._pending.pop(ref, None)
+
     async def _keepalive(self) -> None:
         """Ping often enough that the relay's idle timeout never fires on a quiet session."""
         assert self._connection is not None and self._connection.welcome is not None
         interval = max(1.0, self._connection.welcome.idle_timeout / 3)
-        nonce = 0
-        while True:
+        for nonce in itertools.count(1):
             await asyncio.sleep(interval)
-            nonce += 1
             with contextlib.suppress(MessengerError):
                 await self._send(wire.Ping(nonce=nonce))
 
@@ -148,62 +240,103 @@ class Client:
         except Exception as exc:  # never let the reader die silently
             log.exception("client reader failed")
             error = RemoteProtocolError(f"Unexpected failure reading from the server: {exc}")
-        if self._closing:
-            return
-        self._fail_everything(error)
+        if not self._closing:
+            self._fail_everything(error)
 
     def _fail_everything(self, error: MessengerError) -> None:
-        for future in list(self._pending_creates) + list(self._pending_joins.values()):
+        futures = [*self._pending.values(), *self._pending_joins.values(), *self._people_waiters]
+        for future in futures:
             if not future.done():
                 future.set_exception(error)
-        self._pending_creates.clear()
+        self._people_waiters.clear()
         for session in list(self.sessions.values()):
             session.fail(error)
         self._emit(ev.Disconnected(error))
 
     def _dispatch(self, message: object) -> None:
-        if isinstance(message, wire.SessionCreated):
-            if not self._pending_creates:
-                raise RemoteProtocolError("The server announced a session nobody asked for.")
-            future = self._pending_creates.popleft()
-            if not future.done():
-                future.set_result(message.session)
+        if isinstance(message, wire.SessionCreated | wire.InviteSent):
+            self._resolve(message.ref, message)
         elif isinstance(message, wire.Paired):
             self._on_paired(message)
         elif isinstance(message, wire.Relay | wire.RotateTick | wire.PeerLeft):
             session = self.sessions.get(message.session)
             if session is not None:
                 session.deliver(message)
+        elif isinstance(message, wire.Invitation):
+            invited = ev.Invited(message.session, message.from_id, message.from_name)
+            self._invitations[message.session] = invited
+            self._emit(invited)
+        elif isinstance(message, wire.People):
+            self.people = message.people
+            waiters, self._people_waiters = self._people_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(message.people)
+            if not waiters:
+                self._emit(ev.PeopleChanged(message.people))
         elif isinstance(message, wire.Error):
             self._on_error(message)
-        elif isinstance(message, wire.Pong):
-            pass
-        else:
+        elif not isinstance(message, wire.Pong):
             raise RemoteProtocolError(f"The server sent an unexpected {type(message).__name__}.")
 
+    def _resolve(self, ref: int, value: object) -> None:
+        future = self._pending.get(ref)
+        if future is not None and not future.done():
+            future.set_result(value)
+
     def _on_paired(self, message: wire.Paired) -> None:
-        future = self._pending_joins.get(message.session)
-        if message.role == Role.JOINER and future is not None and not future.done():
-            future.set_result(message)
-            return
         session = self.sessions.get(message.session)
-        if message.role == Role.CREATOR and session is not None:
-            session.paired(Role.CREATOR, message.salt)
+        if session is None:
+            return
+        role = Role.CREATOR if message.role == Role.CREATOR else Role.JOINER
+        session.peer_name = message.peer_name
+        future = self._pending_joins.get(message.session)
+        if future is not None and not future.done():
+            future.set_result(message)
+        if message.mode != "rsa":
+            session.begin_password(role, message.salt)
+            return
+        try:
+            peer_key = PublicKey.from_der(message.peer_key)
+        except CryptoError:
+            session.fail(RemoteProtocolError("The server sent an unusable key for the peer."))
+            return
+        try:
+            if session.peer_id and session.peer_id != message.peer_id:
+                raise PeerKeyChangedError("The server paired us with someone we did not invite.")
+            if self._check_peer is not None:
+                self._check_peer(message.peer_id, message.peer_name, peer_key.fingerprint)
+        except MessengerError as exc:
+            session.refuse(exc)
+            return
+        session.peer_id = message.peer_id
+        verified = None
+        if self._peer_verified is not None:
+            callback = self._peer_verified
+
+            def verified() -> None:
+                callback(message.peer_id, message.peer_name)
+
+        session.begin_rsa(role, self.identity, peer_key, on_verified=verified)
 
     def _on_error(self, message: wire.Error) -> None:
         error = error_from_code(message.code, message.message)
-        if message.fatal or message.session is None:
-            if message.session is None and not message.fatal and self._pending_creates:
-                self._pending_creates.popleft().set_exception(error)
-                return
-            # The relay will close the connection; the reader reports it with this cause.
-            self._fail_everything(error)
+        if message.fatal:
+            # The relay will close the connection; report it with this cause.
             self._closing = True
+            self._fail_everything(error)
             return
-        future = self._pending_joins.get(message.session)
-        if future is not None and not future.done():
-            future.set_exception(error)
+        if message.ref:
+            future = self._pending.get(message.ref)
+            if future is not None and not future.done():
+                future.set_exception(error)
             return
-        session = self.sessions.get(message.session)
-        if session is not None:
-            session.fail(error)
+        if message.session is not None:
+            future = self._pending_joins.get(message.session)
+            if future is not None and not future.done():
+                future.set_exception(error)
+                return
+            session = self.sessions.get(message.session)
+            if session is not None:
+                session.fail(error)
+            self._invitations.pop(message.session, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messenger.protocol.errors import MessengerError
+from messenger.protocol.wire import Person
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,24 @@ class SessionReady:
     session: str
     mode: str
     safety: str
+    peer_id: str = ""
+    peer_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """Someone wants an RSA session with us; answer with ``Client.answer_invitation``."""
+
+    session: str
+    from_id: str
+    from_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleChanged:
+    """Who is online now (everyone but us)."""
+
+    people: tuple[Person, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
 
 from messenger import events as ev
 from messenger.crypto.kdf import stretch_password
+from messenger.crypto.rsa import IdentityKey, PublicKey
 from messenger.protocol import wire
 from messenger.protocol.channel import SecureChannel
 from messenger.protocol.conversation import (
@@ -35,11 +36,13 @@ from messenger.protocol.errors import (
 )
 from messenger.protocol.password_handshake import (
     HandshakeComplete,
+    HandshakeEvent,
     PasswordHandshake,
     Role,
     SendPacket,
     SessionKeys,
 )
+from messenger.protocol.rsa_handshake import RsaHandshake
 
 log = logging.getLogger("messenger.session")
 #: How long the peer has to finish the handshake once both are paired.
@@ -65,17 +68,25 @@ class _PeerGone:
 
 
 class Session:
-    """A password session. RSA sessions will share everything after the handshake."""
-
-    mode = "password"
+    """One session, password or RSA: the handshake differs, everything after it is shared."""
 
     def __init__(
-        self, session_id: str, password: str, send: Send, emit: Emit, *, role: Role | None = None
+        self,
+        session_id: str,
+        send: Send,
+        emit: Emit,
+        *,
+        role: Role | None = None,
+        mode: str = "password",
+        password: str = "",
     ) -> None:
         self.id = session_id
         self.role = role
+        self.mode = mode
         self.state = SessionState.WAITING
         self.safety = ""
+        self.peer_id = ""
+        self.peer_name = ""
         self._password = password
         self._send = send
         self._emit = emit
@@ -87,17 +98,35 @@ class Session:
         self._closed = asyncio.Event()
         self._all_delivered = asyncio.Event()
         self._all_delivered.set()
+        self._on_verified: Callable[[], None] | None = None
         self.error: MessengerError | None = None
 
     # -- called by the client ---------------------------------------------------------------
 
-    def paired(self, role: Role, salt: bytes) -> None:
-        """The relay paired us: start the handshake task."""
+    def begin_password(self, role: Role, salt: bytes) -> None:
+        """The relay paired us for a password session: start the handshake task."""
         if self._task is not None:
             return
         self.role = role
+        self._start(self._password_handshake(salt))
+
+    def begin_rsa(
+        self,
+        role: Role,
+        identity: IdentityKey,
+        peer_key: PublicKey,
+        on_verified: Callable[[], None] | None = None,
+    ) -> None:
+        """The relay paired us for an RSA session with ``peer_key``."""
+        if self._task is not None:
+            return
+        self.role = role
+        self._on_verified = on_verified
+        self._start(self._rsa_handshake(identity, peer_key))
+
+    def _start(self, handshake: Coroutine[object, object, SessionKeys]) -> None:
         self.state = SessionState.HANDSHAKE
-        self._task = asyncio.create_task(self._run(salt), name=f"session-{self.id}")
+        self._task = asyncio.create_task(self._run(handshake), name=f"session-{self.id}")
 
     def deliver(self, item: object) -> None:
         """A relay message for this session (Relay, RotateTick, PeerLeft, Error)."""
@@ -109,6 +138,11 @@ class Session:
             if self._task is None:
                 return  # a failed joiner left a waiting session: keep waiting
             self._inbox.put_nowait(_PeerGone())
+
+    def refuse(self, error: MessengerError) -> None:
+        """We will not run this session (say, the peer's key changed): leave it, report why."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._abort(error), name=f"refuse-{self.id}")
 
     def fail(self, error: MessengerError) -> None:
         """End the session from outside (connection lost, relay error)."""
@@ -181,17 +215,23 @@ class Session:
 
     # -- the session task -------------------------------------------------------------------
 
-    async def _run(self, salt: bytes) -> None:
+    async def _run(self, handshake: Coroutine[object, object, SessionKeys]) -> None:
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                keys = await self._handshake(salt)
+                keys = await handshake
             self._conversation = Conversation(
-                SecureChannel(self.id, keys.send_key, keys.recv_key, keys.send_direction)
+                SecureChannel(
+                    self.id, keys.send_key, keys.recv_key, keys.send_direction, ratchet=keys.ratchet
+                )
             )
+            if self._on_verified is not None:
+                self._on_verified()
             self.safety = keys.safety
             self.state = SessionState.READY
             self._ready.set()
-            self._emit(ev.SessionReady(self.id, self.mode, keys.safety))
+            self._emit(
+                ev.SessionReady(self.id, self.mode, keys.safety, self.peer_id, self.peer_name)
+            )
             queued, self._queued = self._queued, []
             for message_id, text in queued:
                 _, events = self._conversation.send_text(text, message_id)
@@ -211,13 +251,31 @@ class Session:
         except MessengerError as exc:
             await self._abort(exc)
 
-    async def _handshake(self, salt: bytes) -> SessionKeys:
+    async def _password_handshake(self, salt: bytes) -> SessionKeys:
         assert self.role is not None
         loop = asyncio.get_running_loop()
         handshake = PasswordHandshake(self.role, self.id, salt)
         password, self._password = self._password, ""
         stretched = await loop.run_in_executor(None, stretch_password, password, handshake.salt)
-        pending = await loop.run_in_executor(None, handshake.start, stretched)
+        first = await loop.run_in_executor(None, handshake.start, stretched)
+        return await self._drive(handshake, first)
+
+    async def _rsa_handshake(self, identity: IdentityKey, peer_key: PublicKey) -> SessionKeys:
+        assert self.role is not None
+        loop = asyncio.get_running_loop()
+        handshake = await loop.run_in_executor(
+            None, RsaHandshake, self.role, self.id, identity, peer_key
+        )
+        first = []
+        if self.role is Role.CREATOR:
+            first = await loop.run_in_executor(None, handshake.start)
+        return await self._drive(handshake, first)
+
+    async def _drive(
+        self, handshake: PasswordHandshake | RsaHandshake, pending: list[HandshakeEvent]
+    ) -> SessionKeys:
+        """Send what the handshake says, feed it the peer's packets (slow steps off-loop)."""
+        loop = asyncio.get_running_loop()
         while True:
             for event in pending:
                 if isinstance(event, SendPacket):

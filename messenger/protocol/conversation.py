@@ -84,11 +84,15 @@ class Conversation:
 
     def rotate(self) -> list[ConversationEvent]:
         """Move the sending key on (timer tick or the person's "rotate now")."""
-        return [Rotated(self.channel.rotate_send())]
+        record = self.channel.rotate_send()
+        return [Outgoing(record), Rotated(self.channel.send_epoch)]
 
     def receive(self, packet: bytes) -> list[ConversationEvent]:
         """Open one record from the peer. Raises TamperedError / ReplayedError / protocol errors."""
-        payload = payloads.decode(self.channel.open(packet))
+        opened = self.channel.open(packet)
+        if opened is None:
+            return []  # the peer's key moved on; nothing to show
+        payload = payloads.decode(opened)
         if isinstance(payload, Text):
             events: list[ConversationEvent] = [
                 TextReceived(payload.id, payload.text, payload.sent_at)

@@ -16,6 +16,9 @@ class PacketKind(IntEnum):
     RECORD = 0x01  #: an AES-256-GCM sealed record (see ``channel``)
     PAKE = 0x10  #: a SPAKE2 message
     CONFIRM = 0x11  #: a key-confirmation MAC
+    ROTATE = 0x02  #: a sealed record that opens a new epoch (optionally with an X25519 share)
+    RSA_INIT = 0x20  #: RSA session: the initiator's wrapped secret, share and signature
+    RSA_RESPONSE = 0x21  #: RSA session: the responder's answer
 
 
 def make_packet(kind: PacketKind, body: bytes) -> bytes:

@@ -28,6 +28,7 @@ from spake2 import SPAKE2_A, SPAKE2_B
 from messenger.crypto.aead import KEY_SIZE
 from messenger.crypto.kdf import hkdf_sha256
 from messenger.crypto.mac import hmac_sha256, macs_equal
+from messenger.crypto.x25519 import EphemeralKey
 from messenger.protocol.channel import Direction
 from messenger.protocol.errors import LocalProtocolError, RemoteProtocolError, WrongPasswordError
 from messenger.protocol.packets import PacketKind, make_packet, packet_kind
@@ -52,12 +53,17 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
-    """What a finished handshake hands to the message layer."""
+    """What a finished handshake hands to the message layer.
+
+    ``ratchet`` (RSA sessions) is our ephemeral X25519 key and the peer's public share from
+    the handshake: the starting point for mixing fresh shares into each rotation.
+    """
 
     send_key: bytes
     recv_key: bytes
     send_direction: Direction
     safety: str
+    ratchet: tuple[EphemeralKey, bytes] | None = None
 
     def __repr__(self) -> str:  # keys must never reach a log line
         return f"SessionKeys(direction={self.send_direction.name}, safety={self.safety!r})"
