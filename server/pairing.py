@@ -119,10 +119,10 @@ class PairingState:
         failed_joiner = record.joiner
         record.joiner = None
         record.failed_pairings += 1
+        notify = (failed_joiner,) if failed_joiner is not None else ()
         if record.failed_pairings >= self.max_failed_pairings:
             self._burn(number)
-            return PairingResult(record, burned=True)
-        notify = (failed_joiner,) if failed_joiner is not None else ()
+            return PairingResult(record, notify_left=notify, burned=True)
         return PairingResult(record, notify_left=notify)
 
     def leave(self, number: str, member: Member) -> PairingResult:

@@ -76,14 +76,15 @@ class SecureChannel:
     """Seals outgoing and opens incoming records for one session; owns the keys."""
 
     session_id: str
-    send_key: bytes
-    recv_key: bytes
+    send_key: bytes = field(repr=False)
+    recv_key: bytes = field(repr=False)
     send_direction: Direction
     #: RSA sessions: our handshake share and the peer's, to start the rotation ratchet.
-    ratchet: tuple[EphemeralKey, bytes] | None = None
-    _send: _Chain = field(init=False)
-    _recv: _Chain = field(init=False)
-    _dh: DhRatchet | None = field(init=False, default=None)
+    ratchet: tuple[EphemeralKey, bytes] | None = field(default=None, repr=False)
+    _send: _Chain = field(init=False, repr=False)
+    _recv: _Chain = field(init=False, repr=False)
+    _dh: DhRatchet | None = field(init=False, default=None, repr=False)
+    _closed: bool = field(init=False, default=False, repr=False)
     records_in_epoch: int = field(init=False, default=0)
     bytes_in_epoch: int = field(init=False, default=0)
 
@@ -114,6 +115,8 @@ class SecureChannel:
         return header + self.session_id.encode()
 
     def _seal_with_header(self, header: bytes, payload: bytes) -> bytes:
+        if self._closed:
+            raise LocalProtocolError("This session has ended; its keys are erased.")
         chain = self._send
         nonce = counter_nonce(self.send_direction, chain.seq)
         sealed = seal(bytes(chain.key), nonce, pad(payload), self._aad(header))
@@ -156,6 +159,8 @@ class SecureChannel:
         ReplayedError if it is authentic but not the next one expected (replayed, reordered,
         or something before it was dropped).
         """
+        if self._closed:
+            raise LocalProtocolError("This session has ended; its keys are erased.")
         if len(record) < RECORD_HEADER_SIZE:
             raise TamperedError("A truncated message arrived; the session ended.")
         chain = self._recv
@@ -202,6 +207,7 @@ class SecureChannel:
 
     def close(self) -> None:
         """Erase both keys; the channel cannot be used afterwards."""
+        self._closed = True
         _wipe(self._send.key)
         _wipe(self._recv.key)
         self._dh = None

@@ -70,7 +70,13 @@ class Conversation:
         self, text: str, message_id: str | None = None
     ) -> tuple[str, list[ConversationEvent]]:
         """Seal one chat message; returns its id and the events (packets, maybe a rotation)."""
-        if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LocalProtocolError(
+                "That message contains characters that cannot be sent (unpaired surrogates)."
+            ) from None
+        if len(encoded) > MAX_TEXT_BYTES:
             raise LocalProtocolError(
                 f"That message is longer than {MAX_TEXT_BYTES // 1024} KiB; send it as a file."
             )

@@ -81,7 +81,8 @@ class Schema:
         tag = raw.get("type")
         cls = self._by_tag.get(tag) if isinstance(tag, str) else None
         if cls is None:
-            raise RemoteProtocolError(f"Unknown {self.name} message type {str(tag)[:40]!r}.")
+            shown = repr(tag[:40]) if isinstance(tag, str) else "(not a string)"
+            raise RemoteProtocolError(f"Unknown {self.name} message type {shown}.")
         kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             if field.name in raw:
