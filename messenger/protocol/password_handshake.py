@@ -137,10 +137,13 @@ class PasswordHandshake:
 
     def receive(self, packet: bytes) -> list[HandshakeEvent]:
         """Feed one packet from the peer."""
-        kind = packet_kind(packet)
-        body = packet[2:]
         if self._state is _State.S_failed:
             raise LocalProtocolError("The handshake already failed.")
+        try:
+            kind = packet_kind(packet)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+        body = packet[2:]
         if kind is PacketKind.PAKE and self._state is _State.S0_need_key:
             if self._early_pake is not None:
                 self._fail(RemoteProtocolError("The peer sent two SPAKE2 messages."))

@@ -130,11 +130,11 @@ class RsaHandshake:
         return [SendPacket(make_packet(PacketKind.RSA_INIT, self._init_body))]
 
     def receive(self, packet: bytes) -> list[HandshakeEvent]:
-        kind = packet_kind(packet)
-        body = packet[2:]
         if self._state is _State.S_failed:
             raise LocalProtocolError("The handshake already failed.")
+        body = packet[2:]
         try:
+            kind = packet_kind(packet)
             if (
                 kind is PacketKind.RSA_INIT
                 and self._state is _State.S0_idle

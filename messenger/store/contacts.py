@@ -58,10 +58,10 @@ class Contacts:
                 "intercepting; the session was refused."
             )
         data = self._load()
-        if peer_id in data["people"] or peer_id in data["trusted"] or not peer_name:
+        if peer_id in data["trusted"] or not peer_name:
             return
         for other_id, entry in data["people"].items():
-            if entry.get("name") == peer_name:
+            if other_id != peer_id and entry.get("name") == peer_name:
                 raise PeerKeyChangedError(
                     f"{peer_name!r} now has key {format_fingerprint(peer_id)}, but the "
                     f"{peer_name!r} you know has key {format_fingerprint(other_id)}. Check the "

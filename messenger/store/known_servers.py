@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from messenger.crypto.rsa import format_fingerprint
+from messenger.crypto.rsa import format_fingerprint, parse_fingerprint
 from messenger.protocol.errors import ServerKeyChangedError, UnknownServerError
 from messenger.store.files import read_json, write_json
 
@@ -42,6 +42,7 @@ class KnownServers:
         """
         pinned = self.get(address)
         if expected is not None:
+            expected = parse_fingerprint(expected)
             if fingerprint != expected:
                 raise ServerKeyChangedError(
                     f"The server at {address} presented key {format_fingerprint(fingerprint)}, "

@@ -39,14 +39,14 @@ class Profile:
     def open(cls, path: str | os.PathLike[str] | None) -> Profile:
         """Create the directory if needed (mode 0700) and check we can write to it."""
         directory = Path(path).expanduser() if path else default_profile_dir()
+        if directory.exists() and not directory.is_dir():
+            raise ProfileError(f"The profile path {directory} is not a folder.")
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ProfileError(
                 f"Cannot create the profile folder {directory}: {exc.strerror}."
             ) from None
-        if not directory.is_dir():
-            raise ProfileError(f"The profile path {directory} is not a folder.")
         if not os.access(directory, os.W_OK):
             raise ProfileError(f"The profile folder {directory} is not writable.")
         return cls(directory)
