@@ -221,7 +221,7 @@ class Client:
     async def _keepalive(self) -> None:
         """Ping often enough that the relay's idle timeout never fires on a quiet session."""
         assert self._connection is not None and self._connection.welcome is not None
-        interval = max(1.0, self._connection.welcome.idle_timeout / 3)
+        interval = max(0.05, self._connection.welcome.idle_timeout / 3)
         for nonce in itertools.count(1):
             await asyncio.sleep(interval)
             with contextlib.suppress(MessengerError):
