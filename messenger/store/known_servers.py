@@ -62,10 +62,21 @@ class KnownServers:
             self.pin(address, fingerprint)
             return True
         if pinned != fingerprint:
-            raise ServerKeyChangedError(
-                f"The server at {address} now presents key {format_fingerprint(fingerprint)}, "
-                f"but you pinned {format_fingerprint(pinned)}. Someone may be intercepting "
-                "your connection. If the operator confirms the server's key was replaced, "
-                "connect with --server-fingerprint and the new fingerprint to trust it."
+            raise _changed(
+                pinned,
+                fingerprint,
+                ServerKeyChangedError(
+                    f"The server at {address} now presents key {format_fingerprint(fingerprint)}, "
+                    f"but you pinned {format_fingerprint(pinned)}. Someone may be intercepting "
+                    "your connection. If the operator confirms the server's key was replaced, "
+                    "connect with --server-fingerprint and the new fingerprint to trust it."
+                ),
             )
         return False
+
+
+def _changed(pinned: str, presented: str, error: ServerKeyChangedError) -> ServerKeyChangedError:
+    """Attach both fingerprints so a GUI can offer to trust the new one after a check."""
+    error.pinned = pinned  # type: ignore[attr-defined]
+    error.presented = presented  # type: ignore[attr-defined]
+    return error
