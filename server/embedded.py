@@ -15,10 +15,12 @@ from server.hub import Hub
 
 
 class EmbeddedRelay:
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 0,
-                 rotate_interval: float = 300.0) -> None:
-        self.config = ServerConfig(host=host, port=port, data_dir=data_dir,
-                                   rotate_interval=rotate_interval)
+    def __init__(
+        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, rotate_interval: float = 300.0
+    ) -> None:
+        self.config = ServerConfig(
+            host=host, port=port, data_dir=data_dir, rotate_interval=rotate_interval
+        )
         self.hub: Hub | None = None
         self.address: tuple[str, int] | None = None
 

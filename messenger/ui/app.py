@@ -1,0 +1,183 @@
+"""The desktop app's entry point: boot in a coroutine on qasync's loop, not in __init__.
+
+Start-up order: profile -> identity (welcome on first start, passphrase if protected) ->
+main window -> relay (embedded or configured) -> connect, where a changed server key stops
+everything behind a plainly worded, blocking warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import qasync
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from messenger import __version__
+from messenger.crypto.rsa import format_fingerprint
+from messenger.protocol.errors import MessengerError, ServerKeyChangedError
+from messenger.store.profile import Profile, ProfileError
+from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
+from messenger.ui.main_window import MainWindow
+
+log = logging.getLogger("messenger.ui")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="messenger", description="Messenger desktop app")
+    parser.add_argument("--profile", metavar="DIR", help="profile folder (default: per-user)")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help=f"relay to use this time ({EMBEDDED!r} hosts one here)",
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this build offscreen (no profile touched), print JSON",
+    )
+    parser.add_argument(
+        "--server-only",
+        action="store_true",
+        help="run the headless relay instead of the app (messenger-server options follow)",
+    )
+    parser.add_argument("--version", action="version", version=f"Messenger {__version__}")
+    return parser
+
+
+async def run_dialog(dialog: QDialog) -> int:
+    """Show a dialog window-modally and wait for it without a nested event loop."""
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    dialog.finished.connect(lambda result: done.done() or done.set_result(result))
+    dialog.open()
+    return await done
+
+
+async def unlock_identity(controller: AppController) -> bool:
+    """Open the identity key: first-start welcome, passphrase prompt, or just load it."""
+    from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
+
+    profile = controller.profile
+    if not profile.has_identity() or not profile.settings().get("server"):
+        welcome = WelcomeDialog(controller)
+        if await run_dialog(welcome) != QDialog.DialogCode.Accepted:
+            return False
+        controller.first_choice = welcome.choice
+        return True
+    if profile.identity_is_encrypted():
+        return await run_dialog(PassphraseDialog(controller)) == QDialog.DialogCode.Accepted
+    await controller.load_identity()
+    return True
+
+
+async def connect(controller: AppController, window: MainWindow, choice: ServerChoice) -> None:
+    """Connect; on a changed server key, block behind a warning that names both keys."""
+    while True:
+        try:
+            window.attach(await controller.connect(choice))
+            return
+        except ServerKeyChangedError as exc:
+            box = QMessageBox(
+                QMessageBox.Icon.Critical,
+                "The server's key has changed",
+                str(exc),
+                QMessageBox.StandardButton.NoButton,
+                window,
+            )
+            box.setObjectName("serverKeyChanged")
+            box.setInformativeText(
+                "Messenger did not connect. Trust the new key only if the server's operator "
+                "confirmed it changed. New key:\n" + format_fingerprint(exc.presented)
+            )
+            stay_off = box.addButton("Stay disconnected", QMessageBox.ButtonRole.RejectRole)
+            box.addButton("I checked: trust the new key", QMessageBox.ButtonRole.AcceptRole)
+            box.setDefaultButton(stay_off)
+            await run_dialog(box)
+            if box.clickedButton() is stay_off:
+                window.statusBar().showMessage("Not connected: the server's key has changed.")
+                return
+            choice.expected_fingerprint = exc.presented
+        except MessengerError as exc:
+            QMessageBox.warning(window, "Cannot connect", str(exc))
+            window.statusBar().showMessage(f"Not connected: {exc}")
+            return
+
+
+async def boot(app: QApplication, args: argparse.Namespace) -> int:
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+    try:
+        profile = Profile.open(args.profile)
+    except ProfileError as exc:
+        QMessageBox.critical(None, "Messenger", str(exc))
+        return 1
+    controller = AppController(profile)
+    if not await unlock_identity(controller):
+        return 0
+    window = MainWindow(controller)
+    from messenger.ui.tray import TrayIcon
+
+    window.tray = TrayIcon(window)
+    window.show()
+    choice = controller.first_choice or ServerChoice(
+        args.server or str(profile.settings().get("server") or EMBEDDED)
+    )
+    await connect(controller, window, choice)
+    await closing.wait()
+    await controller.shutdown()
+    return 0
+
+
+def self_test() -> int:
+    """Build the window offscreen (Qt and resources load), then run two sessions."""
+    import os
+    import tempfile
+    import time
+
+    from messenger import selftest
+
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    started = time.perf_counter()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from messenger.ui.icons import app_icon
+    from messenger.ui.theme import apply_theme
+
+    app.setWindowIcon(app_icon())
+    apply_theme(app)
+    with tempfile.TemporaryDirectory(prefix="messenger-selftest-ui-") as folder:
+        window = MainWindow(AppController(Profile.open(folder)))
+        window.show()
+        if window.grab().isNull():
+            print('{"event": "self_test", "ok": false, "error": "window did not render"}')
+            return 1
+        window.close()
+    print(f'{{"event": "window", "shown_s": {time.perf_counter() - started:.3f}}}', flush=True)
+    return selftest.main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = argv if argv is not None else sys.argv[1:]
+    if "--server-only" in argv:
+        from server.__main__ import main as server_main
+
+        return server_main([a for a in argv if a != "--server-only"])
+    args = build_parser().parse_args(argv)
+    if args.self_test:
+        return self_test()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Messenger")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("messenger")
+    from messenger.ui.icons import app_icon
+    from messenger.ui.theme import apply_theme, follow_system_theme
+
+    app.setWindowIcon(app_icon())
+    apply_theme(app)
+    follow_system_theme(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return loop.run_until_complete(boot(app, args))

@@ -1,0 +1,64 @@
+"""Turns the client core's events into Qt signals: the one place network meets widgets.
+
+Widgets connect to these typed signals and never see a socket, a frame or a key. A single
+task reads ``client.events`` and emits; since qasync runs asyncio inside Qt's loop, the
+signals are emitted on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import QObject, Signal
+
+from messenger import events as ev
+from messenger.client import Client
+
+
+class ClientBridge(QObject):
+    codeCreated = Signal(str, str)  # session, code
+    sessionReady = Signal(str, str, str, str, str)  # session, mode, safety, peer id, peer name
+    messageReceived = Signal(str, str, str, float)  # session, message id, text, sent_at
+    messageDelivered = Signal(str, str)  # session, message id
+    keysRotated = Signal(str, int)  # session, epoch
+    peerLeft = Signal(str)  # session
+    sessionFailed = Signal(str, str, str)  # session, error code, message
+    disconnected = Signal(str, str)  # error code, message
+    invited = Signal(str, str, str)  # session, from id, from name
+    peopleChanged = Signal(list)  # [wire.Person]
+
+    def __init__(self, client: Client, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self._task = asyncio.ensure_future(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            self.emit_event(await self.client.events.get())
+
+    def emit_event(self, event: ev.ClientEvent) -> None:
+        if isinstance(event, ev.CodeCreated):
+            self.codeCreated.emit(event.session, event.code)
+        elif isinstance(event, ev.SessionReady):
+            self.sessionReady.emit(
+                event.session, event.mode, event.safety, event.peer_id, event.peer_name
+            )
+        elif isinstance(event, ev.MessageReceived):
+            self.messageReceived.emit(event.session, event.id, event.text, event.sent_at)
+        elif isinstance(event, ev.MessageDelivered):
+            self.messageDelivered.emit(event.session, event.id)
+        elif isinstance(event, ev.KeysRotated):
+            self.keysRotated.emit(event.session, event.epoch)
+        elif isinstance(event, ev.PeerLeft):
+            self.peerLeft.emit(event.session)
+        elif isinstance(event, ev.SessionFailed):
+            self.sessionFailed.emit(event.session or "", event.error.code.value, str(event.error))
+        elif isinstance(event, ev.Disconnected):
+            self.disconnected.emit(event.error.code.value, str(event.error))
+        elif isinstance(event, ev.Invited):
+            self.invited.emit(event.session, event.from_id, event.from_name)
+        elif isinstance(event, ev.PeopleChanged):
+            self.peopleChanged.emit(list(event.people))
+
+    def stop(self) -> None:
+        self._task.cancel()

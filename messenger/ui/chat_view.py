@@ -1,0 +1,209 @@
+"""One session's page: header, the conversation as bubbles, and the composer.
+
+Bubbles are plain widgets in a scroll area: a conversation here is hundreds of lines, not
+millions, and real widgets keep selection, wrapping and accessibility for free.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: What the tick shows: sent (sealed and handed to the relay) / delivered (sealed receipt).
+TICK_SENT = "✓"
+TICK_DELIVERED = "✓✓"
+BUBBLE_MAX_WIDTH = 480
+
+
+def clock(timestamp: float) -> str:
+    return time.strftime("%H:%M", time.localtime(timestamp))
+
+
+class Composer(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line."""
+
+    submitted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self.setPlaceholderText("Write a message…  (Enter sends, Shift+Enter for a new line)")
+        self.setTabChangesFocus(True)
+        self.setFixedHeight(72)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submit()
+            return
+        super().keyPressEvent(event)
+
+    def submit(self) -> None:
+        text = self.toPlainText().strip()
+        if text:
+            self.submitted.emit(text)
+
+
+class Bubble(QFrame):
+    """One message: text, time and (for ours) a delivery tick."""
+
+    def __init__(self, text: str, timestamp: float, outgoing: bool) -> None:
+        super().__init__()
+        self.setObjectName("bubbleOutgoing" if outgoing else "bubbleIncoming")
+        self.outgoing = outgoing
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 6)
+        layout.setSpacing(2)
+        self.text = QLabel(text)
+        self.text.setObjectName("bubbleText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.meta = QLabel(clock(timestamp) + (f"  {TICK_SENT}" if outgoing else ""))
+        self.meta.setObjectName("bubbleMeta")
+        self.meta.setAlignment(Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.text)
+        layout.addWidget(self.meta)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        self.setMaximumWidth(BUBBLE_MAX_WIDTH)
+        # A wrapped QLabel otherwise shrinks to a narrow column: give it its natural width,
+        # up to the maximum, so short messages sit on one line and long ones wrap nicely.
+        longest = max(
+            (self.text.fontMetrics().horizontalAdvance(line) for line in text.splitlines() or [""]),
+            default=0,
+        )
+        self.text.setMinimumWidth(min(longest + 4, BUBBLE_MAX_WIDTH - 32))
+        self._time = timestamp
+
+    @property
+    def delivered(self) -> bool:
+        return self.meta.text().endswith(TICK_DELIVERED)
+
+    def mark_delivered(self) -> None:
+        self.meta.setText(f"{clock(self._time)}  {TICK_DELIVERED}")
+        self.meta.setToolTip("Delivered: the other person's app confirmed it")
+
+
+class ChatPage(QWidget):
+    """Messages of one session plus its composer."""
+
+    sendRequested = Signal(str, str)  # session id, text
+    verifyRequested = Signal(str)  # session id
+
+    def __init__(self, session_id: str, title: str, mode: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session_id = session_id
+        self.mode = mode
+        self._bubbles: dict[str, Bubble] = {}
+        self._ready = False
+
+        header = QHBoxLayout()
+        self.title = QLabel(title)
+        self.title.setObjectName("chatTitle")
+        self.badge = QLabel("")
+        self.badge.setObjectName("verifiedBadge")
+        self.verify_button = QPushButton("Verify…")
+        self.verify_button.setObjectName("verifyButton")
+        self.verify_button.setEnabled(False)
+        self.verify_button.setToolTip("Compare safety numbers with the other person")
+        self.verify_button.clicked.connect(lambda: self.verifyRequested.emit(self.session_id))
+        header.addWidget(self.title)
+        header.addWidget(self.badge)
+        header.addStretch(1)
+        header.addWidget(self.verify_button)
+
+        self.column = QVBoxLayout()
+        self.column.setContentsMargins(12, 12, 12, 12)
+        self.column.setSpacing(8)
+        self.column.addStretch(1)
+        inner = QWidget()
+        inner.setObjectName("chatInner")
+        inner.setLayout(self.column)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("chatScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(inner)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
+
+        self.composer = Composer()
+        self.composer.submitted.connect(self._submit)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("sendButton")
+        self.send_button.clicked.connect(self.composer.submit)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.composer, 1)
+        bottom.addWidget(self.send_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.scroll, 1)
+        layout.addLayout(bottom)
+
+    # -- what the page shows ----------------------------------------------------------------
+
+    def add_system_line(self, text: str) -> QLabel:
+        line = QLabel(text)
+        line.setObjectName("systemLine")
+        line.setWordWrap(True)
+        line.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.column.addWidget(line)
+        return line
+
+    def add_message(self, message_id: str, text: str, timestamp: float, outgoing: bool) -> Bubble:
+        bubble = Bubble(text, timestamp, outgoing)
+        row = QHBoxLayout()
+        if outgoing:
+            row.addStretch(1)
+        row.addWidget(bubble)
+        if not outgoing:
+            row.addStretch(1)
+        self.column.addLayout(row)
+        self._bubbles[message_id] = bubble
+        return bubble
+
+    def mark_delivered(self, message_id: str) -> None:
+        bubble = self._bubbles.get(message_id)
+        if bubble is not None:
+            bubble.mark_delivered()
+
+    def bubbles(self) -> list[Bubble]:
+        return list(self._bubbles.values())
+
+    def set_ready(self, ready: bool) -> None:
+        self._ready = ready
+        self.verify_button.setEnabled(ready)
+
+    def set_verified(self, verified: bool) -> None:
+        self.badge.setText("✔ verified" if verified else "")
+
+    def set_ended(self) -> None:
+        self.composer.setEnabled(False)
+        self.send_button.setEnabled(False)
+        self.composer.setPlaceholderText("This session has ended.")
+
+    # -- private ----------------------------------------------------------------------------
+
+    def _submit(self, text: str) -> None:
+        self.sendRequested.emit(self.session_id, text)
+
+    def clear_composer(self) -> None:
+        self.composer.clear()
+
+    def _stick_to_bottom(self, _low: int, high: int) -> None:
+        QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(high))

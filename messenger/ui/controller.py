@@ -1,0 +1,210 @@
+"""The app's brain, minus the widgets: profile, identity, relay connection, sessions.
+
+Dialogs and windows call its coroutines (from ``@asyncSlot`` handlers) and listen to
+``bridge`` signals for what happens on the network. Blocking work (key generation,
+passphrase KDFs) runs in the default executor, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal
+
+from messenger.client import Client
+from messenger.crypto.rsa import IdentityKey
+from messenger.protocol.errors import LocalProtocolError
+from messenger.protocol.transport import ServerIdentity
+from messenger.session import Session
+from messenger.store.profile import Profile
+from messenger.ui.bridge import ClientBridge
+from server.embedded import EmbeddedRelay
+
+EMBEDDED = "embedded"
+
+
+@dataclass
+class ServerChoice:
+    """Where to connect: ``EMBEDDED`` (host one here) or "host:port"."""
+
+    address: str = EMBEDDED
+    #: Set by the person to accept a changed key they have checked.
+    expected_fingerprint: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.address == EMBEDDED
+
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit():
+            raise LocalProtocolError(f"{self.address!r} is not HOST:PORT.")
+        return host.strip("[]"), int(port)
+
+
+@dataclass
+class SessionInfo:
+    """What the window shows about one session."""
+
+    session: Session
+    title: str
+    code: str = ""
+    verified: bool = False
+    unread: int = 0
+    last_time: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+
+class AppController(QObject):
+    #: "connecting", "connected", "disconnected"
+    connectionChanged = Signal(str)
+    #: fingerprint (grouped), first use
+    serverKeyShown = Signal(str, bool)
+    sessionAdded = Signal(str)  # session id
+    sessionRemoved = Signal(str)
+
+    def __init__(self, profile: Profile, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.profile = profile
+        self.identity: IdentityKey | None = None
+        self.client: Client | None = None
+        self.bridge: ClientBridge | None = None
+        self.relay: EmbeddedRelay | None = None
+        self.server_fingerprint = ""
+        self.server_address = ""
+        self.sessions: dict[str, SessionInfo] = {}
+        #: What the first-start welcome chose, if it ran.
+        self.first_choice: ServerChoice | None = None
+
+    # -- identity and connection ------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    async def load_identity(self, passphrase: str | None = None) -> IdentityKey:
+        """Load or create the identity key in the executor (generation takes seconds)."""
+        loop = asyncio.get_running_loop()
+        self.identity = await loop.run_in_executor(
+            None, self.profile.load_or_create_identity, passphrase
+        )
+        return self.identity
+
+    async def connect(self, choice: ServerChoice) -> ClientBridge:
+        """Start the embedded relay if chosen, then connect; raises MessengerError."""
+        assert self.identity is not None
+        self.connectionChanged.emit("connecting")
+        if choice.embedded:
+            if self.relay is None:
+                self.relay = EmbeddedRelay(self.profile.path / "relay")
+                await self.relay.start()
+            assert self.relay.address is not None
+            host, port = self.relay.address
+        else:
+            host, port = choice.host_port()
+        self.server_address = f"{host}:{port}"
+        pin_address = EMBEDDED if choice.embedded else self.server_address
+
+        def check(server: ServerIdentity) -> None:
+            first = self.profile.known_servers.check(
+                pin_address, server.fingerprint, expected=choice.expected_fingerprint
+            )
+            self.server_fingerprint = server.fingerprint
+            self.serverKeyShown.emit(server.fingerprint, first)
+
+        client = Client(
+            host,
+            port,
+            self.identity,
+            name=self.name,
+            accept_invites=True,
+            check_server_key=check,
+            check_peer=self.profile.contacts.check,
+            peer_verified=self.profile.contacts.pin,
+        )
+        try:
+            await client.connect()
+        except Exception:
+            self.connectionChanged.emit("disconnected")
+            raise
+        self.client = client
+        self.bridge = ClientBridge(client, self)
+        self.bridge.disconnected.connect(lambda *_: self.connectionChanged.emit("disconnected"))
+        self.profile.save_settings(server=choice.address)
+        self.connectionChanged.emit("connected")
+        return self.bridge
+
+    async def shutdown(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.client is not None:
+            await self.client.close()
+        if self.relay is not None:
+            await self.relay.stop()
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        if self.client is None or not self.client.connected:
+            raise LocalProtocolError("Not connected to a server.")
+        return self.client
+
+    def _add(self, session: Session, title: str, code: str = "") -> SessionInfo:
+        info = SessionInfo(session, title, code)
+        self.sessions[session.id] = info
+        self.sessionAdded.emit(session.id)
+        return info
+
+    async def create_code(self, password: str | None = None) -> SessionInfo:
+        session, code = await self._client().create_session(password)
+        return self._add(session, f"Session {session.id}", code)
+
+    async def join_code(self, code: str, password: str | None = None) -> SessionInfo:
+        """Join and wait for the handshake, so a wrong password is reported to the dialog."""
+        session = await self._client().join_session(code, password)
+        return await self._until_ready(self._add(session, f"Session {session.id}"))
+
+    async def invite(self, person_id: str, name: str) -> SessionInfo:
+        """Invite and wait until they accept and the handshake verifies (or it fails)."""
+        session = await self._client().invite(person_id)
+        return await self._until_ready(self._add(session, name or person_id[:12]))
+
+    async def _until_ready(self, info: SessionInfo) -> SessionInfo:
+        try:
+            await info.session.wait_ready()
+        except BaseException:
+            if self.sessions.pop(info.session.id, None) is not None:
+                self.sessionRemoved.emit(info.session.id)
+            raise
+        return info
+
+    async def answer(self, session_id: str, accept: bool, name: str) -> SessionInfo | None:
+        session = await self._client().answer_invitation(session_id, accept)
+        return self._add(session, name or "Contact") if session is not None else None
+
+    async def people(self) -> list:
+        return list(await self._client().list_people(watch=True))
+
+    async def send(self, session_id: str, text: str) -> str:
+        return await self.sessions[session_id].session.send_text(text)
+
+    async def rotate(self, session_id: str) -> None:
+        await self.sessions[session_id].session.rotate()
+
+    async def close_session(self, session_id: str) -> None:
+        info = self.sessions.pop(session_id, None)
+        if info is not None:
+            await info.session.leave()
+            self.sessionRemoved.emit(session_id)
+
+    def mark_verified(self, session_id: str, verified: bool = True) -> None:
+        info = self.sessions[session_id]
+        info.verified = verified
+        if info.session.mode == "rsa" and info.session.peer_id:
+            self.profile.contacts.mark_verified(info.session.peer_id, verified)
+
+    @staticmethod
+    def loop_future() -> asyncio.Future[None]:
+        """A future on the running loop (for awaiting a non-modal dialog)."""
+        return asyncio.get_running_loop().create_future()

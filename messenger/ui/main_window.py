@@ -1,0 +1,356 @@
+"""The main window: sessions on the left, the chat on the right, status at the bottom."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from messenger.crypto.rsa import format_fingerprint
+from messenger.protocol.errors import MessengerError
+from messenger.ui.bridge import ClientBridge
+from messenger.ui.chat_view import ChatPage
+from messenger.ui.controller import AppController
+from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
+
+STATE_TEXT = {"connecting": "Connecting…", "connected": "Connected", "disconnected": "Disconnected"}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: AppController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("Messenger")
+        self.setMinimumSize(760, 480)
+        self.pages: dict[str, ChatPage] = {}
+        self._dialogs: list[QWidget] = []
+        self.tray = None
+
+        self.session_list = SessionList()
+        self.session_list.currentItemChanged.connect(self._show_selected)
+        self.stack = QStackedWidget()
+        self.placeholder = QLabel(
+            "No session yet.\n\nPress Ctrl+N to create a code, enter one, or pick someone online."
+        )
+        self.placeholder.setObjectName("placeholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.placeholder)
+        splitter = QSplitter()
+        splitter.addWidget(self.session_list)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 560])
+        self.setCentralWidget(splitter)
+
+        self.connection_label = QLabel(STATE_TEXT["connecting"])
+        self.connection_label.setObjectName("connectionLabel")
+        self.fingerprint_label = QLabel("")
+        self.fingerprint_label.setObjectName("serverFingerprint")
+        self.epoch_label = QLabel("")
+        self.epoch_label.setObjectName("epochLabel")
+        self.statusBar().addWidget(self.connection_label)
+        self.statusBar().addWidget(self.fingerprint_label, 1)
+        self.statusBar().addPermanentWidget(self.epoch_label)
+
+        self._build_menus()
+        controller.connectionChanged.connect(self._connection_changed)
+        controller.serverKeyShown.connect(self._server_key_shown)
+        controller.sessionAdded.connect(self._session_added)
+        controller.sessionRemoved.connect(self._drop_page)
+        self._restore_geometry()
+
+    # -- menus ------------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        session_menu = self.menuBar().addMenu("&Session")
+        self.new_action = self._action(
+            session_menu, "&New session…", QKeySequence.StandardKey.New, self.open_new_session
+        )
+        self.close_action = self._action(
+            session_menu, "&Close session", QKeySequence.StandardKey.Close, self.close_current
+        )
+        session_menu.addSeparator()
+        self._action(session_menu, "&Verify safety number…", "Ctrl+I", self.verify_current)
+        self._action(session_menu, "&Rotate keys now", "Ctrl+R", self.rotate_current)
+        session_menu.addSeparator()
+        self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Messenger", None, self.show_about)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # -- wiring -----------------------------------------------------------------------------
+
+    def attach(self, bridge: ClientBridge) -> None:
+        """Listen to a (new) connection's events."""
+        bridge.codeCreated.connect(self._code_created)
+        bridge.sessionReady.connect(self._session_ready)
+        bridge.messageReceived.connect(self._message_received)
+        bridge.messageDelivered.connect(self._message_delivered)
+        bridge.keysRotated.connect(self._keys_rotated)
+        bridge.peerLeft.connect(self._peer_left)
+        bridge.sessionFailed.connect(self._session_failed)
+        bridge.disconnected.connect(self._disconnected)
+        bridge.invited.connect(self._invited)
+
+    def current_session(self) -> str | None:
+        item = self.session_list.currentItem()
+        return item.data(SESSION_ID_ROLE) if item is not None else None
+
+    def page(self, session_id: str) -> ChatPage | None:
+        return self.pages.get(session_id)
+
+    # -- controller signals -----------------------------------------------------------------
+
+    def _connection_changed(self, state: str) -> None:
+        self.connection_label.setText(STATE_TEXT.get(state, state))
+
+    def _server_key_shown(self, fingerprint: str, first_use: bool) -> None:
+        short = format_fingerprint(fingerprint)[:19]
+        self.fingerprint_label.setText(f"Server key {short}…")
+        self.fingerprint_label.setToolTip(
+            f"Server fingerprint:\n{format_fingerprint(fingerprint)}\n"
+            + ("Pinned now, on first contact." if first_use else "Matches the pinned key.")
+        )
+        if first_use:
+            self.statusBar().showMessage(
+                "First contact with this server: its key is now pinned.", 10_000
+            )
+
+    def _session_added(self, session_id: str) -> None:
+        info = self.controller.sessions[session_id]
+        mode = info.session.mode
+        page = ChatPage(session_id, info.title, mode)
+        page.sendRequested.connect(self.send_message)
+        page.verifyRequested.connect(lambda sid: self.verify_session(sid))
+        self.pages[session_id] = page
+        self.stack.addWidget(page)
+        item = self.session_list.add_session(session_id, info.title, mode)
+        self.session_list.setCurrentItem(item)
+        if mode == "rsa":
+            page.add_system_line(f"Setting up an RSA session with {info.title}…")
+
+    # -- bridge signals ---------------------------------------------------------------------
+
+    def _code_created(self, session_id: str, code: str) -> None:
+        page = self.pages.get(session_id)
+        if page is not None:
+            page.add_system_line(f"Code: {code} — waiting for the other person to join.")
+
+    def _session_ready(
+        self, session_id: str, mode: str, safety: str, peer_id: str, peer_name: str
+    ) -> None:
+        page = self.pages.get(session_id)
+        if page is None:
+            return
+        info = self.controller.sessions[session_id]
+        if peer_name:
+            info.title = peer_name
+            page.title.setText(peer_name)
+        contact = self.controller.profile.contacts.get(peer_id) if peer_id else None
+        info.verified = bool(contact and contact.verified)
+        page.set_ready(True)
+        page.set_verified(info.verified)
+        kind = "RSA" if mode == "rsa" else "Password"
+        page.add_system_line(
+            f"{kind} session ready. End-to-end encrypted; "
+            "compare safety numbers to be sure (Verify…)."
+        )
+        self.session_list.update_session(
+            session_id, title=info.title, state="ready", verified=info.verified, time=time.time()
+        )
+        self._update_epoch()
+
+    def _message_received(
+        self, session_id: str, message_id: str, text: str, sent_at: float
+    ) -> None:
+        page = self.pages.get(session_id)
+        if page is None:
+            return
+        page.add_message(message_id, text, time.time(), outgoing=False)
+        in_front = self.isActiveWindow() and self.current_session() == session_id
+        info = self.controller.sessions.get(session_id)
+        if not in_front and info is not None:
+            info.unread += 1
+            self.session_list.update_session(session_id, unread=info.unread, time=time.time())
+            self._update_tray()
+            if self.tray is not None:
+                self.tray.notify(info.title, text[:120])
+        else:
+            self.session_list.update_session(session_id, time=time.time())
+
+    def _message_delivered(self, session_id: str, message_id: str) -> None:
+        page = self.pages.get(session_id)
+        if page is not None:
+            page.mark_delivered(message_id)
+
+    def _keys_rotated(self, session_id: str, epoch: int) -> None:
+        page = self.pages.get(session_id)
+        if page is not None:
+            page.add_system_line(f"Keys rotated (epoch {epoch}).")
+        self._update_epoch()
+
+    def _peer_left(self, session_id: str) -> None:
+        self._end(session_id, "The other person left the session.")
+
+    def _session_failed(self, session_id: str, code: str, message: str) -> None:
+        if session_id:
+            self._end(session_id, f"Session ended: {message}", state="failed")
+
+    def _disconnected(self, code: str, message: str) -> None:
+        self._connection_changed("disconnected")
+        self.statusBar().showMessage(message)
+
+    def _end(self, session_id: str, text: str, state: str = "ended") -> None:
+        page = self.pages.get(session_id)
+        if page is not None:
+            page.add_system_line(text)
+            page.set_ended()
+        self.session_list.update_session(session_id, state=state)
+
+    @asyncSlot(str, str, str)
+    async def _invited(self, session_id: str, from_id: str, from_name: str) -> None:
+        who = from_name or from_id[:16]
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Invitation",
+            f"{who} wants to start an RSA session with you.\n\n"
+            f"Their key: {format_fingerprint(from_id)}",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        box.setObjectName("invitationBox")
+        accept = box.addButton("Accept", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Decline", QMessageBox.ButtonRole.RejectRole)
+        self._dialogs.append(box)
+        done = self.controller.loop_future()
+        box.finished.connect(lambda _result: done.done() or done.set_result(None))
+        box.open()
+        await done
+        self._dialogs.remove(box)
+        try:
+            await self.controller.answer(session_id, box.clickedButton() is accept, who)
+        except MessengerError as exc:
+            QMessageBox.warning(self, "Invitation", str(exc))
+
+    # -- actions ----------------------------------------------------------------------------
+
+    @asyncSlot(str, str)
+    async def send_message(self, session_id: str, text: str) -> None:
+        page = self.pages[session_id]
+        try:
+            message_id = await self.controller.send(session_id, text)
+        except MessengerError as exc:
+            page.add_system_line(f"Not sent: {exc}")
+            return
+        page.clear_composer()
+        page.add_message(message_id, text, time.time(), outgoing=True)
+        self.session_list.update_session(session_id, time=time.time())
+
+    def open_new_session(self) -> None:
+        from messenger.ui.new_session_dialog import NewSessionDialog
+
+        dialog = NewSessionDialog(self.controller, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def verify_current(self) -> None:
+        session_id = self.current_session()
+        if session_id is not None:
+            self.verify_session(session_id)
+
+    def verify_session(self, session_id: str) -> None:
+        from messenger.ui.safety_dialog import SafetyDialog
+
+        info = self.controller.sessions.get(session_id)
+        if info is None or not info.session.safety:
+            return
+        dialog = SafetyDialog(info.session.safety, info.title, info.verified, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.verifiedChanged.connect(lambda ok: self._set_verified(session_id, ok))
+        dialog.open()
+
+    def _set_verified(self, session_id: str, verified: bool) -> None:
+        self.controller.mark_verified(session_id, verified)
+        self.pages[session_id].set_verified(verified)
+        self.session_list.update_session(session_id, verified=verified)
+
+    @asyncSlot()
+    async def rotate_current(self) -> None:
+        session_id = self.current_session()
+        if session_id is not None and session_id in self.controller.sessions:
+            await self.controller.rotate(session_id)
+
+    @asyncSlot()
+    async def close_current(self) -> None:
+        session_id = self.current_session()
+        if session_id is not None:
+            await self.controller.close_session(session_id)  # its sessionRemoved drops the page
+
+    def _drop_page(self, session_id: str) -> None:
+        self.session_list.remove_session(session_id)
+        page = self.pages.pop(session_id, None)
+        if page is not None:
+            self.stack.removeWidget(page)
+            page.deleteLater()
+
+    def show_about(self) -> None:
+        from messenger.ui.about import show_about
+
+        show_about(self)
+
+    # -- view -------------------------------------------------------------------------------
+
+    def _show_selected(self) -> None:
+        session_id = self.current_session()
+        page = self.pages.get(session_id) if session_id else None
+        self.stack.setCurrentWidget(page if page is not None else self.placeholder)
+        info = self.controller.sessions.get(session_id) if session_id else None
+        if info is not None and info.unread:
+            info.unread = 0
+            self.session_list.update_session(session_id, unread=0)
+            self._update_tray()
+        if page is not None:
+            page.composer.setFocus()
+        self._update_epoch()
+
+    def _update_epoch(self) -> None:
+        session_id = self.current_session()
+        info = self.controller.sessions.get(session_id) if session_id else None
+        if info is None:
+            self.epoch_label.setText("")
+            return
+        mode = "RSA" if info.session.mode == "rsa" else "password"
+        self.epoch_label.setText(f"{mode} session · epoch {info.session.epoch}")
+
+    def _update_tray(self) -> None:
+        if self.tray is not None:
+            self.tray.set_unread(sum(i.unread for i in self.controller.sessions.values()))
+
+    def _restore_geometry(self) -> None:
+        saved = self.controller.profile.settings().get("geometry")
+        if isinstance(saved, str):
+            self.restoreGeometry(QByteArray.fromBase64(saved.encode()))
+        else:
+            self.resize(960, 640)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.controller.profile.save_settings(geometry=geometry)
+        super().closeEvent(event)

@@ -1,0 +1,291 @@
+"""Two real windows (two profiles) against a real relay process on 127.0.0.1.
+
+Everything goes through the widgets a person uses: the new-session dialog, the composer,
+the invitation prompt, the safety-number dialog. Waits are conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
+
+from messenger.crypto.kdf import stretch_password
+from messenger.store.profile import Profile
+from messenger.ui import app as ui_app
+from messenger.ui.chat_view import ChatPage
+from messenger.ui.controller import AppController, ServerChoice
+from messenger.ui.main_window import MainWindow
+from messenger.ui.new_session_dialog import NewSessionDialog
+from messenger.ui.safety_dialog import SafetyDialog
+from tests.support import Keys, RelayProcess
+
+pytestmark = pytest.mark.timeout(90)
+SOON = 20_000  # ms
+
+
+def run(qtbot, coro):
+    """Finish a coroutine on the shared qasync loop (see tests/gui/conftest.py)."""
+    future = asyncio.ensure_future(coro)
+    qtbot.waitUntil(future.done, timeout=SOON)
+    return future.result()
+
+
+@pytest.fixture
+def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
+    data = tmp_path / "relay"
+    keys.install_relay_key(data)
+    process = RelayProcess(data, rotate_interval=1.0)
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProcess):
+    windows: list[MainWindow] = []
+
+    def make(name: str, *, connect: bool = True) -> MainWindow:
+        folder = tmp_path / name
+        keys.install_identity(folder, len(windows))
+        profile = Profile.open(folder)
+        profile.save_settings(name=name)
+        controller = AppController(profile)
+        run(qtbot, controller.load_identity())
+        window = MainWindow(controller)
+        qtbot.addWidget(window)
+        window.show()
+        if connect:
+            window.attach(run(qtbot, controller.connect(ServerChoice(relay.addr))))
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        run(qtbot, window.controller.shutdown())
+
+
+def only_page(window: MainWindow) -> ChatPage:
+    assert len(window.pages) == 1, window.pages
+    return next(iter(window.pages.values()))
+
+
+def ready(window: MainWindow) -> Callable[[], bool]:
+    return lambda: len(window.pages) == 1 and only_page(window).verify_button.isEnabled()
+
+
+def system_lines(page: ChatPage) -> list[str]:
+    return [label.text() for label in page.findChildren(QLabel, "systemLine")]
+
+
+def type_and_send(qtbot, page: ChatPage, text: str) -> None:
+    page.composer.setFocus()
+    page.composer.setPlainText(text)
+    qtbot.keyClick(page.composer, Qt.Key.Key_Return)
+
+
+def pair_by_code(qtbot, alice: MainWindow, bob: MainWindow) -> None:
+    create = NewSessionDialog(alice.controller, alice)
+    qtbot.addWidget(create)
+    create.show()
+    qtbot.mouseClick(create.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: create.code_label.text().count("-") == 2, timeout=SOON)
+    code = create.code_label.text()
+    join = NewSessionDialog(bob.controller, bob)
+    qtbot.addWidget(join)
+    join.show()
+    join.tabs.setCurrentWidget(join.findChild(object, "joinTab"))
+    join.code_input.setText(code)
+    qtbot.mouseClick(join.join_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(ready(alice), timeout=SOON)
+    qtbot.waitUntil(ready(bob), timeout=SOON)
+
+
+def test_a_code_made_in_one_window_pairs_the_other_and_messages_flow_both_ways(
+    qtbot, make_window
+) -> None:
+    alice, bob = make_window("Alice"), make_window("Bob")
+    pair_by_code(qtbot, alice, bob)
+    page_a, page_b = only_page(alice), only_page(bob)
+
+    type_and_send(qtbot, page_a, "Hello Bob")
+    qtbot.waitUntil(
+        lambda: [b.text.text() for b in page_b.bubbles()] == ["Hello Bob"], timeout=SOON
+    )
+    assert page_a.composer.toPlainText() == "", "the composer empties after sending"
+    type_and_send(qtbot, page_b, "Hi Alice")
+    qtbot.waitUntil(lambda: "Hi Alice" in [b.text.text() for b in page_a.bubbles()], timeout=SOON)
+
+    sent = [b for b in page_a.bubbles() if b.outgoing]
+    qtbot.waitUntil(lambda: all(b.delivered for b in sent), timeout=SOON)
+    assert [b.outgoing for b in page_b.bubbles()] == [False, True]
+
+
+def test_shift_enter_starts_a_new_line_instead_of_sending(qtbot, make_window) -> None:
+    alice, bob = make_window("Alice"), make_window("Bob")
+    pair_by_code(qtbot, alice, bob)
+    page = only_page(alice)
+    page.composer.setPlainText("first line")
+    page.composer.moveCursor(page.composer.textCursor().MoveOperation.End)
+    qtbot.keyClick(page.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert page.bubbles() == []
+    assert page.composer.toPlainText() == "first line\n"
+
+
+def test_the_relay_rotation_tick_shows_a_keys_rotated_line_and_messages_still_flow(
+    qtbot, make_window
+) -> None:
+    alice, bob = make_window("Alice"), make_window("Bob")
+    pair_by_code(qtbot, alice, bob)
+    page_a, page_b = only_page(alice), only_page(bob)
+    qtbot.waitUntil(
+        lambda: any("Keys rotated" in line for line in system_lines(page_a)), timeout=SOON
+    )
+    assert "epoch" in alice.epoch_label.text()
+    type_and_send(qtbot, page_a, "after rotation")
+    qtbot.waitUntil(
+        lambda: any(b.text.text() == "after rotation" for b in page_b.bubbles()), timeout=SOON
+    )
+
+
+def test_a_wrong_password_is_reported_in_the_join_dialog_and_keeps_what_was_typed(
+    qtbot, make_window
+) -> None:
+    alice, bob = make_window("Alice"), make_window("Bob")
+    create = NewSessionDialog(alice.controller, alice)
+    qtbot.addWidget(create)
+    create.show()
+    create.own_password_check.setChecked(True)
+    create.own_password.setText("correct horse")
+    qtbot.mouseClick(create.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: create.code_label.text().isdigit(), timeout=SOON)
+    number = create.code_label.text()
+
+    join = NewSessionDialog(bob.controller, bob)
+    qtbot.addWidget(join)
+    join.show()
+    join.tabs.setCurrentIndex(1)
+    join.number_check.setChecked(True)
+    join.session_number_input.setText(number)
+    join.join_password.setText("wrong horse")
+    qtbot.mouseClick(join.join_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "passwords did not match" in join.error_label.text(), timeout=SOON)
+    assert join.isVisible()
+    assert join.session_number_input.text() == number
+    assert join.join_password.text() == "wrong horse"
+    assert bob.pages == {}, "a failed join leaves no session behind"
+
+
+def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
+    qtbot, make_window
+) -> None:
+    alice, bob = make_window("Alice"), make_window("Bob")
+    dialog = NewSessionDialog(bob.controller, bob)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: dialog.people_list.count() == 1, timeout=SOON)
+    item = dialog.people_list.item(0)
+    assert "Alice" in item.text() and "free" in item.text()
+    dialog.people_list.setCurrentItem(item)
+    item.setSelected(True)
+    assert dialog.invite_button.isEnabled()
+    qtbot.mouseClick(dialog.invite_button, Qt.MouseButton.LeftButton)
+
+    def invitation() -> QMessageBox | None:
+        boxes = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.objectName() == "invitationBox" and w.isVisible()
+        ]
+        return boxes[0] if boxes else None
+
+    qtbot.waitUntil(lambda: invitation() is not None, timeout=SOON)
+    box = invitation()
+    assert "Bob" in box.text()
+    accept = next(b for b in box.buttons() if b.text() == "Accept")
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(ready(alice), timeout=SOON)
+    qtbot.waitUntil(ready(bob), timeout=SOON)
+    assert only_page(alice).title.text() == "Bob"
+    assert only_page(bob).title.text() == "Alice"
+
+    digits = []
+    for window in (alice, bob):
+        window.verify_session(only_page(window).session_id)
+        safety = window.findChild(SafetyDialog)
+        qtbot.waitUntil(lambda s=safety: s is not None and s.isVisible(), timeout=SOON)
+        text = safety.findChild(QLabel, "safetyDigits").text()
+        digits.append("".join(ch for ch in text if ch.isdigit()))
+        mark = safety.findChild(QPushButton, "markVerified")
+        qtbot.mouseClick(mark, Qt.MouseButton.LeftButton)
+        safety.close()
+    assert len(digits[0]) == 60 and digits[0] == digits[1]
+    assert "verified" in only_page(bob).badge.text()
+    assert bob.controller.profile.contacts.get(alice.controller.identity.fingerprint).verified
+
+
+def test_a_changed_server_key_blocks_behind_a_plain_warning(
+    qtbot, make_window, relay: RelayProcess
+) -> None:
+    window = make_window("Alice", connect=False)
+    profile = window.controller.profile
+    profile.known_servers.pin(relay.addr, "ab" * 32)  # what we "knew" before
+    task = asyncio.ensure_future(
+        ui_app.connect(window.controller, window, ServerChoice(relay.addr))
+    )
+
+    def warning() -> QMessageBox | None:
+        return next(
+            (
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, QMessageBox)
+                and w.objectName() == "serverKeyChanged"
+                and w.isVisible()
+            ),
+            None,
+        )
+
+    qtbot.waitUntil(lambda: warning() is not None, timeout=SOON)
+    box = warning()
+    assert "abab abab" in box.text(), "the warning names the pinned key"
+    assert window.controller.client is None, "nothing connected behind the warning"
+    stay = next(b for b in box.buttons() if b.text() == "Stay disconnected")
+    qtbot.mouseClick(stay, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(task.done, timeout=SOON)
+    assert "key has changed" in window.statusBar().currentMessage()
+    assert profile.known_servers.get(relay.addr) == "ab" * 32, "the pin was not replaced"
+
+
+def test_the_window_keeps_repainting_while_a_password_is_stretched(
+    qtbot, make_window, monkeypatch
+) -> None:
+    """A 600,000-iteration PBKDF2 runs during pairing; the GUI thread must stay free."""
+    alice, bob = make_window("Alice"), make_window("Bob")
+    stretching = {"running": False, "ticks": 0}
+
+    def slow_stretch(password: str, salt: bytes) -> bytes:
+        stretching["running"] = True
+        try:
+            for _ in range(4):  # four real 600,000-iteration derivations: long enough to see
+                key = stretch_password(password, salt)
+            return key
+        finally:
+            stretching["running"] = False
+
+    monkeypatch.setattr("messenger.session.stretch_password", slow_stretch)
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(
+        lambda: stretching.__setitem__("ticks", stretching["ticks"] + stretching["running"])
+    )
+    timer.start()
+    pair_by_code(qtbot, alice, bob)
+    timer.stop()
+    assert stretching["ticks"] >= 5, (
+        f"only {stretching['ticks']} timer ticks while PBKDF2 ran: the GUI thread was blocked"
+    )
