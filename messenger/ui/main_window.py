@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QEvent, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -317,15 +317,24 @@ class MainWindow(QMainWindow):
 
     # -- view -------------------------------------------------------------------------------
 
-    def _show_selected(self) -> None:
-        session_id = self.current_session()
-        page = self.pages.get(session_id) if session_id else None
-        self.stack.setCurrentWidget(page if page is not None else self.placeholder)
+    def changeEvent(self, event: QEvent) -> None:
+        """Coming back to the window counts as reading the session in front."""
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self._mark_read(self.current_session())
+        super().changeEvent(event)
+
+    def _mark_read(self, session_id: str | None) -> None:
         info = self.controller.sessions.get(session_id) if session_id else None
         if info is not None and info.unread:
             info.unread = 0
             self.session_list.update_session(session_id, unread=0)
             self._update_tray()
+
+    def _show_selected(self) -> None:
+        session_id = self.current_session()
+        page = self.pages.get(session_id) if session_id else None
+        self.stack.setCurrentWidget(page if page is not None else self.placeholder)
+        self._mark_read(session_id)
         if page is not None:
             page.composer.setFocus()
         self._update_epoch()
