@@ -23,6 +23,7 @@ from messenger import __version__
 from messenger import events as ev
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey, format_fingerprint, parse_fingerprint
+from messenger.files import FileError
 from messenger.protocol.errors import LocalProtocolError, MessengerError, TimeoutError_
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-known-server",
         action="store_true",
         help="refuse a server whose key is not pinned yet",
+    )
+    parser.add_argument(
+        "--accept-files",
+        type=Path,
+        metavar="DIR",
+        help="accept offered files into DIR (without it, offers are declined)",
     )
     parser.add_argument("--version", action="version", version=f"messenger-cli {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
@@ -159,6 +166,30 @@ def print_event(event: ev.ClientEvent) -> None:
     elif isinstance(event, ev.SessionFailed | ev.Disconnected):
         emit_error(event.error)
         raise SessionEnded(event.error)
+    elif isinstance(event, ev.FileOffered):
+        emit("file_offer", id=event.id, name=event.name, size=event.size, sha256=event.sha256)
+    elif isinstance(event, ev.FileAccepted):
+        emit("file_accepted", id=event.id, start_chunk=event.start_chunk)
+    elif isinstance(event, ev.FileProgress):
+        emit(
+            "file_progress",
+            id=event.id,
+            bytes=event.transferred,
+            total=event.total,
+            direction=event.direction,
+        )
+    elif isinstance(event, ev.FileCompleted):
+        emit(
+            "file_done",
+            id=event.id,
+            path=event.path,
+            sha256=event.sha256,
+            direction=event.direction,
+        )
+    elif isinstance(event, ev.FileCancelled):
+        emit("file_cancelled", id=event.id, by=event.by, reason=event.reason)
+    elif isinstance(event, ev.FileFailed):
+        emit("file_error", id=event.id, code=event.code, message=event.message)
 
 
 def print_pending(client: Client) -> None:
@@ -182,14 +213,27 @@ async def pump_stdin(session: Session, lines: StdinLines) -> None:
     while (line := await lines.queue.get()) is not None:
         if line == "/rotate":
             await session.rotate()
+        elif line.startswith("/send-file "):
+            await offer_file(session, line.removeprefix("/send-file ").strip())
+        elif line.startswith("/cancel-file "):
+            await session.cancel_file(line.removeprefix("/cancel-file ").strip())
         elif line:
             await session.send_text(line)
     await session.wait_ready()
+    await session.wait_transfers()
     if not await session.wait_delivered(DELIVERY_WAIT) and session.error is None:
         raise TimeoutError_(
             f"{session.undelivered} message(s) were not confirmed by the other person "
             f"within {DELIVERY_WAIT:.0f} s."
         )
+
+
+async def offer_file(session: Session, path: str) -> None:
+    """Offer a file; a file that cannot be read is reported, and the session goes on."""
+    try:
+        await session.send_file(Path(path))
+    except FileError as exc:
+        emit("file_error", id="", code=exc.file_code, message=str(exc))
 
 
 async def chat(client: Client, session: Session, lines: StdinLines, stop: asyncio.Event) -> int:
@@ -294,6 +338,7 @@ async def run(args: argparse.Namespace) -> int:
         check_server_key=server_key_checker(profile, args),
         check_peer=profile.contacts.check,
         peer_verified=profile.contacts.pin,
+        file_policy=lambda _offer: args.accept_files,
     )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

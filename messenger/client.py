@@ -18,6 +18,7 @@ from messenger import events as ev
 from messenger.crypto.aead import random_bytes
 from messenger.crypto.errors import CryptoError
 from messenger.crypto.rsa import IdentityKey, PublicKey
+from messenger.files import OfferPolicy
 from messenger.net.connection import ConnectionLostError, ServerConnection, ServerKeyCheck
 from messenger.protocol import codes, wire
 from messenger.protocol.errors import (
@@ -52,6 +53,7 @@ class Client:
         check_server_key: ServerKeyCheck | None = None,
         check_peer: PeerCheck | None = None,
         peer_verified: PeerVerified | None = None,
+        file_policy: OfferPolicy | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -64,6 +66,7 @@ class Client:
         self._check_server_key = check_server_key
         self._check_peer = check_peer
         self._peer_verified = peer_verified
+        self._file_policy = file_policy
         self._connection: ServerConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._refs = itertools.count(1)
@@ -127,7 +130,14 @@ class Client:
         assert isinstance(reply, wire.SessionCreated)
         number = reply.session
         secret = password if password is not None else codes.generate_password()
-        session = Session(number, self._send, self._emit, role=Role.CREATOR, password=secret)
+        session = Session(
+            number,
+            self._send,
+            self._emit,
+            role=Role.CREATOR,
+            password=secret,
+            file_policy=self._file_policy,
+        )
         self.sessions[number] = session
         code = number if password is not None else codes.make_code(number, secret)
         self._emit(ev.CodeCreated(number, code))
@@ -144,7 +154,14 @@ class Client:
             number = code_or_number.strip()
         if number in self.sessions:
             raise LocalProtocolError("You are already in that session.")
-        session = Session(number, self._send, self._emit, role=Role.JOINER, password=password)
+        session = Session(
+            number,
+            self._send,
+            self._emit,
+            role=Role.JOINER,
+            password=password,
+            file_policy=self._file_policy,
+        )
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending_joins[number] = future
         self.sessions[number] = session
@@ -164,7 +181,14 @@ class Client:
         """Invite someone online to an RSA session; it starts when they accept."""
         reply = await self._request(lambda ref: wire.Invite(to=person_id, ref=ref))
         assert isinstance(reply, wire.InviteSent)
-        session = Session(reply.session, self._send, self._emit, role=Role.CREATOR, mode="rsa")
+        session = Session(
+            reply.session,
+            self._send,
+            self._emit,
+            role=Role.CREATOR,
+            mode="rsa",
+            file_policy=self._file_policy,
+        )
         session.peer_id = person_id
         self.sessions[reply.session] = session
         return session
@@ -182,7 +206,14 @@ class Client:
         except MessengerError:
             await self._send(wire.Decline(session=session_id))
             raise
-        session = Session(session_id, self._send, self._emit, role=Role.JOINER, mode="rsa")
+        session = Session(
+            session_id,
+            self._send,
+            self._emit,
+            role=Role.JOINER,
+            mode="rsa",
+            file_policy=self._file_policy,
+        )
         session.peer_id, session.peer_name = invitation.from_id, invitation.from_name
         self.sessions[session_id] = session
         await self._send(wire.Accept(session=session_id))

@@ -82,6 +82,58 @@ class Disconnected:
     error: MessengerError
 
 
+@dataclass(frozen=True, slots=True)
+class FileOffered:
+    """The peer offers a file (the name is already made safe)."""
+
+    session: str
+    id: str
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileAccepted:
+    session: str
+    id: str
+    start_chunk: int  #: > 0 when the peer resumes a partial copy
+
+
+@dataclass(frozen=True, slots=True)
+class FileProgress:
+    session: str
+    id: str
+    transferred: int
+    total: int
+    direction: str  #: "in" or "out"
+
+
+@dataclass(frozen=True, slots=True)
+class FileCompleted:
+    session: str
+    id: str
+    path: str
+    sha256: str
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileCancelled:
+    session: str
+    id: str
+    by: str  #: "me" or "peer"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileFailed:
+    session: str
+    id: str
+    code: str
+    message: str
+
+
 ClientEvent = (
     CodeCreated
     | SessionReady

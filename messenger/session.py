@@ -13,15 +13,18 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
+from pathlib import Path
 
 from messenger import events as ev
 from messenger.crypto.kdf import stretch_password
 from messenger.crypto.rsa import IdentityKey, PublicKey
+from messenger.files import FileError, OfferPolicy, Transfers
 from messenger.protocol import wire
 from messenger.protocol.channel import SecureChannel
 from messenger.protocol.conversation import (
     Conversation,
     Delivered,
+    FilePayload,
     Outgoing,
     PeerSaidBye,
     Rotated,
@@ -79,6 +82,7 @@ class Session:
         role: Role | None = None,
         mode: str = "password",
         password: str = "",
+        file_policy: OfferPolicy | None = None,
     ) -> None:
         self.id = session_id
         self.role = role
@@ -92,6 +96,11 @@ class Session:
         self._emit = emit
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._queued: list[tuple[str, str]] = []
+        self._queued_files: list[Path] = []
+        self._seal_lock = asyncio.Lock()
+        self._file_policy = file_policy
+        #: File transfers; they exist once the session is ready.
+        self.transfers: Transfers | None = None
         self._conversation: Conversation | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -163,15 +172,38 @@ class Session:
             self._queued.append((message_id, text))
             self._all_delivered.clear()
             return message_id
-        message_id, events = self._conversation.send_text(text)
-        self._all_delivered.clear()
-        await self._handle_events(events)
+        conversation = self._conversation
+        async with self._seal_lock:
+            message_id, events = conversation.send_text(text)
+            self._all_delivered.clear()
+            await self._send_outgoing(events)
+        await self._dispatch(events)
         return message_id
+
+    async def send_file(self, path: Path) -> str | None:
+        """Offer a file (queued until the peer is there); returns the transfer id once
+        offered, None while queued. Raises FileError if it cannot be read."""
+        if self.state is SessionState.CLOSED:
+            raise LocalProtocolError("This session has ended.")
+        if self.transfers is None:
+            self._queued_files.append(Path(path))
+            return None
+        return await self.transfers.offer(Path(path))
+
+    async def answer_file(self, transfer_id: str, folder: Path | None) -> None:
+        """Accept an offered file into ``folder``, or decline it (None)."""
+        if self.transfers is not None:
+            await self.transfers.answer(transfer_id, folder)
+
+    async def cancel_file(self, transfer_id: str) -> None:
+        if self.transfers is not None:
+            await self.transfers.cancel(transfer_id)
 
     async def rotate(self) -> None:
         """The person's "rotate now"."""
-        if self._conversation is not None and self.state is SessionState.READY:
-            await self._handle_events(self._conversation.rotate())
+        conversation = self._conversation
+        if conversation is not None and self.state is SessionState.READY:
+            await self._sealed(conversation.rotate)
 
     async def wait_ready(self) -> None:
         await _wait_either(self._ready, self._closed)
@@ -186,6 +218,23 @@ class Session:
         except TimeoutError:
             return False
         return self._all_delivered.is_set()
+
+    async def wait_transfers(self, stall: float = 60.0) -> None:
+        """Wait until no file transfer is running, giving up only after ``stall`` seconds
+        without any progress (a big file takes as long as it takes)."""
+        last = None
+        deadline = asyncio.get_running_loop().time() + stall
+        while self.transfers is not None and self.transfers.busy and not self._closed.is_set():
+            now = asyncio.get_running_loop().time()
+            marker = self.transfers.progress_marker()
+            if marker != last:
+                last, deadline = marker, now + stall
+            if now > deadline:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self.transfers.changed.wait()
+            self.transfers.changed.clear()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -207,7 +256,7 @@ class Session:
             return
         with contextlib.suppress(MessengerError):
             if self._conversation is not None:
-                await self._handle_events(self._conversation.say_bye())
+                await self._sealed(self._conversation.say_bye)
             await self._send(wire.LeaveSession(session=self.id))
         self._finish(None)
         if self._task is not None:
@@ -232,11 +281,18 @@ class Session:
             self._emit(
                 ev.SessionReady(self.id, self.mode, keys.safety, self.peer_id, self.peer_name)
             )
+            conversation = self._conversation
+            self.transfers = Transfers(self.id, self._send_payload, self._emit, self._file_policy)
             queued, self._queued = self._queued, []
             for message_id, text in queued:
-                _, events = self._conversation.send_text(text, message_id)
-                await self._handle_events(events)
+                await self._sealed(lambda m=message_id, t=text: conversation.send_text(t, m)[1])
             self._update_delivered()
+            files, self._queued_files = self._queued_files, []
+            for path in files:
+                try:
+                    await self.transfers.offer(path)
+                except FileError as exc:
+                    self._emit(ev.FileFailed(self.id, "", exc.file_code, str(exc)))
             while self.state is SessionState.READY:
                 await self._handle_item(await self._inbox.get())
         except asyncio.CancelledError:
@@ -291,19 +347,45 @@ class Session:
             pending = await loop.run_in_executor(None, handshake.receive, item)
 
     async def _handle_item(self, item: object) -> None:
-        assert self._conversation is not None
+        conversation = self._conversation
+        assert conversation is not None
         if isinstance(item, _Tick):
-            await self._handle_events(self._conversation.rotate())
+            await self._sealed(conversation.rotate)
         elif isinstance(item, _PeerGone):
             self._emit(ev.PeerLeft(self.id))
             self._finish(None)
         else:
-            await self._handle_events(self._conversation.receive(item))  # type: ignore[arg-type]
+            await self._sealed(lambda: conversation.receive(item))  # type: ignore[arg-type]
 
-    async def _handle_events(self, events: list) -> None:
+    async def _sealed(self, make: Callable[[], list]) -> list:
+        """Seal and queue under one lock, so records reach the socket in sealing order.
+
+        Without it, two coroutines that sealed records n and n+1 could both wait on a full
+        send queue and be let in the other way round: the peer would see a replay.
+        """
+        async with self._seal_lock:
+            events = make()
+            await self._send_outgoing(events)
+        await self._dispatch(events)
+        return events
+
+    async def _send_outgoing(self, events: list) -> None:
         for event in events:
             if isinstance(event, Outgoing):
                 await self._send(wire.Relay(session=self.id, data=event.data))
+
+    async def _send_payload(self, payload: object) -> None:
+        conversation = self._conversation
+        if conversation is None or self.state is not SessionState.READY:
+            raise LocalProtocolError("This session has ended.")
+        await self._sealed(lambda: conversation.send_payload(payload))
+
+    async def _dispatch(self, events: list) -> None:
+        """What the sealed layer said happened, apart from packets to send."""
+        for event in events:
+            if isinstance(event, FilePayload):
+                if self.transfers is not None:
+                    await self.transfers.handle(event.payload)
             elif isinstance(event, TextReceived):
                 self._emit(ev.MessageReceived(self.id, event.id, event.text, event.sent_at))
             elif isinstance(event, Delivered):
@@ -331,6 +413,8 @@ class Session:
             return
         self.state = SessionState.CLOSED
         self.error = error
+        if self.transfers is not None:
+            self.transfers.interrupted()
         if self._conversation is not None:
             self._conversation.channel.close()
         if error is not None:

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 from messenger.protocol.channel import SecureChannel
 from messenger.protocol.errors import LocalProtocolError, RemoteProtocolError
-from messenger.protocol.payloads import MAX_TEXT_BYTES, Bye, Receipt, Text, payloads
+from messenger.protocol.payloads import (
+    FILE_PAYLOADS,
+    MAX_TEXT_BYTES,
+    Bye,
+    Receipt,
+    Text,
+    payloads,
+)
 
 #: Rotate the sending key after this many records even if no timer tick arrives.
 DEFAULT_ROTATE_AFTER_RECORDS = 1000
@@ -43,13 +50,20 @@ class PeerSaidBye:
 
 
 @dataclass(frozen=True, slots=True)
+class FilePayload:
+    """A file-transfer payload for the session's transfers to handle."""
+
+    payload: object
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A sealed packet to hand to the relay."""
 
     data: bytes
 
 
-ConversationEvent = TextReceived | Delivered | Rotated | PeerSaidBye | Outgoing
+ConversationEvent = TextReceived | Delivered | Rotated | PeerSaidBye | Outgoing | FilePayload
 
 
 @dataclass
@@ -88,6 +102,10 @@ class Conversation:
     def say_bye(self, reason: str = "") -> list[ConversationEvent]:
         return self._seal(Bye(reason=reason))
 
+    def send_payload(self, payload: object) -> list[ConversationEvent]:
+        """Seal any other payload (file offers, chunks, acks...)."""
+        return self._seal(payload)
+
     def rotate(self) -> list[ConversationEvent]:
         """Move the sending key on (timer tick or the person's "rotate now")."""
         record = self.channel.rotate_send()
@@ -110,6 +128,8 @@ class Conversation:
             return [Delivered(payload.id)]
         if isinstance(payload, Bye):
             return [PeerSaidBye(payload.reason)]
+        if isinstance(payload, FILE_PAYLOADS):
+            return [FilePayload(payload)]
         raise RemoteProtocolError(f"The peer sent an unexpected {type(payload).__name__}.")
 
     def _seal(self, payload: object) -> list[ConversationEvent]:

@@ -35,3 +35,54 @@ class Bye:
     """The sender is leaving the session on purpose (not a dropped link)."""
 
     reason: str = ""
+
+
+# -- files (see ``transfer``) -------------------------------------------------------------
+
+
+@payloads.message("file_offer")
+class FileOffer:
+    id: str
+    name: str
+    size: int
+    sha256: bytes
+    chunk_size: int
+
+
+@payloads.message("file_accept")
+class FileAccept:
+    id: str
+    start: int = 0
+
+
+@payloads.message("file_decline")
+class FileDecline:
+    id: str
+    reason: str = ""
+
+
+@payloads.message("file_chunk")
+class FileChunk:
+    id: str
+    index: int
+    data: bytes
+
+
+@payloads.message("file_ack")
+class FileAck:
+    id: str
+    next: int
+
+
+@payloads.message("file_done")
+class FileDone:
+    id: str
+
+
+@payloads.message("file_cancel")
+class FileCancel:
+    id: str
+    reason: str = ""
+
+
+FILE_PAYLOADS = (FileOffer, FileAccept, FileDecline, FileChunk, FileAck, FileDone, FileCancel)
