@@ -26,6 +26,13 @@ class ClientBridge(QObject):
     disconnected = Signal(str, str)  # error code, message
     invited = Signal(str, str, str)  # session, from id, from name
     peopleChanged = Signal(list)  # [wire.Person]
+    # File transfers. Sizes are ``object``: a Qt int is 32 bits and files pass 2 GiB.
+    fileOffered = Signal(str, str, str, object, str)  # session, id, name, size, sha256
+    fileAccepted = Signal(str, str, int)  # session, id, start chunk
+    fileProgress = Signal(str, str, object, object, str)  # session, id, done, total, "in"/"out"
+    fileCompleted = Signal(str, str, str, str, str)  # session, id, path, sha256, direction
+    fileCancelled = Signal(str, str, str, str)  # session, id, by ("me"/"peer"), reason
+    fileFailed = Signal(str, str, str, str)  # session, id, error code, message
 
     def __init__(self, client: Client, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +66,22 @@ class ClientBridge(QObject):
             self.invited.emit(event.session, event.from_id, event.from_name)
         elif isinstance(event, ev.PeopleChanged):
             self.peopleChanged.emit(list(event.people))
+        elif isinstance(event, ev.FileOffered):
+            self.fileOffered.emit(event.session, event.id, event.name, event.size, event.sha256)
+        elif isinstance(event, ev.FileAccepted):
+            self.fileAccepted.emit(event.session, event.id, event.start_chunk)
+        elif isinstance(event, ev.FileProgress):
+            self.fileProgress.emit(
+                event.session, event.id, event.transferred, event.total, event.direction
+            )
+        elif isinstance(event, ev.FileCompleted):
+            self.fileCompleted.emit(
+                event.session, event.id, event.path, event.sha256, event.direction
+            )
+        elif isinstance(event, ev.FileCancelled):
+            self.fileCancelled.emit(event.session, event.id, event.by, event.reason)
+        elif isinstance(event, ev.FileFailed):
+            self.fileFailed.emit(event.session, event.id, event.code, event.message)
 
     def stop(self) -> None:
         self._task.cancel()

@@ -1,15 +1,19 @@
 """One session's page: header, the conversation as bubbles, and the composer.
 
 Bubbles are plain widgets in a scroll area: a conversation here is hundreds of lines, not
-millions, and real widgets keep selection, wrapping and accessibility for free.
+millions, and real widgets keep selection, wrapping and accessibility for free. Files come
+in through the attach button or by dropping them on the page; their cards
+(``transfer_widgets.TransferCard``) sit in the same column as the bubbles.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from messenger.ui.transfer_widgets import TransferCard, ask_for_files, attach_icon
+
 #: What the tick shows: sent (sealed and handed to the relay) / delivered (sealed receipt).
 TICK_SENT = "✓"
 TICK_DELIVERED = "✓✓"
@@ -32,10 +38,19 @@ def clock(timestamp: float) -> str:
     return time.strftime("%H:%M", time.localtime(timestamp))
 
 
+def local_files(mime: QMimeData) -> list[str]:
+    """The local files (not folders, not web links) among dragged URLs."""
+    if not mime.hasUrls():
+        return []
+    paths = (url.toLocalFile() for url in mime.urls() if url.isLocalFile())
+    return [path for path in paths if path and Path(path).is_file()]
+
+
 class Composer(QPlainTextEdit):
     """Enter sends, Shift+Enter starts a new line."""
 
     submitted = Signal(str)
+    filesDropped = Signal(list)  # [local path]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +71,17 @@ class Composer(QPlainTextEdit):
         text = self.toPlainText().strip()
         if text:
             self.submitted.emit(text)
+
+    # A text box takes dropped files as text (their URLs): hand them over as files instead.
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return bool(local_files(source)) or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        files = local_files(source)
+        if files:
+            self.filesDropped.emit(files)
+        else:
+            super().insertFromMimeData(source)
 
 
 class Bubble(QFrame):
@@ -103,6 +129,7 @@ class ChatPage(QWidget):
 
     sendRequested = Signal(str, str)  # session id, text
     verifyRequested = Signal(str)  # session id
+    fileRequested = Signal(str, str)  # session id, local path
 
     def __init__(self, session_id: str, title: str, mode: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -110,6 +137,10 @@ class ChatPage(QWidget):
         self.mode = mode
         self._bubbles: dict[str, Bubble] = {}
         self._ready = False
+        self._ended = False
+        #: Asks for files to send; tests swap it for a stub.
+        self.choose_files: Callable[[QWidget], list[str]] = ask_for_files
+        self.setAcceptDrops(True)
 
         header = QHBoxLayout()
         self.title = QLabel(title)
@@ -142,11 +173,20 @@ class ChatPage(QWidget):
 
         self.composer = Composer()
         self.composer.submitted.connect(self._submit)
+        self.composer.filesDropped.connect(self._request_files)
+        self.attach_button = QPushButton(attach_icon(), "")
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setIconSize(QSize(20, 20))
+        self.attach_button.setToolTip("Send a file (or drop files on the conversation)")
+        self.attach_button.setAccessibleName("Attach a file")
+        self.attach_button.setEnabled(False)
+        self.attach_button.clicked.connect(self._attach)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")
         self.send_button.clicked.connect(self.composer.submit)
         bottom = QHBoxLayout()
         bottom.addWidget(self.composer, 1)
+        bottom.addWidget(self.attach_button)
         bottom.addWidget(self.send_button)
 
         layout = QVBoxLayout(self)
@@ -185,16 +225,43 @@ class ChatPage(QWidget):
     def bubbles(self) -> list[Bubble]:
         return list(self._bubbles.values())
 
+    def add_transfer(self, card: TransferCard) -> TransferCard:
+        """Put a file card in the column: ours on the right, theirs on the left."""
+        row = QHBoxLayout()
+        if card.direction == "out":
+            row.addStretch(1)
+        row.addWidget(card)
+        if card.direction != "out":
+            row.addStretch(1)
+        self.column.addLayout(row)
+        return card
+
+    def remove_transfer(self, card: TransferCard) -> None:
+        for index in range(self.column.count()):
+            row = self.column.itemAt(index).layout()
+            if row is not None and row.indexOf(card) >= 0:
+                self.column.takeAt(index)
+                card.setParent(None)
+                card.deleteLater()
+                row.deleteLater()
+                return
+
+    def transfers(self) -> list[TransferCard]:
+        return self.findChildren(TransferCard)
+
     def set_ready(self, ready: bool) -> None:
         self._ready = ready
         self.verify_button.setEnabled(ready)
+        self.attach_button.setEnabled(ready and not self._ended)
 
     def set_verified(self, verified: bool) -> None:
         self.badge.setText("✔ verified" if verified else "")
 
     def set_ended(self) -> None:
+        self._ended = True
         self.composer.setEnabled(False)
         self.send_button.setEnabled(False)
+        self.attach_button.setEnabled(False)
         self.composer.setPlaceholderText("This session has ended.")
 
     # -- private ----------------------------------------------------------------------------
@@ -204,6 +271,40 @@ class ChatPage(QWidget):
 
     def clear_composer(self) -> None:
         self.composer.clear()
+
+    # -- files: the attach button and drops ------------------------------------------------
+
+    @property
+    def takes_files(self) -> bool:
+        return self._ready and not self._ended
+
+    def _attach(self) -> None:
+        self._request_files(self.choose_files(self))
+
+    def _request_files(self, paths: list[str]) -> None:
+        if self.takes_files:
+            for path in paths:
+                self.fileRequested.emit(self.session_id, path)
+
+    def _consider_drag(self, event: QDragMoveEvent) -> None:
+        if self.takes_files and local_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._consider_drag(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._consider_drag(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event.mimeData())
+        if not self.takes_files or not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self._request_files(files)
 
     def _stick_to_bottom(self, _low: int, high: int) -> None:
         QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(high))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import platformdirs
 from PySide6.QtCore import QObject, Signal
 
 from messenger.client import Client
@@ -197,6 +199,44 @@ class AppController(QObject):
         if info is not None:
             await info.session.leave()
             self.sessionRemoved.emit(session_id)
+
+    # -- file transfers ---------------------------------------------------------------------
+
+    def _session(self, session_id: str) -> Session:
+        info = self.sessions.get(session_id)
+        if info is None:
+            raise LocalProtocolError("This session has ended.")
+        return info.session
+
+    async def send_file(self, session_id: str, path: Path | str) -> str | None:
+        """Offer a file; returns its transfer id, or None while it waits for the session to
+        be ready. Raises FileError (unreadable) or MessengerError (session over)."""
+        return await self._session(session_id).send_file(Path(path))
+
+    async def answer_file(self, session_id: str, transfer_id: str, folder: Path | None) -> None:
+        """Save an offered file into ``folder`` (remembered as the next default), or
+        decline it with None."""
+        await self._session(session_id).answer_file(transfer_id, folder)
+        if folder is not None:
+            self.profile.save_settings(download_dir=str(folder))
+
+    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
+        await self._session(session_id).cancel_file(transfer_id)
+
+    def download_dir(self) -> Path:
+        """Where the folder chooser starts: the profile's "download_dir", else Downloads."""
+        saved = self.profile.settings().get("download_dir")
+        if isinstance(saved, str) and saved:
+            return Path(saved).expanduser()
+        return Path(platformdirs.user_downloads_dir())
+
+    def outgoing_file(self, session_id: str, transfer_id: str) -> tuple[str, int] | None:
+        """Name and size of a running outgoing transfer (for one the window did not see
+        start: a file queued before the session was ready)."""
+        info = self.sessions.get(session_id)
+        transfers = info.session.transfers if info is not None else None
+        transfer = transfers.outgoing.get(transfer_id) if transfers is not None else None
+        return (transfer.path.name, transfer.size) if transfer is not None else None
 
     def mark_verified(self, session_id: str, verified: bool = True) -> None:
         info = self.sessions[session_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -22,6 +23,7 @@ from messenger.ui.bridge import ClientBridge
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
 from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
+from messenger.ui.transfer_widgets import FINAL_STATES, TransferCard, TransferState
 
 STATE_TEXT = {"connecting": "Connecting…", "connected": "Connected", "disconnected": "Disconnected"}
 
@@ -33,6 +35,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Messenger")
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
+        #: File cards by (session id, transfer id).
+        self.cards: dict[tuple[str, str], TransferCard] = {}
         self._dialogs: list[QWidget] = []
         self.tray = None
 
@@ -108,6 +112,12 @@ class MainWindow(QMainWindow):
         bridge.sessionFailed.connect(self._session_failed)
         bridge.disconnected.connect(self._disconnected)
         bridge.invited.connect(self._invited)
+        bridge.fileOffered.connect(self._file_offered)
+        bridge.fileAccepted.connect(self._file_accepted)
+        bridge.fileProgress.connect(self._file_progress)
+        bridge.fileCompleted.connect(self._file_completed)
+        bridge.fileCancelled.connect(self._file_cancelled)
+        bridge.fileFailed.connect(self._file_failed)
 
     def current_session(self) -> str | None:
         item = self.session_list.currentItem()
@@ -139,6 +149,7 @@ class MainWindow(QMainWindow):
         page = ChatPage(session_id, info.title, mode)
         page.sendRequested.connect(self.send_message)
         page.verifyRequested.connect(lambda sid: self.verify_session(sid))
+        page.fileRequested.connect(self.send_file)
         self.pages[session_id] = page
         self.stack.addWidget(page)
         item = self.session_list.add_session(session_id, info.title, mode)
@@ -184,6 +195,10 @@ class MainWindow(QMainWindow):
         if page is None:
             return
         page.add_message(message_id, text, time.time(), outgoing=False)
+        self._note_incoming(session_id, text[:120])
+
+    def _note_incoming(self, session_id: str, summary: str) -> None:
+        """Something arrived: count it unread (and notify) unless the session is in front."""
         in_front = self.isActiveWindow() and self.current_session() == session_id
         info = self.controller.sessions.get(session_id)
         if not in_front and info is not None:
@@ -191,7 +206,7 @@ class MainWindow(QMainWindow):
             self.session_list.update_session(session_id, unread=info.unread, time=time.time())
             self._update_tray()
             if self.tray is not None:
-                self.tray.notify(info.title, text[:120])
+                self.tray.notify(info.title, summary)
         else:
             self.session_list.update_session(session_id, time=time.time())
 
@@ -222,6 +237,9 @@ class MainWindow(QMainWindow):
         if page is not None:
             page.add_system_line(text)
             page.set_ended()
+        for (card_session, _id), card in self.cards.items():
+            if card_session == session_id and card.state not in FINAL_STATES:
+                card.failed("The session ended before the transfer finished.")
         self.session_list.update_session(session_id, state=state)
 
     @asyncSlot(str, str, str)
@@ -248,6 +266,127 @@ class MainWindow(QMainWindow):
             await self.controller.answer(session_id, box.clickedButton() is accept, who)
         except MessengerError as exc:
             QMessageBox.warning(self, "Invitation", str(exc))
+
+    # -- file transfers ---------------------------------------------------------------------
+
+    def _new_card(
+        self, session_id: str, transfer_id: str, name: str, size: int, direction: str, **kwargs
+    ) -> TransferCard | None:
+        page = self.pages.get(session_id)
+        if page is None:
+            return None
+        card = TransferCard(transfer_id, name, size, direction, **kwargs)
+        card.acceptRequested.connect(lambda tid, s=session_id: self.accept_file(s, tid))
+        card.declineRequested.connect(lambda tid, s=session_id: self.decline_file(s, tid))
+        card.cancelRequested.connect(lambda tid, s=session_id: self.cancel_file(s, tid))
+        if transfer_id:
+            self.cards[(session_id, transfer_id)] = card
+        return page.add_transfer(card)
+
+    def _card(self, session_id: str, transfer_id: str) -> TransferCard | None:
+        """The card of a transfer; one of ours that the window did not see offered (it was
+        queued until the session was ready) gets its card now."""
+        card = self.cards.get((session_id, transfer_id))
+        if card is None:
+            known = self.controller.outgoing_file(session_id, transfer_id)
+            if known is not None:
+                card = self._new_card(session_id, transfer_id, *known, "out")
+        return card
+
+    @asyncSlot(str, str)
+    async def send_file(self, session_id: str, path: str) -> None:
+        """Offer a file; its card shows at once, while the file is read and hashed."""
+        page = self.pages.get(session_id)
+        if page is None:
+            return
+        name = Path(path).name
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = 0  # send_file says why
+        card = self._new_card(session_id, "", name, size, "out", state=TransferState.PREPARING)
+        assert card is not None
+        try:
+            transfer_id = await self.controller.send_file(session_id, path)
+        except MessengerError as exc:
+            page.remove_transfer(card)
+            page.add_system_line(f"Not sent: {exc}")
+            return
+        if transfer_id is None:
+            page.remove_transfer(card)  # its card appears when the offer goes out
+            page.add_system_line(f"{name} will be offered once the session is ready.")
+            return
+        self.cards[(session_id, transfer_id)] = card
+        card.offered(transfer_id)
+        self.session_list.update_session(session_id, time=time.time())
+
+    @asyncSlot(str, str)
+    async def accept_file(self, session_id: str, transfer_id: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is None or card.chosen_folder is None:
+            return
+        try:
+            await self.controller.answer_file(session_id, transfer_id, card.chosen_folder)
+        except MessengerError as exc:
+            card.failed(f"Not saved: {exc}")
+
+    @asyncSlot(str, str)
+    async def decline_file(self, session_id: str, transfer_id: str) -> None:
+        try:
+            await self.controller.answer_file(session_id, transfer_id, None)
+        except MessengerError as exc:
+            self._file_failed(session_id, transfer_id, "", str(exc))
+
+    @asyncSlot(str, str)
+    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
+        try:
+            await self.controller.cancel_file(session_id, transfer_id)
+        except MessengerError as exc:
+            self._file_failed(session_id, transfer_id, "", str(exc))
+
+    def _file_offered(
+        self, session_id: str, transfer_id: str, name: str, size: int, _sha256: str
+    ) -> None:
+        card = self._new_card(session_id, transfer_id, name, size, "in")
+        if card is not None:
+            card.default_folder = self.controller.download_dir()
+            self._note_incoming(session_id, f"Wants to send you {name} ({size:,} bytes)")
+
+    def _file_accepted(self, session_id: str, transfer_id: str, start_chunk: int) -> None:
+        card = self._card(session_id, transfer_id)
+        if card is not None:
+            card.accepted(start_chunk)
+
+    def _file_progress(
+        self, session_id: str, transfer_id: str, transferred: int, total: int, _direction: str
+    ) -> None:
+        card = self._card(session_id, transfer_id)
+        if card is not None:
+            card.update_progress(transferred, total)
+
+    def _file_completed(
+        self, session_id: str, transfer_id: str, path: str, _sha256: str, _direction: str
+    ) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.completed(path)
+        elif (page := self.pages.get(session_id)) is not None:
+            page.add_system_line(f"File done: {Path(path).name}")
+
+    def _file_cancelled(self, session_id: str, transfer_id: str, by: str, reason: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.cancelled(by, reason)
+        elif (page := self.pages.get(session_id)) is not None:
+            who = "You" if by == "me" else "The other person"
+            page.add_system_line(f"{who} stopped a file transfer ({reason}).")
+
+    def _file_failed(self, session_id: str, transfer_id: str, _code: str, message: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.failed(message)
+        elif (page := self.pages.get(session_id)) is not None:
+            page.add_system_line(message)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -305,6 +444,8 @@ class MainWindow(QMainWindow):
 
     def _drop_page(self, session_id: str) -> None:
         self.session_list.remove_session(session_id)
+        for key in [key for key in self.cards if key[0] == session_id]:
+            del self.cards[key]
         page = self.pages.pop(session_id, None)
         if page is not None:
             self.stack.removeWidget(page)

@@ -1,0 +1,493 @@
+"""File transfers in the chat column: one card per file, from the offer to the saved copy.
+
+A card shows and asks; it never touches the network. The main window feeds it what the
+bridge reports (``accepted``, ``update_progress``, ``completed``, ``cancelled``, ``failed``)
+and turns its requests (``acceptRequested``, ``declineRequested``, ``cancelRequested``) into
+controller calls. Speed and time left come from the progress reports themselves, averaged
+over a few seconds so that one slow ack does not make the estimate jump.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QEvent, QRectF, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QIcon,
+    QImage,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.ui.theme import current_theme, set_primary
+
+__all__ = [
+    "SpeedMeter",
+    "TransferCard",
+    "TransferState",
+    "ask_for_files",
+    "ask_for_folder",
+    "attach_icon",
+    "human_duration",
+    "human_size",
+]
+
+CARD_WIDTH = 380
+#: Seconds of progress reports the speed is averaged over.
+SPEED_WINDOW = 3.0
+#: The progress bar counts in tenths of a percent: smooth for big files, and a Qt int
+#: cannot hold a byte count past 2 GiB.
+BAR_STEPS = 1000
+
+
+class TransferState(StrEnum):
+    PREPARING = "preparing"  #: ours, being read and hashed before the offer
+    OFFERED = "offered"  #: theirs, waiting for the person's Save or Decline
+    WAITING = "waiting"  #: ours, offered, waiting for the other person's answer
+    STARTING = "starting"  #: accepted, no data moved yet
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+FINAL_STATES = frozenset({TransferState.DONE, TransferState.CANCELLED, TransferState.FAILED})
+
+
+def human_size(size: int) -> str:
+    """Bytes as a person reads them: ``950 bytes``, ``3.1 MB``, ``4.7 GB`` (powers of 1000,
+    as file managers show them)."""
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.95 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """A rough time left: ``8 s``, ``3 min``, ``1 h 5 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+class SpeedMeter:
+    """Bytes per second over the last ``window`` seconds of (time, bytes done) samples."""
+
+    def __init__(self, window: float = SPEED_WINDOW) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, when: float, done: int) -> None:
+        if self._samples and done < self._samples[-1][1]:
+            self._samples.clear()  # a restart from an earlier point: old samples mislead
+        self._samples.append((when, done))
+        while len(self._samples) > 2 and when - self._samples[1][0] >= self.window:
+            self._samples.popleft()
+
+    def rate(self) -> float | None:
+        """None until two samples some time apart exist."""
+        if len(self._samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+
+# -- choosers (plain functions, so tests can swap them) ---------------------------------------
+# They run Qt's modal dialogs, so call them from ordinary slots, never inside a coroutine: a
+# nested event loop inside a qasync task makes the next task step fail with "Cannot enter
+# into task ... while another task is being executed".
+
+
+def ask_for_folder(parent: QWidget, start: str) -> str:
+    """The folder to save an offered file in; "" if the person cancels."""
+    return QFileDialog.getExistingDirectory(parent, "Save the file in…", start)
+
+
+def ask_for_files(parent: QWidget) -> list[str]:
+    """Files to send; [] if the person cancels."""
+    files, _filter = QFileDialog.getOpenFileNames(parent, "Send files")
+    return files
+
+
+# A paperclip, drawn here until resources/icons has one.
+_PAPERCLIP_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="3 3 18 18" '
+    'fill="none" stroke="#5F6368" stroke-width="1.8" stroke-linecap="round">'
+    '<path transform="rotate(40 12 12)" '
+    'd="M16 7 V16.5 A4 4 0 0 1 8 16.5 V5.5 A3 3 0 0 1 14 5.5 V15.5 A2 2 0 0 1 10 15.5 V8"/>'
+    "</svg>"
+)
+
+
+def attach_icon(palette: QPalette | None = None) -> QIcon:
+    """The attach button's paperclip, in a grey that suits the (current) palette."""
+    palette = palette or QApplication.palette()
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    colour = QColor("#C4C7CC" if dark else "#5F6368")
+    renderer = QSvgRenderer(QByteArray(_PAPERCLIP_SVG.encode()))
+    result = QIcon()
+    for size in (16, 20, 24, 32, 48):
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter, QRectF(0, 0, size, size))
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+        painter.fillRect(image.rect(), colour)
+        painter.end()
+        result.addPixmap(QPixmap.fromImage(image))
+    return result
+
+
+# Card colours per theme. They belong in resources/styles/{light,dark}.qss with the other
+# named widgets; until then the card styles itself and restyles on a theme switch.
+_CARD_QSS = {
+    "light": """
+#transferCard { background-color: #FFFFFF; border: 1px solid #DDE1E6; border-radius: 12px; }
+#transferCard[direction="out"] { background-color: #F5F8FF; border-color: #C9D8FB; }
+#transferCard QLabel { background: transparent; padding: 0; }
+#transferName { color: #1F2328; }
+#transferMeta, #transferSpeed, #transferPercent { color: #5F6368; font-size: 9pt; }
+#transferState { color: #5F6368; font-size: 9pt; }
+#transferState[tone="good"] { color: #1A7F37; }
+#transferState[tone="muted"] { color: #80868B; font-style: italic; }
+#transferCard #fileBadge {
+    color: #2F6FED; background-color: #E8F0FE; border-radius: 8px;
+    font-size: 8pt; font-weight: 700;
+}
+#transferCard QPushButton { padding: 4px 12px; }
+""",
+    "dark": """
+#transferCard { background-color: #2B2D31; border: 1px solid #3A3C42; border-radius: 12px; }
+#transferCard[direction="out"] { background-color: #252C3A; border-color: #34507F; }
+#transferCard QLabel { background: transparent; padding: 0; }
+#transferName { color: #E6E7EA; }
+#transferMeta, #transferSpeed, #transferPercent { color: #A0A4AB; font-size: 9pt; }
+#transferState { color: #A0A4AB; font-size: 9pt; }
+#transferState[tone="good"] { color: #3FB950; }
+#transferState[tone="muted"] { color: #8A8F98; font-style: italic; }
+#transferCard #fileBadge {
+    color: #7FA8FF; background-color: #23304A; border-radius: 8px;
+    font-size: 8pt; font-weight: 700;
+}
+#transferCard QPushButton { padding: 4px 12px; }
+""",
+}
+
+#: Which buttons each state shows (hidden ones are disabled too).
+_BUTTONS: dict[TransferState, frozenset[str]] = {
+    TransferState.PREPARING: frozenset(),
+    TransferState.OFFERED: frozenset({"save", "decline"}),
+    TransferState.WAITING: frozenset({"cancel"}),
+    TransferState.STARTING: frozenset({"cancel"}),
+    TransferState.RUNNING: frozenset({"cancel"}),
+    TransferState.DONE: frozenset({"open"}),
+    TransferState.CANCELLED: frozenset(),
+    TransferState.FAILED: frozenset(),
+}
+_WITH_BAR = frozenset({TransferState.STARTING, TransferState.RUNNING})
+
+
+def _badge_text(name: str) -> str:
+    _stem, dot, extension = name.rpartition(".")
+    if dot and _stem and 0 < len(extension) <= 4 and extension.isalnum():
+        return extension.upper()
+    return "FILE"
+
+
+class TransferCard(QFrame):
+    """One file transfer, either way: name, size, direction, progress and what to do."""
+
+    acceptRequested = Signal(str)  # transfer id; the folder is in ``chosen_folder``
+    declineRequested = Signal(str)
+    cancelRequested = Signal(str)
+
+    def __init__(
+        self,
+        transfer_id: str,
+        name: str,
+        size: int,
+        direction: str,
+        *,
+        state: TransferState | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("transferCard")
+        self.setProperty("direction", direction)
+        self.transfer_id = transfer_id
+        self.name = name
+        self.size = size
+        self.direction = direction  # "in" or "out"
+        self.transferred = 0
+        #: The saved file (incoming) or the file sent (outgoing), once done.
+        self.path: Path | None = None
+        #: Where the person chose to save an incoming file.
+        self.chosen_folder: Path | None = None
+        #: Where the folder chooser starts.
+        self.default_folder: Path = Path.home()
+        self.choose_folder: Callable[[QWidget, str], str] = ask_for_folder
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
+        self._clock = clock
+        self._meter = SpeedMeter()
+        self._theme = ""
+
+        self.badge = QLabel(_badge_text(name))
+        self.badge.setObjectName("fileBadge")
+        self.badge.setFixedSize(44, 44)
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.name_label = QLabel()
+        self.name_label.setObjectName("transferName")
+        self.name_label.setTextFormat(Qt.TextFormat.PlainText)
+        bold = self.name_label.font()
+        bold.setWeight(QFont.Weight.DemiBold)  # here, not in the QSS: the elision measures it
+        self.name_label.setFont(bold)
+        self.name_label.setToolTip(name)
+        arrow = "↓ Incoming" if direction == "in" else "↑ Outgoing"
+        self.meta = QLabel(f"{arrow} · {human_size(size)}")
+        self.meta.setObjectName("transferMeta")
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        titles.addWidget(self.name_label)
+        titles.addWidget(self.meta)
+        top = QHBoxLayout()
+        top.setSpacing(10)
+        top.addWidget(self.badge)
+        top.addLayout(titles, 1)
+
+        self.bar = QProgressBar()
+        self.bar.setObjectName("transferProgress")
+        self.bar.setRange(0, BAR_STEPS)
+        self.bar.setTextVisible(False)
+        self.bar.setValue(0)
+        self.percent = QLabel("0%")
+        self.percent.setObjectName("transferPercent")
+        self.percent.setMinimumWidth(self.percent.fontMetrics().horizontalAdvance("100%") + 4)
+        self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bar_row = QHBoxLayout()
+        bar_row.setSpacing(8)
+        bar_row.addWidget(self.bar, 1)
+        bar_row.addWidget(self.percent)
+        self.speed = QLabel("")
+        self.speed.setObjectName("transferSpeed")
+        self.state_label = QLabel("")
+        self.state_label.setObjectName("transferState")
+        self.state_label.setWordWrap(True)
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.decline_button = self._button("Decline", "declineFile", self._decline)
+        self.cancel_button = self._button("Cancel", "cancelFile", self._cancel)
+        self.open_button = self._button("Open folder", "openFolder", self._open_folder)
+        self.save_button = self._button("Save…", "acceptFile", self._save)
+        self.save_button.setToolTip("Choose a folder and receive the file")
+        set_primary(self.save_button)
+        self._buttons = {
+            "save": self.save_button,
+            "decline": self.decline_button,
+            "cancel": self.cancel_button,
+            "open": self.open_button,
+        }
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addStretch(1)
+        for button in (self.decline_button, self.cancel_button, self.open_button):
+            buttons.addWidget(button)
+        buttons.addWidget(self.save_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 10)
+        layout.setSpacing(6)
+        layout.addLayout(top)
+        layout.addLayout(bar_row)
+        layout.addWidget(self.speed)
+        layout.addWidget(self.state_label)
+        layout.addLayout(buttons)
+        self._bar_row = (self.bar, self.percent)
+
+        self.setFixedWidth(CARD_WIDTH)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
+        self.name_label.setText(
+            self.name_label.fontMetrics().elidedText(
+                name, Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 28 - 44 - 10 - 8
+            )
+        )
+        self._restyle()
+        if state is None:
+            state = TransferState.OFFERED if direction == "in" else TransferState.WAITING
+        self.state = state
+        self._show(state, self._initial_text(state))
+
+    # -- fed by the main window ------------------------------------------------------------
+
+    def offered(self, transfer_id: str) -> None:
+        """Our file is offered now (it was PREPARING): wait for the other person."""
+        self.transfer_id = transfer_id
+        self._show(TransferState.WAITING, self._initial_text(TransferState.WAITING))
+
+    def accepted(self, start_chunk: int = 0) -> None:
+        """The other person accepted ours (``start_chunk`` > 0: they resume a partial copy)."""
+        if self.state in FINAL_STATES:
+            return
+        text = "Resuming where the last attempt stopped…" if start_chunk else "Starting…"
+        self._show(TransferState.STARTING, "")
+        self.speed.setText(text)
+
+    def update_progress(self, transferred: int, total: int) -> None:
+        if self.state in FINAL_STATES:
+            return
+        self.size = total
+        self.transferred = transferred
+        self._meter.add(self._clock(), transferred)
+        fraction = transferred / total if total else 1.0
+        self.bar.setValue(round(fraction * BAR_STEPS))
+        self.percent.setText(f"{int(fraction * 100)}%")
+        parts = [f"{human_size(transferred)} of {human_size(total)}"]
+        rate = self._meter.rate()
+        if rate is not None and rate > 0:
+            parts.append(f"{rate / 1e6:.1f} MB/s")
+            if transferred < total:
+                parts.append(f"{human_duration((total - transferred) / rate)} left")
+        self.speed.setText(" · ".join(parts))
+        if self.state is not TransferState.RUNNING:
+            self._show(TransferState.RUNNING, "")
+
+    def completed(self, path: str) -> None:
+        self.path = Path(path)
+        self.transferred = self.size
+        self.bar.setValue(BAR_STEPS)
+        self.percent.setText("100%")
+        if self.direction == "in":
+            try:
+                where = str(Path("~") / self.path.relative_to(Path.home()))
+            except ValueError:
+                where = str(self.path)
+            text = self.state_label.fontMetrics().elidedText(
+                f"Saved to {where}", Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 44
+            )
+            self.state_label.setToolTip(str(self.path))
+        else:
+            text = "Sent. The other side checked it arrived whole."
+        self._show(TransferState.DONE, text, tone="good")
+        self.open_button.setToolTip(str(self.path.parent))
+
+    def cancelled(self, by: str, reason: str) -> None:
+        if self.state in FINAL_STATES:
+            return
+        if reason == "declined":
+            text = "You declined this file." if by == "me" else "The other person declined it."
+        elif by == "me":
+            text = "You cancelled the transfer."
+        elif reason in ("", "cancelled"):
+            text = "The other person cancelled the transfer."
+        else:
+            text = f"The other side stopped it: {reason}"
+        self._show(TransferState.CANCELLED, text, tone="muted")
+
+    def failed(self, message: str) -> None:
+        """Failed for ``message``; a later, more precise failure may replace the text."""
+        if self.state in (TransferState.DONE, TransferState.CANCELLED):
+            return
+        self._show(TransferState.FAILED, message, tone="muted")
+
+    # -- the person's clicks ---------------------------------------------------------------
+
+    def _save(self) -> None:
+        folder = self.choose_folder(self, str(self.default_folder))
+        if not folder or self.state is not TransferState.OFFERED:
+            return  # chooser cancelled: the offer stays open
+        self.chosen_folder = Path(folder)
+        self._show(TransferState.STARTING, "")
+        self.speed.setText("Starting…")
+        self.acceptRequested.emit(self.transfer_id)
+
+    def _decline(self) -> None:
+        self._disable_all()
+        self.declineRequested.emit(self.transfer_id)
+
+    def _cancel(self) -> None:
+        self._disable_all()  # the cancelled event brings the final state
+        self.cancelRequested.emit(self.transfer_id)
+
+    def _open_folder(self) -> None:
+        if self.path is not None:
+            self.open_url(QUrl.fromLocalFile(str(self.path.parent)))
+
+    # -- private ---------------------------------------------------------------------------
+
+    def _button(self, text: str, name: str, slot: Callable[[], None]) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        return button
+
+    def _disable_all(self) -> None:
+        for button in self._buttons.values():
+            button.setEnabled(False)
+
+    def _initial_text(self, state: TransferState) -> str:
+        return {
+            TransferState.PREPARING: "Reading the file…",
+            TransferState.OFFERED: "Wants to send you this file.",
+            TransferState.WAITING: "Waiting for the other person to accept…",
+        }.get(state, "")
+
+    def _show(self, state: TransferState, text: str, tone: str = "") -> None:
+        """Switch to ``state``: what is visible and enabled follows from it alone."""
+        self.state = state
+        shown = _BUTTONS[state]
+        for key, button in self._buttons.items():
+            button.setVisible(key in shown)
+            button.setEnabled(key in shown)
+        for widget in self._bar_row:
+            widget.setVisible(state in _WITH_BAR)
+        self.speed.setVisible(state in _WITH_BAR)
+        self.state_label.setText(text)
+        self.state_label.setVisible(bool(text))
+        if self.state_label.property("tone") != tone:
+            self.state_label.setProperty("tone", tone)
+            self.state_label.style().unpolish(self.state_label)
+            self.state_label.style().polish(self.state_label)
+
+    def _restyle(self) -> None:
+        app = QApplication.instance()
+        theme = current_theme(app) if isinstance(app, QApplication) else "light"
+        if theme != self._theme:
+            self._theme = theme
+            self.setStyleSheet(_CARD_QSS[theme])
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange):
+            self._restyle()
+        super().changeEvent(event)
