@@ -369,5 +369,5 @@ class Client:
                 return
             session = self.sessions.get(message.session)
             if session is not None:
-                session.fail(error)
+                session.deliver_error(error)
             self._invitations.pop(message.session, None)

@@ -99,6 +99,14 @@ class Outgoing:
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     pump: asyncio.Task[None] | None = None
     progress: _Progress = field(default_factory=_Progress)
+    stopped: bool = False
+
+    def stop(self) -> None:
+        """Ask the pump to stop between chunks. Not ``Task.cancel()``: a cancel could land
+        after a chunk was sealed but before it was queued, leaving a gap the peer would
+        read as a replay."""
+        self.stopped = True
+        self.acked.set()
 
 
 @dataclass
@@ -187,10 +195,12 @@ class Transfers:
         try:
             with transfer.path.open("rb") as handle:
                 handle.seek(window.next_to_send * transfer.chunk_size)
-                while not window.finished_sending:
-                    while not window.may_send():
+                while not window.finished_sending and not transfer.stopped:
+                    while not window.may_send() and not transfer.stopped:
                         transfer.acked.clear()
                         await transfer.acked.wait()
+                    if transfer.stopped:
+                        return
                     index = window.sent()
                     data = handle.read(transfer.chunk_size)
                     await self._send(FileChunk(id=transfer.id, index=index, data=data))
@@ -198,6 +208,8 @@ class Transfers:
             await self._abort_outgoing(
                 transfer, "unreadable", f"Reading {transfer.path} failed: {exc.strerror or exc}."
             )
+        except MessengerError:
+            return  # the session ended under us; interrupted() reports it
 
     def _sent_progress(self, transfer: Outgoing) -> None:
         assert transfer.window is not None
@@ -253,12 +265,20 @@ class Transfers:
         partial_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         transfer.folder = folder
         transfer.part = partial_dir / f"{terms.sha256.hex()}.part"
+        if any(
+            other is not transfer and other.part == transfer.part
+            for other in self.incoming.values()
+        ):
+            # The same content is already arriving: this copy gets its own partial file.
+            transfer.part = partial_dir / f"{terms.sha256.hex()}-{terms.id}.part"
         start = 0
         with contextlib.suppress(OSError, ValueError, TypeError):
             state = json.loads(transfer.state_path.read_text())
             if (state.get("size"), state.get("chunk_size")) == (terms.size, terms.chunk_size):
                 start = min(int(state.get("next", 0)), terms.chunks)
-        if start and transfer.part.stat().st_size < start * terms.chunk_size:
+        if start and (
+            not transfer.part.exists() or transfer.part.stat().st_size < start * terms.chunk_size
+        ):
             start = 0
         loop = asyncio.get_running_loop()
         if start:
@@ -312,6 +332,8 @@ class Transfers:
         if transfer.next_index % STATE_EVERY == 0:
             self._save_state(transfer)
         await self._send(FileAck(id=terms.id, next=transfer.next_index))
+        if self.incoming.get(terms.id) is not transfer:
+            return  # cancelled while the ack was queued
         if transfer.progress.due():
             self._emit(
                 ev.FileProgress(
@@ -355,8 +377,17 @@ class Transfers:
             )
             return
         assert transfer.folder is not None and transfer.part is not None
-        final = _reserve_name(transfer.folder, terms.name)
-        os.replace(transfer.part, final)
+        try:
+            final = _reserve_name(transfer.folder, terms.name)
+            os.replace(transfer.part, final)
+        except (OSError, FileError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) else str(exc)
+            await self._abort_incoming(
+                transfer,
+                "unwritable",
+                f"{terms.name}: could not be saved in {transfer.folder} ({message}).",
+            )
+            return
         transfer.state_path.unlink(missing_ok=True)
         del self.incoming[terms.id]
         await self._send(FileDone(id=terms.id))
@@ -425,7 +456,7 @@ class Transfers:
     def _peer_stopped(self, transfer_id: str, reason: str) -> None:
         outgoing = self.outgoing.pop(transfer_id, None)
         if outgoing is not None and outgoing.pump is not None:
-            outgoing.pump.cancel()
+            outgoing.stop()
         incoming = self.incoming.pop(transfer_id, None)
         if incoming is not None:
             self._discard(incoming)
@@ -436,7 +467,7 @@ class Transfers:
         """The person cancels: both sides stop, the partial file is removed."""
         outgoing = self.outgoing.pop(transfer_id, None)
         if outgoing is not None and outgoing.pump is not None:
-            outgoing.pump.cancel()
+            outgoing.stop()
         incoming = self.incoming.pop(transfer_id, None)
         if incoming is not None:
             self._discard(incoming)
@@ -451,7 +482,7 @@ class Transfers:
         their resume state) so that a re-offer continues where this one stopped."""
         for transfer in list(self.outgoing.values()):
             if transfer.pump is not None:
-                transfer.pump.cancel()
+                transfer.stop()
             self._emit(
                 ev.FileFailed(
                     self.session_id,

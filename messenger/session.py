@@ -153,6 +153,14 @@ class Session:
         if self._task is None:
             self._task = asyncio.create_task(self._abort(error), name=f"refuse-{self.id}")
 
+    def deliver_error(self, error: MessengerError) -> None:
+        """A relay error about this session, handled in order with what arrived before it
+        (a ``peer_left`` already queued explains the error and wins)."""
+        if self._task is None or self._task.done():
+            self.fail(error)
+        else:
+            self._inbox.put_nowait(error)
+
     def fail(self, error: MessengerError) -> None:
         """End the session from outside (connection lost, relay error)."""
         if self.state is SessionState.CLOSED:
@@ -341,6 +349,8 @@ class Session:
             item = await self._inbox.get()
             if isinstance(item, _PeerGone):
                 raise PeerLeftError("The other person left before the session was set up.")
+            if isinstance(item, MessengerError):
+                raise item
             if isinstance(item, _Tick):
                 pending = []
                 continue
@@ -352,8 +362,10 @@ class Session:
         if isinstance(item, _Tick):
             await self._sealed(conversation.rotate)
         elif isinstance(item, _PeerGone):
+            self._finish(None)  # first, so interrupted transfers are reported before peer_left
             self._emit(ev.PeerLeft(self.id))
-            self._finish(None)
+        elif isinstance(item, MessengerError):
+            raise item
         else:
             await self._sealed(lambda: conversation.receive(item))  # type: ignore[arg-type]
 
@@ -393,8 +405,8 @@ class Session:
             elif isinstance(event, Rotated):
                 self._emit(ev.KeysRotated(self.id, event.epoch))
             elif isinstance(event, PeerSaidBye):
-                self._emit(ev.PeerLeft(self.id))
                 self._finish(None)
+                self._emit(ev.PeerLeft(self.id))
                 return
         self._update_delivered()
 

@@ -28,7 +28,8 @@ CHUNK_SIZE = 1024 * 1024
 WINDOW = 8
 MAX_CHUNK_SIZE = CHUNK_SIZE
 MAX_FILE_SIZE = 1 << 44  # 16 TiB: a bound on what a peer may announce
-MAX_NAME_LENGTH = 200
+#: File systems limit one path component to 255 bytes; leave room for " (12)".
+MAX_NAME_BYTES = 200
 
 _WINDOWS_DEVICES = {
     "CON",
@@ -39,29 +40,36 @@ _WINDOWS_DEVICES = {
     *(f"LPT{i}" for i in range(1, 10)),
 }
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+_EDGES = re.compile(r"^[\s.]+|[\s.]+$")
 
 
 def safe_name(name: str) -> str:
     """Reduce a name from a peer to a plain, harmless base name.
 
     No separators, no ``..``, no control characters, no Windows device names, no leading
-    dots (hidden files), bounded length; something is always left ("file").
+    dots (hidden files), at most 200 UTF-8 bytes with the extension kept; something is
+    always left ("file").
     """
     name = unicodedata.normalize("NFC", name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("_", name)
     name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Zl", "Zp"})
-    name = name.strip().strip(".").strip()
+    name = _EDGES.sub("", name)  # no leading/trailing dots or spaces, however interleaved
     stem = name.split(".", 1)[0].upper()
     if stem in _WINDOWS_DEVICES:
         name = f"_{name}"
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name.encode()) > MAX_NAME_BYTES:
         base, dot, extension = name.rpartition(".")
-        if dot and 0 < len(extension) <= 16:
-            name = base[: MAX_NAME_LENGTH - len(extension) - 1] + "." + extension
-        else:
-            name = name[:MAX_NAME_LENGTH]
+        if not (dot and base and 0 < len(extension) <= 16):
+            base, extension = name, ""
+        suffix = f".{extension}" if extension else ""
+        name = _clip_utf8(base, MAX_NAME_BYTES - len(suffix.encode())) + suffix
     return name or "file"
+
+
+def _clip_utf8(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``limit`` bytes."""
+    return text.encode()[:limit].decode("utf-8", "ignore")
 
 
 def numbered(name: str, attempt: int) -> str:
