@@ -345,6 +345,30 @@ async def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     lines = StdinLines(loop) if args.command in {"create", "join", "wait", "invite"} else None
+    command = asyncio.create_task(run_command(client, args, identity, lines, stop))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({command, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if command.done():
+            return command.result()
+        # A signal before the chat began (connecting, waiting for an invitation): stop now.
+        command.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await command
+        return EXIT_OK
+    finally:
+        stopper.cancel()
+        await client.close()
+
+
+async def run_command(
+    client: Client,
+    args: argparse.Namespace,
+    identity: IdentityKey,
+    lines: StdinLines | None,
+    stop: asyncio.Event,
+) -> int:
+    """Connect and carry out one command; errors become an ``error`` event and exit 1."""
     try:
         await client.connect()
         if args.command == "online":
@@ -367,8 +391,6 @@ async def run(args: argparse.Namespace) -> int:
         print_pending(client)
         emit_error(exc)
         return EXIT_ERROR
-    finally:
-        await client.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,8 @@ class Client:
         self._pending_joins: dict[str, asyncio.Future[object]] = {}
         self._people_waiters: list[asyncio.Future[tuple[wire.Person, ...]]] = []
         self._invitations: dict[str, ev.Invited] = {}
+        #: Invitations sent and not yet answered by the relay: ref -> person id.
+        self._inviting: dict[int, str] = {}
         self._closing = False
 
     @property
@@ -179,10 +181,20 @@ class Client:
 
     async def invite(self, person_id: str) -> Session:
         """Invite someone online to an RSA session; it starts when they accept."""
-        reply = await self._request(lambda ref: wire.Invite(to=person_id, ref=ref))
+        reply = await self._request(lambda ref: self._note_invite(ref, person_id))
         assert isinstance(reply, wire.InviteSent)
+        return self.sessions[reply.session]
+
+    def _note_invite(self, ref: int, person_id: str) -> wire.Invite:
+        self._inviting[ref] = person_id
+        return wire.Invite(to=person_id, ref=ref)
+
+    def _invite_sent(self, message: wire.InviteSent) -> None:
+        """Register the session as the reply is read, not when ``invite`` resumes: the
+        ``paired`` or ``declined`` right behind it must find the session."""
+        person_id = self._inviting.pop(message.ref, message.to)
         session = Session(
-            reply.session,
+            message.session,
             self._send,
             self._emit,
             role=Role.CREATOR,
@@ -190,8 +202,8 @@ class Client:
             file_policy=self._file_policy,
         )
         session.peer_id = person_id
-        self.sessions[reply.session] = session
-        return session
+        self.sessions[message.session] = session
+        self._resolve(message.ref, message)
 
     async def answer_invitation(self, session_id: str, accept: bool) -> Session | None:
         invitation = self._invitations.pop(session_id, None)
@@ -285,7 +297,9 @@ class Client:
         self._emit(ev.Disconnected(error))
 
     def _dispatch(self, message: object) -> None:
-        if isinstance(message, wire.SessionCreated | wire.InviteSent):
+        if isinstance(message, wire.InviteSent):
+            self._invite_sent(message)
+        elif isinstance(message, wire.SessionCreated):
             self._resolve(message.ref, message)
         elif isinstance(message, wire.Paired):
             self._on_paired(message)

@@ -11,6 +11,7 @@ are made once per test session and copied into each relay data dir and CLI profi
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from messenger.crypto.rsa import IdentityKey
+from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.protocol import wire
 from messenger.protocol.framing import FrameDecoder, encode_frame
 from messenger.protocol.transport import ClientHandshake, ServerHandshake, TransportCipher
@@ -39,6 +40,9 @@ SOON = 20.0
 #: Distinct client identities available to one test (CLIs and raw connections).
 IDENTITIES = 3
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+_AUTHENTICATED = re.compile(r"conn (\d+): authenticated as ([0-9a-f]+)")
+#: An address for commands that never talk to a relay (whoami, trust, contacts).
+NOWHERE = f"{HOST}:9"
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
@@ -229,6 +233,34 @@ class RelayProcess:
         if not result:
             pytest.fail(f"relay: no {what} within {timeout:g} s; log tail:\n{self.log_tail()}")
         return result
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.args[self.args.index("--data-dir") + 1])
+
+    @property
+    def output(self) -> list[str]:
+        """The relay's stdout lines so far (its key fingerprint, the listening line)."""
+        return self._stdout.snapshot()
+
+    def connections_of(self, person_id: str, lines: list[str] | None = None) -> list[int]:
+        """The relay's connection numbers that authenticated as ``person_id`` (from its log)."""
+        return [
+            int(match.group(1))
+            for match in map(_AUTHENTICATED.search, self.log if lines is None else lines)
+            if match and person_id.startswith(match.group(2))
+        ]
+
+    def wait_until_gone(self, person_id: str, timeout: float = SOON) -> None:
+        """Wait until every connection that authenticated as ``person_id`` is logged as closed."""
+
+        def gone(lines: list[str]) -> bool:
+            return all(
+                any(f"conn {conn}: disconnected" in line for line in lines)
+                for conn in self.connections_of(person_id, lines)
+            )
+
+        self.wait_for_log(gone, timeout, f"disconnect of every connection of {person_id[:16]}")
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
@@ -696,3 +728,155 @@ def exchange(sender: CliProcess, receiver: CliProcess, text: str) -> None:
     sender.send(text)
     arrived = receiver.wait_for(event("message", text=text), what=f"message {text!r}")
     sender.wait_for(event("delivered", id=arrived["id"]), what=f"receipt for {text!r}")
+
+
+# -- people: profiles that outlive one process ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """A profile folder holding one pool identity. Each ``cli``/``local`` call starts a new
+    messenger-cli on the same profile, so pinned servers and contacts carry over."""
+
+    name: str
+    profile: Path
+    key: IdentityKey
+    _start: Callable[..., CliProcess]
+
+    @property
+    def id(self) -> str:
+        return self.key.fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        """The id as the CLI shows it: 16 groups of 4 hex digits."""
+        return format_fingerprint(self.key.fingerprint)
+
+    def cli(self, server: str, *args: str) -> CliProcess:
+        """``messenger-cli --server SERVER --profile ... --name NAME ARGS...``."""
+        return self._start(server, self, args)
+
+    def local(self, *args: str) -> CliProcess:
+        """A command that never talks to a relay (whoami, trust, contacts)."""
+        return self._start(NOWHERE, self, args)
+
+
+@pytest.fixture
+def make_person(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., Person]]:
+    """``make_person(name, identity=None, passphrase=None)``: a profile holding pool identity
+    ``identity`` (the next unused one by default; do not mix with ``make_cli`` in one test),
+    stored encrypted under ``passphrase`` if one is given. Every CLI it starts is stopped
+    after the test."""
+    clis: list[CliProcess] = []
+    next_identity = itertools.count()
+    runs = itertools.count(1)
+    profiles = itertools.count()
+
+    def start(server: str, person: Person, args: tuple[str, ...]) -> CliProcess:
+        label = f"{person.name}#{next(runs)} {' '.join(args)[:30]}"
+        cli = CliProcess(server, person.profile, "--name", person.name, *args, name=label)
+        clis.append(cli)
+        return cli
+
+    def make(name: str, identity: int | None = None, *, passphrase: str | None = None) -> Person:
+        index = next(next_identity) if identity is None else identity
+        profile = tmp_path / f"person-{next(profiles)}-{name}"
+        key = keys.identity(index)
+        profile.mkdir(parents=True, mode=0o700)
+        if passphrase is None:
+            keys.install_identity(profile, index)
+        else:
+            _write_private(profile / "identity.pem", key.to_pem(passphrase))
+        return Person(name, profile, key, start)
+
+    yield make
+    # Stop them all at once; a short grace, since a CLI still in `wait` may ignore SIGTERM.
+    for cli in clis:
+        cli.close_stdin()
+        if cli.running:
+            with contextlib.suppress(ProcessLookupError):
+                cli.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 0.5
+    for cli in clis:
+        _terminate(cli.proc, grace=max(0.05, deadline - time.monotonic()))
+
+
+@pytest.fixture
+def make_relay_with(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
+    """``make_relay_with(key, *extra_args, rotate_interval=300)``: a relay holding ``key``
+    instead of the pool's relay key (another pool key plays a relay whose key changed)."""
+    relays: list[RelayProcess] = []
+
+    def start(key: IdentityKey, *extra: str, rotate_interval: float = 300.0) -> RelayProcess:
+        data_dir = tmp_path / f"relay-with-{len(relays)}"
+        data_dir.mkdir(parents=True, mode=0o700)
+        _write_private(data_dir / "server_key.pem", key.to_pem())
+        (data_dir / "server_key.pub.pem").write_bytes(key.public.to_pem())
+        relay = RelayProcess(data_dir, *extra, rotate_interval=rotate_interval)
+        relays.append(relay)
+        return relay
+
+    yield start
+    for relay in relays:
+        relay.kill()
+
+
+def start_waiting(
+    relay: RelayProcess, person: Person, *args: str, server: str | None = None
+) -> CliProcess:
+    """``person`` runs ``wait ARGS``; returns once the relay has them online (so an invite
+    sent now finds them). ``server`` is where the CLI connects (a proxy, say)."""
+    before = len(relay.connections_of(person.id))
+    waiting = person.cli(server or relay.addr, "wait", *args)
+    online = relay._log.wait_until(
+        lambda lines: len(relay.connections_of(person.id, lines)) > before, SOON
+    )
+    if not online:
+        pytest.fail(
+            f"{person.name} did not come online within {SOON:g} s; {waiting.describe()}; "
+            f"relay log tail:\n{relay.log_tail()}"
+        )
+    return waiting
+
+
+def rsa_session(
+    relay: RelayProcess, waiter: Person, inviter: Person, *, inviter_server: str | None = None
+) -> tuple[CliProcess, CliProcess]:
+    """``waiter`` waits, ``inviter`` invites them; returns (waiter's CLI, inviter's CLI) once
+    both are ready. ``inviter_server`` is where the inviter connects (default: the relay)."""
+    waiting = start_waiting(relay, waiter)
+    inviting = inviter.cli(inviter_server or relay.addr, "invite", waiter.id)
+    for side in (waiting, inviting):
+        side.wait_for(event("ready"))
+    return waiting, inviting
+
+
+# == file transfer helpers (tests/integration/test_file_transfer.py) ==========================
+
+
+def pair_with(
+    make_cli: Callable[..., CliProcess],
+    relay_addr: str,
+    *,
+    creator_options: tuple[str, ...] = (),
+    joiner_addr: str | None = None,
+) -> tuple[CliProcess, CliProcess]:
+    """Like ``pair`` (bob creates, alice joins; returns (alice, bob) once both are ready),
+    with top-level options for bob such as ``("--accept-files", DIR)``, and alice possibly
+    connecting elsewhere (a proxy)."""
+    bob = make_cli(relay_addr, *creator_options, "create", name="bob")
+    code = bob.wait_for(event("code"))["code"]
+    alice = make_cli(joiner_addr or relay_addr, "join", code, name="alice")
+    for side in (alice, bob):
+        side.wait_for(event("ready"))
+    return alice, bob
+
+
+def files_below(folder: Path) -> list[str]:
+    """Every file below ``folder``, hidden partial files included, as sorted relative paths."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+# == end of file transfer helpers =============================================================
