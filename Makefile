@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 SYSDEPS_ARGS ?=
 
 .DEFAULT_GOAL := test
-.PHONY: venv sysdeps test run server lint clean
+.PHONY: venv sysdeps test run server lint clean bundle bundle-test screenshots
 
 # Debian packages Qt needs (offscreen); runs no apt-get when they are all present.
 sysdeps:
@@ -29,8 +29,9 @@ $(VENV)/.installed: pyproject.toml | sysdeps
 test: sysdeps venv
 	$(BIN)/ruff check messenger server tests
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory bundle-test
 
-# The GUI lands in a later issue; until then `python -m messenger` starts a local relay.
+# The desktop app (needs a display; with no server configured it can host one itself).
 run: sysdeps venv
 	$(BIN)/python -m messenger
 
@@ -39,6 +40,48 @@ server: venv
 
 lint: venv
 	$(BIN)/ruff check messenger server tests
+
+# The PyInstaller app (docs/packaging.md): dist/Messenger/Messenger, one folder.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BUNDLE = dist/Messenger/Messenger
+ARCHIVE = Messenger-$(VERSION)-linux-x86_64.tar.gz
+BUNDLE_INPUTS := build.spec pyproject.toml \
+	$(shell find messenger server resources -type f ! -path '*/__pycache__/*' 2>/dev/null)
+PYINSTALLER = PYTHONHASHSEED=0 SOURCE_DATE_EPOCH=0 $(BIN)/pyinstaller --clean --noconfirm --log-level WARN build.spec
+# On Linux PyInstaller needs objdump, and strip for the spec's strip=True (both: binutils).
+NEED_BINUTILS = @command -v objdump >/dev/null && command -v strip >/dev/null || \
+	{ echo "PyInstaller needs objdump and strip: apt-get install binutils" >&2; exit 1; }
+
+# Always a clean build, then a reproducible-ish archive (sorted names, fixed times and
+# owners, gzip without a timestamp) and its SHA-256 in `sha256sum -c` format.
+bundle: sysdeps venv
+	$(NEED_BINUTILS)
+	$(PYINSTALLER)
+	rm -f dist/$(ARCHIVE) dist/$(ARCHIVE).sha256
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rwX,go=rX \
+		--use-compress-program='gzip -n' -cf dist/$(ARCHIVE) -C dist Messenger
+	cd dist && sha256sum $(ARCHIVE) > $(ARCHIVE).sha256
+	@du -sh dist/Messenger
+	@du -sh dist/$(ARCHIVE)
+	@cat dist/$(ARCHIVE).sha256
+
+# Rebuilt only when the code, resources, spec or dependencies change.
+$(BUNDLE): $(BUNDLE_INPUTS) $(VENV)/.installed | sysdeps
+	$(NEED_BINUTILS)
+	$(PYINSTALLER)
+	touch $@
+
+# Runs the built app (--self-test, --server-only); `make test` ends with this.
+bundle-test: $(BUNDLE)
+	$(BIN)/python -m pytest -q tests/bundle
+
+# README screenshots: two profiles talking, in real windows under Xvfb, light and dark.
+screenshots: venv
+	bash .ci/install-sysdeps.sh --x11
+	for theme in light dark; do \
+		MESSENGER_THEME=$$theme xvfb-run -a -s "-screen 0 1280x800x24" \
+			$(BIN)/python -m tests.screenshots.capture || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis *.egg-info
