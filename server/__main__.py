@@ -114,14 +114,15 @@ def prepare_data_dir(config: ServerConfig) -> Path:
 
 
 async def serve(config: ServerConfig, server_key: IdentityKey) -> None:
-    hub = Hub(config, server_key)
-    host, port = await hub.start()
-    print(f"messenger-server {__version__} listening on {host}:{port}", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    # Handlers first: whoever reads "listening" may send SIGTERM at once and expects exit 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
+    hub = Hub(config, server_key)
+    host, port = await hub.start()
+    print(f"messenger-server {__version__} listening on {host}:{port}", flush=True)
     await stop.wait()
     log.info("stopping: closing %d connection(s)", hub.connection_count)
     await hub.close()
