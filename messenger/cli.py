@@ -24,6 +24,7 @@ from messenger import events as ev
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey, format_fingerprint, parse_fingerprint
 from messenger.files import FileError
+from messenger.net.connection import parse_address
 from messenger.protocol.errors import LocalProtocolError, MessengerError, TimeoutError_
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
@@ -31,7 +32,8 @@ from messenger.store.profile import Profile, ProfileError
 
 #: How long to wait at stdin EOF for receipts of what was sent.
 DELIVERY_WAIT = 30.0
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+#: Usage errors exit 2 (argparse does that itself).
+EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -45,10 +47,10 @@ def emit_error(error: MessengerError) -> None:
 
 
 def parse_server(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def fingerprint_arg(value: str) -> str:

@@ -132,14 +132,7 @@ class Client:
         assert isinstance(reply, wire.SessionCreated)
         number = reply.session
         secret = password if password is not None else codes.generate_password()
-        session = Session(
-            number,
-            self._send,
-            self._emit,
-            role=Role.CREATOR,
-            password=secret,
-            file_policy=self._file_policy,
-        )
+        session = self._new_session(number, role=Role.CREATOR, password=secret)
         self.sessions[number] = session
         code = number if password is not None else codes.make_code(number, secret)
         self._emit(ev.CodeCreated(number, code))
@@ -156,14 +149,7 @@ class Client:
             number = code_or_number.strip()
         if number in self.sessions:
             raise LocalProtocolError("You are already in that session.")
-        session = Session(
-            number,
-            self._send,
-            self._emit,
-            role=Role.JOINER,
-            password=password,
-            file_policy=self._file_policy,
-        )
+        session = self._new_session(number, role=Role.JOINER, password=password)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending_joins[number] = future
         self.sessions[number] = session
@@ -193,14 +179,7 @@ class Client:
         """Register the session as the reply is read, not when ``invite`` resumes: the
         ``paired`` or ``declined`` right behind it must find the session."""
         person_id = self._inviting.pop(message.ref, message.to)
-        session = Session(
-            message.session,
-            self._send,
-            self._emit,
-            role=Role.CREATOR,
-            mode="rsa",
-            file_policy=self._file_policy,
-        )
+        session = self._new_session(message.session, role=Role.CREATOR, mode="rsa")
         session.peer_id = person_id
         self.sessions[message.session] = session
         self._resolve(message.ref, message)
@@ -218,14 +197,7 @@ class Client:
         except MessengerError:
             await self._send(wire.Decline(session=session_id))
             raise
-        session = Session(
-            session_id,
-            self._send,
-            self._emit,
-            role=Role.JOINER,
-            mode="rsa",
-            file_policy=self._file_policy,
-        )
+        session = self._new_session(session_id, role=Role.JOINER, mode="rsa")
         session.peer_id, session.peer_name = invitation.from_id, invitation.from_name
         self.sessions[session_id] = session
         await self._send(wire.Accept(session=session_id))
@@ -239,6 +211,12 @@ class Client:
         return await future
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _new_session(self, session_id: str, role: Role, **options: str) -> Session:
+        """A session wired to this client's connection, events and file policy."""
+        return Session(
+            session_id, self._send, self._emit, role=role, file_policy=self._file_policy, **options
+        )
 
     def _emit(self, event: ev.ClientEvent) -> None:
         self.events.put_nowait(event)

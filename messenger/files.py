@@ -453,25 +453,23 @@ class Transfers:
         elif isinstance(payload, FileDecline | FileCancel):
             self._peer_stopped(payload.id, getattr(payload, "reason", "") or "cancelled")
 
-    def _peer_stopped(self, transfer_id: str, reason: str) -> None:
+    def _drop(self, transfer_id: str) -> bool:
+        """Stop a transfer in either direction and remove its partial file; False if unknown."""
         outgoing = self.outgoing.pop(transfer_id, None)
         if outgoing is not None and outgoing.pump is not None:
             outgoing.stop()
         incoming = self.incoming.pop(transfer_id, None)
         if incoming is not None:
             self._discard(incoming)
-        if outgoing is not None or incoming is not None:
+        return outgoing is not None or incoming is not None
+
+    def _peer_stopped(self, transfer_id: str, reason: str) -> None:
+        if self._drop(transfer_id):
             self._emit(ev.FileCancelled(self.session_id, transfer_id, "peer", reason))
 
     async def cancel(self, transfer_id: str) -> None:
         """The person cancels: both sides stop, the partial file is removed."""
-        outgoing = self.outgoing.pop(transfer_id, None)
-        if outgoing is not None and outgoing.pump is not None:
-            outgoing.stop()
-        incoming = self.incoming.pop(transfer_id, None)
-        if incoming is not None:
-            self._discard(incoming)
-        if outgoing is None and incoming is None:
+        if not self._drop(transfer_id):
             return
         with contextlib.suppress(MessengerError):
             await self._send(FileCancel(id=transfer_id, reason="cancelled"))

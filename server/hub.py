@@ -241,13 +241,7 @@ class Hub:
         log.info("conn %d: declined session %s", conn.conn_id, record.number)
         inviter = self._connections.get(record.creator)  # type: ignore[arg-type]
         if inviter is not None:
-            inviter.send_nowait(
-                wire.Error(
-                    code=ErrorCode.DECLINED.value,
-                    message=DeclinedError.default_message(),
-                    session=record.number,
-                )
-            )
+            inviter.send_nowait(_error_frame(DeclinedError(), session=record.number))
         self._presence_changed()
 
     async def handle_relay(self, conn: ClientConnection, message: wire.Relay) -> None:
@@ -275,13 +269,7 @@ class Hub:
         )
         self._notify_left(message.session, result.notify_left)
         if result.burned:
-            await conn.send(
-                wire.Error(
-                    code=ErrorCode.SESSION_BURNED.value,
-                    message=SessionBurnedError.default_message(),
-                    session=message.session,
-                )
-            )
+            await conn.send(_error_frame(SessionBurnedError(), session=message.session))
         self._presence_changed()
 
     async def handle_leave(self, conn: ClientConnection, message: wire.LeaveSession) -> None:
@@ -362,10 +350,8 @@ class Hub:
         self._leave(record.creator, session)  # type: ignore[arg-type]
         if inviter is not None:
             inviter.send_nowait(
-                wire.Error(
-                    code=ErrorCode.TIMEOUT.value,
-                    message="The invitation was not answered in time.",
-                    session=session,
+                _error_frame(
+                    TimeoutError_("The invitation was not answered in time."), session=session
                 )
             )
         self._presence_changed()
@@ -385,8 +371,15 @@ class Hub:
                 conn.send_nowait(wire.RotateTick(session=session))
 
 
+def _error_frame(
+    exc: MessengerError, *, session: str | None = None, ref: int = 0, fatal: bool = False
+) -> wire.Error:
+    """The ``error`` frame that tells a client about ``exc``, in its own words."""
+    return wire.Error(code=exc.code.value, message=str(exc), session=session, ref=ref, fatal=fatal)
+
+
 def _fatal(exc: MessengerError) -> wire.Error:
-    return wire.Error(code=exc.code.value, message=str(exc), fatal=True)
+    return _error_frame(exc, fatal=True)
 
 
 def _check_session_id(session: str) -> None:

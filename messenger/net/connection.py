@@ -32,6 +32,14 @@ SEND_QUEUE_FRAMES = 64
 ServerKeyCheck = Callable[[ServerIdentity], None]
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:5555`` too) -> (host, port); ValueError saying what is wrong."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (a port from 1 to 65535).")
+    return host.strip("[]"), int(port)
+
+
 class ConnectionLostError(MessengerError):
     """The connection to the server was lost."""
 

@@ -8,7 +8,7 @@ passphrase KDFs) runs in the default executor, never on the GUI thread.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey
+from messenger.net.connection import parse_address
 from messenger.protocol.errors import LocalProtocolError
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
@@ -39,10 +40,10 @@ class ServerChoice:
         return self.address == EMBEDDED
 
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.address.rpartition(":")
-        if not host or not port.isdigit():
-            raise LocalProtocolError(f"{self.address!r} is not HOST:PORT.")
-        return host.strip("[]"), int(port)
+        try:
+            return parse_address(self.address)
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc)) from None
 
 
 @dataclass
@@ -54,8 +55,6 @@ class SessionInfo:
     code: str = ""
     verified: bool = False
     unread: int = 0
-    last_time: float = 0.0
-    messages: list[str] = field(default_factory=list)
 
 
 class AppController(QObject):
