@@ -192,6 +192,7 @@ class Transfers:
         """Send chunks while the window allows; wait for acks; never hold more than it."""
         assert transfer.window is not None
         window = transfer.window
+        loop = asyncio.get_running_loop()
         try:
             with transfer.path.open("rb") as handle:
                 handle.seek(window.next_to_send * transfer.chunk_size)
@@ -202,7 +203,8 @@ class Transfers:
                     if transfer.stopped:
                         return
                     index = window.sent()
-                    data = handle.read(transfer.chunk_size)
+                    # Disk reads off the event loop (in the app, that is the GUI thread).
+                    data = await loop.run_in_executor(None, handle.read, transfer.chunk_size)
                     await self._send(FileChunk(id=transfer.id, index=index, data=data))
         except OSError as exc:
             await self._abort_outgoing(
@@ -317,7 +319,13 @@ class Transfers:
             )
             return
         try:
-            transfer.handle.write(chunk.data)  # type: ignore[attr-defined]
+            # Writing and hashing a MiB off the event loop (the GUI thread, in the app); both
+            # release the GIL, so they also overlap with opening the next record.
+            await asyncio.get_running_loop().run_in_executor(
+                None, _write_and_hash, transfer, chunk.data
+            )
+        except ValueError:
+            return  # the file was closed under us: the person cancelled meanwhile
         except OSError as exc:
             code = "disk_full" if exc.errno == errno.ENOSPC else "write_failed"
             await self._abort_incoming(
@@ -326,7 +334,8 @@ class Transfers:
                 f"{terms.name}: writing failed ({exc.strerror}); the partial file was removed.",
             )
             return
-        transfer.hasher.update(chunk.data)  # type: ignore[attr-defined]
+        if self.incoming.get(terms.id) is not transfer:
+            return  # cancelled while the chunk was being written
         transfer.next_index += 1
         transfer.progress.transferred += len(chunk.data)
         if transfer.next_index % STATE_EVERY == 0:
@@ -505,6 +514,12 @@ class Transfers:
                 )
         self.outgoing.clear()
         self.incoming.clear()
+
+
+def _write_and_hash(transfer: Incoming, data: bytes) -> None:
+    """Append one chunk to the partial file and to the running SHA-256 (blocking)."""
+    transfer.handle.write(data)  # type: ignore[attr-defined]
+    transfer.hasher.update(data)  # type: ignore[attr-defined]
 
 
 def _reserve_name(folder: Path, name: str) -> Path:
