@@ -14,15 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (
-    UP,
-    CliProcess,
-    Keys,
-    RelayProcess,
-    event,
-    files_below,
-    pair_with,
-)
+from tests.integration.conftest import UP, CliProcess, files_below, pair_with
+from tests.support import Keys, RelayProcess, event
 
 MiB = 1024 * 1024
 CHUNK = MiB

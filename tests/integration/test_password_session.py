@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.integration.conftest import event, exchange, free_port, pair
+from tests.integration.conftest import exchange, pair
+from tests.support import event, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

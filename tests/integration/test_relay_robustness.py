@@ -18,7 +18,8 @@ from messenger.protocol.password_handshake import (
     Role,
     SendPacket,
 )
-from tests.integration.conftest import event, exchange, pair
+from tests.integration.conftest import exchange, pair
+from tests.support import event
 
 pytestmark = pytest.mark.timeout(60)
 

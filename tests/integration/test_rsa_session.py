@@ -20,16 +20,8 @@ import pytest
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol import wire
 from messenger.protocol.framing import encode_frame
-from tests.integration.conftest import (
-    DOWN,
-    SOON,
-    UP,
-    TcpProxy,
-    event,
-    exchange,
-    rsa_session,
-    start_waiting,
-)
+from tests.integration.conftest import DOWN, UP, TcpProxy, exchange, rsa_session, start_waiting
+from tests.support import SOON, event
 
 GROUPED_FINGERPRINT = re.compile(r"[0-9a-f]{4}( [0-9a-f]{4}){15}")
 SAFETY_NUMBER = re.compile(r"\d{5}( \d{5}){11}")

@@ -15,7 +15,8 @@ import pytest
 
 from messenger.protocol import wire
 from messenger.protocol.packets import PACKET_VERSION, PacketKind
-from tests.integration.conftest import DOWN, UP, event, exchange
+from tests.integration.conftest import DOWN, UP, exchange
+from tests.support import event
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import event, exchange, rsa_session, start_waiting
+from tests.integration.conftest import exchange, rsa_session, start_waiting
+from tests.support import event
 
 pytestmark = pytest.mark.timeout(60)
 
