@@ -795,7 +795,17 @@ def test_the_sender_never_has_more_than_window_chunks_unacked(source, inbox, sma
         link = await linked(inbox)
         link.alice.before_handle = count_acks
         link.alice.after_send = count_chunks
+        # A receiver that has not acked anything yet: the sender must stop at a full window.
+        link.bob.hold = lambda payload: isinstance(payload, FileChunk)
         await link.alice.transfers.offer(source / "windowed.bin")
+        await link.until(lambda: len(in_flight) >= WINDOW, "a full window of chunks")
+        # Give a sender that ignored the window the time to send one more (this is the
+        # failure being looked for, so the wait is expected to run out).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await link.until(lambda: len(in_flight) > WINDOW, "a chunk past the window")
+        assert len(in_flight) == WINDOW, f"sent while nothing was acked: {in_flight}"
+        link.bob.release()
         await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
         await link.settle()
         link.assert_no_errors()
