@@ -5,10 +5,9 @@ The rules (names, chunk sizes, the window, what may arrive when) are in
 
 - Outgoing: hash the file (in an executor), offer it, and once accepted pump chunks while
   the window allows; memory stays at a window of chunks, however large the file.
-- Incoming: write to ``DIR/.messenger-partial/<sha256>.part``, hash as chunks arrive, and only
-  when the whole-file SHA-256 matches move it to a fresh name in DIR (never overwriting).
-  A small JSON beside it records how far it got, so a re-offer of the same file (same
-  SHA-256, size and chunk size), even in a new session after a dropped link, resumes there.
+- Incoming: accept into a folder, append each chunk in order to a ``PartialFile`` (which
+  hashes it, keeps a resume record, and moves the file into place once the whole-file
+  SHA-256 matches), ack it, and report progress.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
-import json
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from messenger import events as ev
+from messenger.partial_file import PARTIAL_DIR, PartialFile, sha256_file
 from messenger.protocol.errors import MessengerError, RemoteProtocolError
 from messenger.protocol.payloads import (
     FileAccept,
@@ -42,37 +39,19 @@ from messenger.protocol.transfer import (
     SendWindow,
     check_offer,
     chunk_count,
-    numbered,
 )
 
-PARTIAL_DIR = ".messenger-partial"
+__all__ = ["PARTIAL_DIR", "FileError", "OfferPolicy", "Transfers"]
+
 #: Progress events per transfer per second, at most.
 PROGRESS_INTERVAL = 0.25
 #: Save resume state every this many chunks.
 STATE_EVERY = 8
-#: The resume record is padded to this size so that rewriting it never truncates.
-STATE_RECORD_SIZE = 256
-HASH_BLOCK = 4 * 1024 * 1024
 
 SendPayload = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
 #: Decides an offer: a folder to save into, None to decline. Absent: ask the person.
 OfferPolicy = Callable[[OfferTerms], Path | None]
-
-
-def sha256_file(path: Path, limit: int | None = None) -> hashlib._Hash:  # type: ignore[name-defined]
-    """Hash a file (or its first ``limit`` bytes); blocking, run it in an executor."""
-    digest = hashlib.sha256()
-    remaining = limit
-    with path.open("rb") as handle:
-        while remaining is None or remaining > 0:
-            block = handle.read(HASH_BLOCK if remaining is None else min(HASH_BLOCK, remaining))
-            if not block:
-                break
-            digest.update(block)
-            if remaining is not None:
-                remaining -= len(block)
-    return digest
 
 
 @dataclass
@@ -112,17 +91,10 @@ class Outgoing:
 @dataclass
 class Incoming:
     terms: OfferTerms
-    folder: Path | None = None
-    part: Path | None = None
-    handle: object | None = None  # an open binary file
-    hasher: object | None = None
+    #: Set once the person accepted (None while the offer is waiting for an answer).
+    partial: PartialFile | None = None
     next_index: int = 0
     progress: _Progress = field(default_factory=_Progress)
-
-    @property
-    def state_path(self) -> Path:
-        assert self.part is not None
-        return self.part.with_suffix(".json")
 
 
 class FileError(MessengerError):
@@ -164,7 +136,7 @@ class Transfers:
     @property
     def busy(self) -> bool:
         """Transfers are still running (the CLI waits for them at EOF)."""
-        return bool(self.outgoing) or any(i.folder for i in self.incoming.values())
+        return bool(self.outgoing) or any(i.partial for i in self.incoming.values())
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -242,7 +214,7 @@ class Transfers:
         """Accept an offer into ``folder`` (resuming a partial copy if there is one), or
         decline it with None."""
         transfer = self.incoming.get(transfer_id)
-        if transfer is None or transfer.folder is not None:
+        if transfer is None or transfer.partial is not None:
             return
         if folder is None:
             del self.incoming[transfer_id]
@@ -262,44 +234,16 @@ class Transfers:
 
     async def _open_partial(self, transfer: Incoming, folder: Path) -> int:
         """Create or reopen the partial file; returns the first chunk we still need."""
-        terms = transfer.terms
-        partial_dir = folder / PARTIAL_DIR
-        partial_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        transfer.folder = folder
-        transfer.part = partial_dir / f"{terms.sha256.hex()}.part"
-        if any(
-            other is not transfer and other.part == transfer.part
-            for other in self.incoming.values()
-        ):
-            # The same content is already arriving: this copy gets its own partial file.
-            transfer.part = partial_dir / f"{terms.sha256.hex()}-{terms.id}.part"
-        start = 0
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            state = json.loads(transfer.state_path.read_text())
-            if (state.get("size"), state.get("chunk_size")) == (terms.size, terms.chunk_size):
-                start = min(int(state.get("next", 0)), terms.chunks)
-        if start and (
-            not transfer.part.exists() or transfer.part.stat().st_size < start * terms.chunk_size
-        ):
-            start = 0
-        loop = asyncio.get_running_loop()
-        if start:
-            transfer.hasher = await loop.run_in_executor(
-                None, sha256_file, transfer.part, start * terms.chunk_size
-            )
-        else:
-            transfer.hasher = hashlib.sha256()
-        handle = transfer.part.open("r+b" if start else "wb")
-        handle.truncate(start * terms.chunk_size)
-        handle.seek(start * terms.chunk_size)
-        transfer.handle = handle
+        taken = [i.partial.path for i in self.incoming.values() if i.partial is not None]
+        transfer.partial = PartialFile(folder, transfer.terms, taken)
+        start = await asyncio.get_running_loop().run_in_executor(None, transfer.partial.open)
         transfer.next_index = start
-        transfer.progress.transferred = start * terms.chunk_size
+        transfer.progress.transferred = start * transfer.terms.chunk_size
         return start
 
     async def _got_chunk(self, chunk: FileChunk) -> None:
         transfer = self.incoming.get(chunk.id)
-        if transfer is None or transfer.handle is None:
+        if transfer is None or transfer.partial is None or not transfer.partial.is_open:
             return  # a chunk of something we cancelled or declined: ignore it
         terms = transfer.terms
         if chunk.index != transfer.next_index:
@@ -322,7 +266,7 @@ class Transfers:
             # Writing and hashing a MiB off the event loop (the GUI thread, in the app); both
             # release the GIL, so they also overlap with opening the next record.
             await asyncio.get_running_loop().run_in_executor(
-                None, _write_and_hash, transfer, chunk.data
+                None, transfer.partial.append, chunk.data
             )
         except ValueError:
             return  # the file was closed under us: the person cancelled meanwhile
@@ -339,7 +283,7 @@ class Transfers:
         transfer.next_index += 1
         transfer.progress.transferred += len(chunk.data)
         if transfer.next_index % STATE_EVERY == 0:
-            self._save_state(transfer)
+            transfer.partial.save_state(transfer.next_index)
         await self._send(FileAck(id=terms.id, next=transfer.next_index))
         if self.incoming.get(terms.id) is not transfer:
             return  # cancelled while the ack was queued
@@ -352,32 +296,11 @@ class Transfers:
         if transfer.next_index == terms.chunks:
             await self._finish(transfer)
 
-    def _save_state(self, transfer: Incoming) -> None:
-        """Note how far we got, overwriting a fixed-size record in place.
-
-        Truncating and rewriting the file instead made ext4 (mounted with ``discard``) stall
-        the whole receiver for a second or more every few chunks.
-        """
-        transfer.handle.flush()  # type: ignore[attr-defined]
-        state = {
-            "size": transfer.terms.size,
-            "chunk_size": transfer.terms.chunk_size,
-            "next": transfer.next_index,
-        }
-        record = json.dumps(state).encode().ljust(STATE_RECORD_SIZE)
-        with contextlib.suppress(OSError):
-            fd = os.open(transfer.state_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.pwrite(fd, record, 0)
-            finally:
-                os.close(fd)
-
     async def _finish(self, transfer: Incoming) -> None:
         """Check the whole-file SHA-256, then move the file into place under a fresh name."""
-        terms = transfer.terms
-        transfer.handle.close()  # type: ignore[attr-defined]
-        transfer.handle = None
-        if transfer.hasher.digest() != terms.sha256:  # type: ignore[attr-defined]
+        terms, partial = transfer.terms, transfer.partial
+        assert partial is not None
+        if not partial.matches_offer():
             await self._abort_incoming(
                 transfer,
                 "hash_mismatch",
@@ -385,19 +308,15 @@ class Transfers:
                 "SHA-256 that was offered; it was removed.",
             )
             return
-        assert transfer.folder is not None and transfer.part is not None
         try:
-            final = _reserve_name(transfer.folder, terms.name)
-            os.replace(transfer.part, final)
-        except (OSError, FileError) as exc:
-            message = exc.strerror if isinstance(exc, OSError) else str(exc)
+            final = partial.move_into_place()
+        except OSError as exc:
             await self._abort_incoming(
                 transfer,
                 "unwritable",
-                f"{terms.name}: could not be saved in {transfer.folder} ({message}).",
+                f"{terms.name}: could not be saved in {partial.folder} ({exc.strerror or exc}).",
             )
             return
-        transfer.state_path.unlink(missing_ok=True)
         del self.incoming[terms.id]
         await self._send(FileDone(id=terms.id))
         self._emit(ev.FileProgress(self.session_id, terms.id, terms.size, terms.size, "in"))
@@ -408,20 +327,11 @@ class Transfers:
     async def _abort_incoming(self, transfer: Incoming, code: str, message: str) -> None:
         """Stop, remove the partial file, tell the sender and the person."""
         self.incoming.pop(transfer.terms.id, None)
-        self._discard(transfer)
+        if transfer.partial is not None:
+            transfer.partial.discard()
         with contextlib.suppress(MessengerError):
             await self._send(FileCancel(id=transfer.terms.id, reason=message))
         self._emit(ev.FileFailed(self.session_id, transfer.terms.id, code, message))
-
-    @staticmethod
-    def _discard(transfer: Incoming) -> None:
-        if transfer.handle is not None:
-            with contextlib.suppress(OSError):
-                transfer.handle.close()  # type: ignore[attr-defined]
-            transfer.handle = None
-        if transfer.part is not None:
-            transfer.part.unlink(missing_ok=True)
-            transfer.state_path.unlink(missing_ok=True)
 
     # -- both ways --------------------------------------------------------------------------
 
@@ -468,8 +378,8 @@ class Transfers:
         if outgoing is not None and outgoing.pump is not None:
             outgoing.stop()
         incoming = self.incoming.pop(transfer_id, None)
-        if incoming is not None:
-            self._discard(incoming)
+        if incoming is not None and incoming.partial is not None:
+            incoming.partial.discard()
         return outgoing is not None or incoming is not None
 
     def _peer_stopped(self, transfer_id: str, reason: str) -> None:
@@ -499,10 +409,9 @@ class Transfers:
                 )
             )
         for transfer in list(self.incoming.values()):
-            if transfer.handle is not None:
-                self._save_state(transfer)
-                with contextlib.suppress(OSError):
-                    transfer.handle.close()  # type: ignore[attr-defined]
+            if transfer.partial is not None and transfer.partial.is_open:
+                transfer.partial.save_state(transfer.next_index)
+                transfer.partial.close()
                 self._emit(
                     ev.FileFailed(
                         self.session_id,
@@ -514,22 +423,3 @@ class Transfers:
                 )
         self.outgoing.clear()
         self.incoming.clear()
-
-
-def _write_and_hash(transfer: Incoming, data: bytes) -> None:
-    """Append one chunk to the partial file and to the running SHA-256 (blocking)."""
-    transfer.handle.write(data)  # type: ignore[attr-defined]
-    transfer.hasher.update(data)  # type: ignore[attr-defined]
-
-
-def _reserve_name(folder: Path, name: str) -> Path:
-    """A path in ``folder`` that did not exist, claimed atomically (never overwrite)."""
-    for attempt in range(10_000):
-        candidate = folder / numbered(name, attempt)
-        try:
-            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return candidate
-    raise FileError("name_taken", f"Too many files named like {name} in {folder}.")

@@ -632,8 +632,8 @@ def test_a_failing_write_stops_the_transfer_and_removes_the_partial(source, inbo
 
         async def fill_the_disk(payload: object) -> None:
             if isinstance(payload, FileAccept):
-                incoming = link.bob.transfers.incoming[payload.id]
-                incoming.handle = FailingDisk(incoming.handle, err, room=1)
+                partial = link.bob.transfers.incoming[payload.id].partial
+                partial._handle = FailingDisk(partial._handle, err, room=1)  # the disk under it
 
         link.bob.after_send = fill_the_disk
         transfer_id = await link.alice.transfers.offer(source / "huge.bin")
