@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from messenger.ui.transfer_widgets import TransferCard, ask_for_files, attach_icon
+from messenger.ui.file_choosers import ask_for_files
+from messenger.ui.icons import attach_icon
+from messenger.ui.transfer_widgets import TransferCard
 
 #: What the tick shows: sent (sealed and handed to the relay) / delivered (sealed receipt).
 TICK_SENT = "✓"

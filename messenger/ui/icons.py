@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
@@ -20,6 +20,7 @@ __all__ = [
     "APP_ICON_SIZES",
     "ICON_NAMES",
     "app_icon",
+    "attach_icon",
     "icon",
     "render_app_icon_pngs",
     "render_svg",
@@ -94,6 +95,36 @@ def icon(name: str, color: QColor | str | None = None) -> QIcon:
     for size in _ICON_SIZES:
         result.addPixmap(QPixmap.fromImage(render_svg(path, size, tint)))
     _cache[key] = result
+    return result
+
+
+# A paperclip, drawn here until resources/icons has one.
+_PAPERCLIP_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="3 3 18 18" '
+    'fill="none" stroke="#5F6368" stroke-width="1.8" stroke-linecap="round">'
+    '<path transform="rotate(40 12 12)" '
+    'd="M16 7 V16.5 A4 4 0 0 1 8 16.5 V5.5 A3 3 0 0 1 14 5.5 V15.5 A2 2 0 0 1 10 15.5 V8"/>'
+    "</svg>"
+)
+
+
+def attach_icon(palette: QPalette | None = None) -> QIcon:
+    """The attach button's paperclip, in a grey that suits the (current) palette."""
+    palette = palette or QGuiApplication.palette()
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    colour = QColor("#C4C7CC" if dark else "#5F6368")
+    renderer = QSvgRenderer(QByteArray(_PAPERCLIP_SVG.encode()))
+    result = QIcon()
+    for size in (16, 20, 24, 32, 48):
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter, QRectF(0, 0, size, size))
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+        painter.fillRect(image.rect(), colour)
+        painter.end()
+        result.addPixmap(QPixmap.fromImage(image))
     return result
 
 

@@ -3,33 +3,21 @@
 A card shows and asks; it never touches the network. The main window feeds it what the
 bridge reports (``accepted``, ``update_progress``, ``completed``, ``cancelled``, ``failed``)
 and turns its requests (``acceptRequested``, ``declineRequested``, ``cancelRequested``) into
-controller calls. Speed and time left come from the progress reports themselves, averaged
-over a few seconds so that one slow ack does not make the estimate jump.
+controller calls. The text it shows for sizes, speed and time left comes from
+``transfer_format``; its colours from ``transfer_style``.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QRectF, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QColor,
-    QDesktopServices,
-    QFont,
-    QIcon,
-    QImage,
-    QPainter,
-    QPalette,
-    QPixmap,
-)
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -40,22 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from messenger.ui.file_choosers import ask_for_folder
 from messenger.ui.theme import current_theme, set_primary
+from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
+from messenger.ui.transfer_style import CARD_QSS
 
-__all__ = [
-    "SpeedMeter",
-    "TransferCard",
-    "TransferState",
-    "ask_for_files",
-    "ask_for_folder",
-    "attach_icon",
-    "human_duration",
-    "human_size",
-]
+__all__ = ["FINAL_STATES", "TransferCard", "TransferState"]
 
 CARD_WIDTH = 380
-#: Seconds of progress reports the speed is averaged over.
-SPEED_WINDOW = 3.0
 #: The progress bar counts in tenths of a percent: smooth for big files, and a Qt int
 #: cannot hold a byte count past 2 GiB.
 BAR_STEPS = 1000
@@ -74,135 +54,6 @@ class TransferState(StrEnum):
 
 FINAL_STATES = frozenset({TransferState.DONE, TransferState.CANCELLED, TransferState.FAILED})
 
-
-def human_size(size: int) -> str:
-    """Bytes as a person reads them: ``950 bytes``, ``3.1 MB``, ``4.7 GB`` (powers of 1000,
-    as file managers show them)."""
-    if size < 1000:
-        return "1 byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 999.95 or unit == "TB":
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def human_duration(seconds: float) -> str:
-    """A rough time left: ``8 s``, ``3 min``, ``1 h 5 min``."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-class SpeedMeter:
-    """Bytes per second over the last ``window`` seconds of (time, bytes done) samples."""
-
-    def __init__(self, window: float = SPEED_WINDOW) -> None:
-        self.window = window
-        self._samples: deque[tuple[float, int]] = deque()
-
-    def add(self, when: float, done: int) -> None:
-        if self._samples and done < self._samples[-1][1]:
-            self._samples.clear()  # a restart from an earlier point: old samples mislead
-        self._samples.append((when, done))
-        while len(self._samples) > 2 and when - self._samples[1][0] >= self.window:
-            self._samples.popleft()
-
-    def rate(self) -> float | None:
-        """None until two samples some time apart exist."""
-        if len(self._samples) < 2:
-            return None
-        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else None
-
-
-# -- choosers (plain functions, so tests can swap them) ---------------------------------------
-# They run Qt's modal dialogs, so call them from ordinary slots, never inside a coroutine: a
-# nested event loop inside a qasync task makes the next task step fail with "Cannot enter
-# into task ... while another task is being executed".
-
-
-def ask_for_folder(parent: QWidget, start: str) -> str:
-    """The folder to save an offered file in; "" if the person cancels."""
-    return QFileDialog.getExistingDirectory(parent, "Save the file in…", start)
-
-
-def ask_for_files(parent: QWidget) -> list[str]:
-    """Files to send; [] if the person cancels."""
-    files, _filter = QFileDialog.getOpenFileNames(parent, "Send files")
-    return files
-
-
-# A paperclip, drawn here until resources/icons has one.
-_PAPERCLIP_SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="3 3 18 18" '
-    'fill="none" stroke="#5F6368" stroke-width="1.8" stroke-linecap="round">'
-    '<path transform="rotate(40 12 12)" '
-    'd="M16 7 V16.5 A4 4 0 0 1 8 16.5 V5.5 A3 3 0 0 1 14 5.5 V15.5 A2 2 0 0 1 10 15.5 V8"/>'
-    "</svg>"
-)
-
-
-def attach_icon(palette: QPalette | None = None) -> QIcon:
-    """The attach button's paperclip, in a grey that suits the (current) palette."""
-    palette = palette or QApplication.palette()
-    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
-    colour = QColor("#C4C7CC" if dark else "#5F6368")
-    renderer = QSvgRenderer(QByteArray(_PAPERCLIP_SVG.encode()))
-    result = QIcon()
-    for size in (16, 20, 24, 32, 48):
-        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
-        image.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        renderer.render(painter, QRectF(0, 0, size, size))
-        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
-        painter.fillRect(image.rect(), colour)
-        painter.end()
-        result.addPixmap(QPixmap.fromImage(image))
-    return result
-
-
-# Card colours per theme. They belong in resources/styles/{light,dark}.qss with the other
-# named widgets; until then the card styles itself and restyles on a theme switch.
-_CARD_QSS = {
-    "light": """
-#transferCard { background-color: #FFFFFF; border: 1px solid #DDE1E6; border-radius: 12px; }
-#transferCard[direction="out"] { background-color: #F5F8FF; border-color: #C9D8FB; }
-#transferCard QLabel { background: transparent; padding: 0; }
-#transferName { color: #1F2328; }
-#transferMeta, #transferSpeed, #transferPercent { color: #5F6368; font-size: 9pt; }
-#transferState { color: #5F6368; font-size: 9pt; }
-#transferState[tone="good"] { color: #1A7F37; }
-#transferState[tone="muted"] { color: #80868B; font-style: italic; }
-#transferCard #fileBadge {
-    color: #2F6FED; background-color: #E8F0FE; border-radius: 8px;
-    font-size: 8pt; font-weight: 700;
-}
-#transferCard QPushButton { padding: 4px 12px; }
-""",
-    "dark": """
-#transferCard { background-color: #2B2D31; border: 1px solid #3A3C42; border-radius: 12px; }
-#transferCard[direction="out"] { background-color: #252C3A; border-color: #34507F; }
-#transferCard QLabel { background: transparent; padding: 0; }
-#transferName { color: #E6E7EA; }
-#transferMeta, #transferSpeed, #transferPercent { color: #A0A4AB; font-size: 9pt; }
-#transferState { color: #A0A4AB; font-size: 9pt; }
-#transferState[tone="good"] { color: #3FB950; }
-#transferState[tone="muted"] { color: #8A8F98; font-style: italic; }
-#transferCard #fileBadge {
-    color: #7FA8FF; background-color: #23304A; border-radius: 8px;
-    font-size: 8pt; font-weight: 700;
-}
-#transferCard QPushButton { padding: 4px 12px; }
-""",
-}
 
 #: Which buttons each state shows (hidden ones are disabled too).
 _BUTTONS: dict[TransferState, frozenset[str]] = {
@@ -485,7 +336,7 @@ class TransferCard(QFrame):
         theme = current_theme(app) if isinstance(app, QApplication) else "light"
         if theme != self._theme:
             self._theme = theme
-            self.setStyleSheet(_CARD_QSS[theme])
+            self.setStyleSheet(CARD_QSS[theme])
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange):

@@ -18,13 +18,8 @@ from PySide6.QtWidgets import QApplication
 
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.main_window import MainWindow
-from messenger.ui.transfer_widgets import (
-    SpeedMeter,
-    TransferCard,
-    TransferState,
-    human_duration,
-    human_size,
-)
+from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
+from messenger.ui.transfer_widgets import TransferCard, TransferState
 from tests.gui import test_app_windows
 from tests.gui.test_app_windows import SOON, only_page, pair_by_code, system_lines
 
