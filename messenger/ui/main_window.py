@@ -1,9 +1,13 @@
-"""The main window: sessions on the left, the chat on the right, status at the bottom."""
+"""The main window: sessions on the left, the chat on the right, status at the bottom.
+
+The window routes the controller's and the bridge's signals to the page they concern. File
+cards have their own router (``transfer_cards``), the status bar its own widget
+(``status_bar``).
+"""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -23,9 +27,8 @@ from messenger.ui.bridge import ClientBridge
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
 from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
-from messenger.ui.transfer_widgets import FINAL_STATES, TransferCard, TransferState
-
-STATE_TEXT = {"connecting": "Connecting…", "connected": "Connected", "disconnected": "Disconnected"}
+from messenger.ui.status_bar import WindowStatusBar
+from messenger.ui.transfer_cards import TransferCards
 
 
 class MainWindow(QMainWindow):
@@ -35,8 +38,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Messenger")
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
-        #: File cards by (session id, transfer id).
-        self.cards: dict[tuple[str, str], TransferCard] = {}
         self._dialogs: list[QWidget] = []
         self.tray = None
 
@@ -56,15 +57,10 @@ class MainWindow(QMainWindow):
         splitter.setSizes([240, 560])
         self.setCentralWidget(splitter)
 
-        self.connection_label = QLabel(STATE_TEXT["connecting"])
-        self.connection_label.setObjectName("connectionLabel")
-        self.fingerprint_label = QLabel("")
-        self.fingerprint_label.setObjectName("serverFingerprint")
-        self.epoch_label = QLabel("")
-        self.epoch_label.setObjectName("epochLabel")
-        self.statusBar().addWidget(self.connection_label)
-        self.statusBar().addWidget(self.fingerprint_label, 1)
-        self.statusBar().addPermanentWidget(self.epoch_label)
+        self.status_bar = WindowStatusBar()
+        self.setStatusBar(self.status_bar)
+        self.transfers = TransferCards(controller, self.pages, self.session_list, self)
+        self.transfers.incoming.connect(self._note_incoming)
 
         self._build_menus()
         controller.connectionChanged.connect(self._connection_changed)
@@ -112,12 +108,7 @@ class MainWindow(QMainWindow):
         bridge.sessionFailed.connect(self._session_failed)
         bridge.disconnected.connect(self._disconnected)
         bridge.invited.connect(self._invited)
-        bridge.fileOffered.connect(self._file_offered)
-        bridge.fileAccepted.connect(self._file_accepted)
-        bridge.fileProgress.connect(self._file_progress)
-        bridge.fileCompleted.connect(self._file_completed)
-        bridge.fileCancelled.connect(self._file_cancelled)
-        bridge.fileFailed.connect(self._file_failed)
+        self.transfers.attach(bridge)
 
     def current_session(self) -> str | None:
         item = self.session_list.currentItem()
@@ -129,19 +120,10 @@ class MainWindow(QMainWindow):
     # -- controller signals -----------------------------------------------------------------
 
     def _connection_changed(self, state: str) -> None:
-        self.connection_label.setText(STATE_TEXT.get(state, state))
+        self.status_bar.show_connection(state)
 
     def _server_key_shown(self, fingerprint: str, first_use: bool) -> None:
-        short = format_fingerprint(fingerprint)[:19]
-        self.fingerprint_label.setText(f"Server key {short}…")
-        self.fingerprint_label.setToolTip(
-            f"Server fingerprint:\n{format_fingerprint(fingerprint)}\n"
-            + ("Pinned now, on first contact." if first_use else "Matches the pinned key.")
-        )
-        if first_use:
-            self.statusBar().showMessage(
-                "First contact with this server: its key is now pinned.", 10_000
-            )
+        self.status_bar.show_server_key(fingerprint, first_use)
 
     def _session_added(self, session_id: str) -> None:
         info = self.controller.sessions[session_id]
@@ -149,7 +131,7 @@ class MainWindow(QMainWindow):
         page = ChatPage(session_id, info.title, mode)
         page.sendRequested.connect(self.send_message)
         page.verifyRequested.connect(lambda sid: self.verify_session(sid))
-        page.fileRequested.connect(self.send_file)
+        page.fileRequested.connect(self.transfers.send_file)
         self.pages[session_id] = page
         self.stack.addWidget(page)
         item = self.session_list.add_session(session_id, info.title, mode)
@@ -237,9 +219,7 @@ class MainWindow(QMainWindow):
         if page is not None:
             page.add_system_line(text)
             page.set_ended()
-        for (card_session, _id), card in self.cards.items():
-            if card_session == session_id and card.state not in FINAL_STATES:
-                card.failed("The session ended before the transfer finished.")
+        self.transfers.end_session(session_id)
         self.session_list.update_session(session_id, state=state)
 
     @asyncSlot(str, str, str)
@@ -266,127 +246,6 @@ class MainWindow(QMainWindow):
             await self.controller.answer(session_id, box.clickedButton() is accept, who)
         except MessengerError as exc:
             QMessageBox.warning(self, "Invitation", str(exc))
-
-    # -- file transfers ---------------------------------------------------------------------
-
-    def _new_card(
-        self, session_id: str, transfer_id: str, name: str, size: int, direction: str, **kwargs
-    ) -> TransferCard | None:
-        page = self.pages.get(session_id)
-        if page is None:
-            return None
-        card = TransferCard(transfer_id, name, size, direction, **kwargs)
-        card.acceptRequested.connect(lambda tid, s=session_id: self.accept_file(s, tid))
-        card.declineRequested.connect(lambda tid, s=session_id: self.decline_file(s, tid))
-        card.cancelRequested.connect(lambda tid, s=session_id: self.cancel_file(s, tid))
-        if transfer_id:
-            self.cards[(session_id, transfer_id)] = card
-        return page.add_transfer(card)
-
-    def _card(self, session_id: str, transfer_id: str) -> TransferCard | None:
-        """The card of a transfer; one of ours that the window did not see offered (it was
-        queued until the session was ready) gets its card now."""
-        card = self.cards.get((session_id, transfer_id))
-        if card is None:
-            known = self.controller.outgoing_file(session_id, transfer_id)
-            if known is not None:
-                card = self._new_card(session_id, transfer_id, *known, "out")
-        return card
-
-    @asyncSlot(str, str)
-    async def send_file(self, session_id: str, path: str) -> None:
-        """Offer a file; its card shows at once, while the file is read and hashed."""
-        page = self.pages.get(session_id)
-        if page is None:
-            return
-        name = Path(path).name
-        try:
-            size = Path(path).stat().st_size
-        except OSError:
-            size = 0  # send_file says why
-        card = self._new_card(session_id, "", name, size, "out", state=TransferState.PREPARING)
-        assert card is not None
-        try:
-            transfer_id = await self.controller.send_file(session_id, path)
-        except MessengerError as exc:
-            page.remove_transfer(card)
-            page.add_system_line(f"Not sent: {exc}")
-            return
-        if transfer_id is None:
-            page.remove_transfer(card)  # its card appears when the offer goes out
-            page.add_system_line(f"{name} will be offered once the session is ready.")
-            return
-        self.cards[(session_id, transfer_id)] = card
-        card.offered(transfer_id)
-        self.session_list.update_session(session_id, time=time.time())
-
-    @asyncSlot(str, str)
-    async def accept_file(self, session_id: str, transfer_id: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
-        if card is None or card.chosen_folder is None:
-            return
-        try:
-            await self.controller.answer_file(session_id, transfer_id, card.chosen_folder)
-        except MessengerError as exc:
-            card.failed(f"Not saved: {exc}")
-
-    @asyncSlot(str, str)
-    async def decline_file(self, session_id: str, transfer_id: str) -> None:
-        try:
-            await self.controller.answer_file(session_id, transfer_id, None)
-        except MessengerError as exc:
-            self._file_failed(session_id, transfer_id, "", str(exc))
-
-    @asyncSlot(str, str)
-    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
-        try:
-            await self.controller.cancel_file(session_id, transfer_id)
-        except MessengerError as exc:
-            self._file_failed(session_id, transfer_id, "", str(exc))
-
-    def _file_offered(
-        self, session_id: str, transfer_id: str, name: str, size: int, _sha256: str
-    ) -> None:
-        card = self._new_card(session_id, transfer_id, name, size, "in")
-        if card is not None:
-            card.default_folder = self.controller.download_dir()
-            self._note_incoming(session_id, f"Wants to send you {name} ({size:,} bytes)")
-
-    def _file_accepted(self, session_id: str, transfer_id: str, start_chunk: int) -> None:
-        card = self._card(session_id, transfer_id)
-        if card is not None:
-            card.accepted(start_chunk)
-
-    def _file_progress(
-        self, session_id: str, transfer_id: str, transferred: int, total: int, _direction: str
-    ) -> None:
-        card = self._card(session_id, transfer_id)
-        if card is not None:
-            card.update_progress(transferred, total)
-
-    def _file_completed(
-        self, session_id: str, transfer_id: str, path: str, _sha256: str, _direction: str
-    ) -> None:
-        card = self.cards.get((session_id, transfer_id))
-        if card is not None:
-            card.completed(path)
-        elif (page := self.pages.get(session_id)) is not None:
-            page.add_system_line(f"File done: {Path(path).name}")
-
-    def _file_cancelled(self, session_id: str, transfer_id: str, by: str, reason: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
-        if card is not None:
-            card.cancelled(by, reason)
-        elif (page := self.pages.get(session_id)) is not None:
-            who = "You" if by == "me" else "The other person"
-            page.add_system_line(f"{who} stopped a file transfer ({reason}).")
-
-    def _file_failed(self, session_id: str, transfer_id: str, _code: str, message: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
-        if card is not None:
-            card.failed(message)
-        elif (page := self.pages.get(session_id)) is not None:
-            page.add_system_line(message)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -444,8 +303,7 @@ class MainWindow(QMainWindow):
 
     def _drop_page(self, session_id: str) -> None:
         self.session_list.remove_session(session_id)
-        for key in [key for key in self.cards if key[0] == session_id]:
-            del self.cards[key]
+        self.transfers.forget_session(session_id)
         page = self.pages.pop(session_id, None)
         if page is not None:
             self.stack.removeWidget(page)
@@ -483,11 +341,7 @@ class MainWindow(QMainWindow):
     def _update_epoch(self) -> None:
         session_id = self.current_session()
         info = self.controller.sessions.get(session_id) if session_id else None
-        if info is None:
-            self.epoch_label.setText("")
-            return
-        mode = "RSA" if info.session.mode == "rsa" else "password"
-        self.epoch_label.setText(f"{mode} session · epoch {info.session.epoch}")
+        self.status_bar.show_session(info.session if info is not None else None)
 
     def _update_tray(self) -> None:
         if self.tray is not None:

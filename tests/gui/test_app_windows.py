@@ -144,7 +144,7 @@ def test_the_relay_rotation_tick_shows_a_keys_rotated_line_and_messages_still_fl
     qtbot.waitUntil(
         lambda: any("Keys rotated" in line for line in system_lines(page_a)), timeout=SOON
     )
-    assert "epoch" in alice.epoch_label.text()
+    assert "epoch" in alice.status_bar.epoch_label.text()
     type_and_send(qtbot, page_a, "after rotation")
     qtbot.waitUntil(
         lambda: any(b.text.text() == "after rotation" for b in page_b.bubbles()), timeout=SOON

@@ -1,0 +1,58 @@
+"""The main window's status bar: the connection, the server's pinned key, the session in front.
+
+It only shows what the window tells it. Transient messages (``showMessage``: a first
+contact with a server, a lost connection) go over the labels as in any QStatusBar.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from messenger.crypto.rsa import format_fingerprint
+
+if TYPE_CHECKING:
+    from messenger.session import Session
+
+__all__ = ["STATE_TEXT", "WindowStatusBar"]
+
+STATE_TEXT = {"connecting": "Connecting…", "connected": "Connected", "disconnected": "Disconnected"}
+
+
+class WindowStatusBar(QStatusBar):
+    """Connection state on the left, the server key beside it, the session's mode and key
+    epoch on the right (permanent, so a transient message never hides it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.connection_label = QLabel(STATE_TEXT["connecting"])
+        self.connection_label.setObjectName("connectionLabel")
+        self.fingerprint_label = QLabel("")
+        self.fingerprint_label.setObjectName("serverFingerprint")
+        self.epoch_label = QLabel("")
+        self.epoch_label.setObjectName("epochLabel")
+        self.addWidget(self.connection_label)
+        self.addWidget(self.fingerprint_label, 1)
+        self.addPermanentWidget(self.epoch_label)
+
+    def show_connection(self, state: str) -> None:
+        self.connection_label.setText(STATE_TEXT.get(state, state))
+
+    def show_server_key(self, fingerprint: str, first_use: bool) -> None:
+        short = format_fingerprint(fingerprint)[:19]
+        self.fingerprint_label.setText(f"Server key {short}…")
+        self.fingerprint_label.setToolTip(
+            f"Server fingerprint:\n{format_fingerprint(fingerprint)}\n"
+            + ("Pinned now, on first contact." if first_use else "Matches the pinned key.")
+        )
+        if first_use:
+            self.showMessage("First contact with this server: its key is now pinned.", 10_000)
+
+    def show_session(self, session: Session | None) -> None:
+        """The mode and key epoch of the session in front; blank without one."""
+        if session is None:
+            self.epoch_label.setText("")
+            return
+        mode = "RSA" if session.mode == "rsa" else "password"
+        self.epoch_label.setText(f"{mode} session · epoch {session.epoch}")

@@ -1,0 +1,192 @@
+"""The main window's file cards: one per transfer, fed by the bridge, their clicks turned
+into controller calls.
+
+Cards live in the chat pages; this object finds them by (session id, transfer id), which
+is all the bridge's file events carry. A file of ours that was queued until the session
+was ready was never seen offered here: its card appears with the first event about it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from qasync import asyncSlot
+
+from messenger.protocol.errors import MessengerError
+from messenger.ui.bridge import ClientBridge
+from messenger.ui.chat_view import ChatPage
+from messenger.ui.controller import AppController
+from messenger.ui.session_list import SessionList
+from messenger.ui.transfer_widgets import FINAL_STATES, TransferCard, TransferState
+
+__all__ = ["TransferCards"]
+
+
+class TransferCards(QObject):
+    """Every file card of the window's pages, and the slots that drive them."""
+
+    #: Someone offered a file: session id, a one-line summary. The window counts it unread
+    #: (and notifies) as it does a message.
+    incoming = Signal(str, str)
+
+    def __init__(
+        self,
+        controller: AppController,
+        pages: dict[str, ChatPage],
+        session_list: SessionList,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        #: The window's own dict of pages (shared, not copied): pages come and go there.
+        self.pages = pages
+        self.session_list = session_list
+        #: File cards by (session id, transfer id).
+        self.cards: dict[tuple[str, str], TransferCard] = {}
+
+    def attach(self, bridge: ClientBridge) -> None:
+        """Listen to a (new) connection's file events."""
+        bridge.fileOffered.connect(self._file_offered)
+        bridge.fileAccepted.connect(self._file_accepted)
+        bridge.fileProgress.connect(self._file_progress)
+        bridge.fileCompleted.connect(self._file_completed)
+        bridge.fileCancelled.connect(self._file_cancelled)
+        bridge.fileFailed.connect(self._file_failed)
+
+    def end_session(self, session_id: str) -> None:
+        """The session ended: a transfer still under way in it can never finish."""
+        for (card_session, _id), card in self.cards.items():
+            if card_session == session_id and card.state not in FINAL_STATES:
+                card.failed("The session ended before the transfer finished.")
+
+    def forget_session(self, session_id: str) -> None:
+        """The session's page is going away, and its cards with it."""
+        for key in [key for key in self.cards if key[0] == session_id]:
+            del self.cards[key]
+
+    # -- cards ------------------------------------------------------------------------------
+
+    def _new_card(
+        self, session_id: str, transfer_id: str, name: str, size: int, direction: str, **kwargs
+    ) -> TransferCard | None:
+        page = self.pages.get(session_id)
+        if page is None:
+            return None
+        card = TransferCard(transfer_id, name, size, direction, **kwargs)
+        card.acceptRequested.connect(lambda tid, s=session_id: self.accept_file(s, tid))
+        card.declineRequested.connect(lambda tid, s=session_id: self.decline_file(s, tid))
+        card.cancelRequested.connect(lambda tid, s=session_id: self.cancel_file(s, tid))
+        if transfer_id:
+            self.cards[(session_id, transfer_id)] = card
+        return page.add_transfer(card)
+
+    def _card(self, session_id: str, transfer_id: str) -> TransferCard | None:
+        """The card of a transfer; one of ours that the window did not see offered (it was
+        queued until the session was ready) gets its card now."""
+        card = self.cards.get((session_id, transfer_id))
+        if card is None:
+            known = self.controller.outgoing_file(session_id, transfer_id)
+            if known is not None:
+                card = self._new_card(session_id, transfer_id, *known, "out")
+        return card
+
+    # -- the person's requests --------------------------------------------------------------
+
+    @asyncSlot(str, str)
+    async def send_file(self, session_id: str, path: str) -> None:
+        """Offer a file; its card shows at once, while the file is read and hashed."""
+        page = self.pages.get(session_id)
+        if page is None:
+            return
+        name = Path(path).name
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = 0  # send_file says why
+        card = self._new_card(session_id, "", name, size, "out", state=TransferState.PREPARING)
+        assert card is not None
+        try:
+            transfer_id = await self.controller.send_file(session_id, path)
+        except MessengerError as exc:
+            page.remove_transfer(card)
+            page.add_system_line(f"Not sent: {exc}")
+            return
+        if transfer_id is None:
+            page.remove_transfer(card)  # its card appears when the offer goes out
+            page.add_system_line(f"{name} will be offered once the session is ready.")
+            return
+        self.cards[(session_id, transfer_id)] = card
+        card.offered(transfer_id)
+        self.session_list.update_session(session_id, time=time.time())
+
+    @asyncSlot(str, str)
+    async def accept_file(self, session_id: str, transfer_id: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is None or card.chosen_folder is None:
+            return
+        try:
+            await self.controller.answer_file(session_id, transfer_id, card.chosen_folder)
+        except MessengerError as exc:
+            card.failed(f"Not saved: {exc}")
+
+    @asyncSlot(str, str)
+    async def decline_file(self, session_id: str, transfer_id: str) -> None:
+        try:
+            await self.controller.answer_file(session_id, transfer_id, None)
+        except MessengerError as exc:
+            self._file_failed(session_id, transfer_id, "", str(exc))
+
+    @asyncSlot(str, str)
+    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
+        try:
+            await self.controller.cancel_file(session_id, transfer_id)
+        except MessengerError as exc:
+            self._file_failed(session_id, transfer_id, "", str(exc))
+
+    # -- bridge signals ---------------------------------------------------------------------
+
+    def _file_offered(
+        self, session_id: str, transfer_id: str, name: str, size: int, _sha256: str
+    ) -> None:
+        card = self._new_card(session_id, transfer_id, name, size, "in")
+        if card is not None:
+            card.default_folder = self.controller.download_dir()
+            self.incoming.emit(session_id, f"Wants to send you {name} ({size:,} bytes)")
+
+    def _file_accepted(self, session_id: str, transfer_id: str, start_chunk: int) -> None:
+        card = self._card(session_id, transfer_id)
+        if card is not None:
+            card.accepted(start_chunk)
+
+    def _file_progress(
+        self, session_id: str, transfer_id: str, transferred: int, total: int, _direction: str
+    ) -> None:
+        card = self._card(session_id, transfer_id)
+        if card is not None:
+            card.update_progress(transferred, total)
+
+    def _file_completed(
+        self, session_id: str, transfer_id: str, path: str, _sha256: str, _direction: str
+    ) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.completed(path)
+        elif (page := self.pages.get(session_id)) is not None:
+            page.add_system_line(f"File done: {Path(path).name}")
+
+    def _file_cancelled(self, session_id: str, transfer_id: str, by: str, reason: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.cancelled(by, reason)
+        elif (page := self.pages.get(session_id)) is not None:
+            who = "You" if by == "me" else "The other person"
+            page.add_system_line(f"{who} stopped a file transfer ({reason}).")
+
+    def _file_failed(self, session_id: str, transfer_id: str, _code: str, message: str) -> None:
+        card = self.cards.get((session_id, transfer_id))
+        if card is not None:
+            card.failed(message)
+        elif (page := self.pages.get(session_id)) is not None:
+            page.add_system_line(message)
