@@ -19,12 +19,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from messenger import __version__
 from messenger import events as ev
+from messenger.cli_args import build_parser
 from messenger.client import Client
-from messenger.crypto.rsa import IdentityKey, format_fingerprint, parse_fingerprint
+from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.files import FileError
-from messenger.net.connection import parse_address
 from messenger.protocol.errors import LocalProtocolError, MessengerError, TimeoutError_
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
@@ -44,83 +43,6 @@ def emit(event: str, **fields: Any) -> None:
 
 def emit_error(error: MessengerError) -> None:
     emit("error", code=error.code.value, message=str(error))
-
-
-def parse_server(value: str) -> tuple[str, int]:
-    try:
-        return parse_address(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def fingerprint_arg(value: str) -> str:
-    try:
-        return parse_fingerprint(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="messenger-cli",
-        description="Headless Messenger client: JSON Lines on stdout, one message per stdin line.",
-    )
-    parser.add_argument(
-        "--server",
-        type=parse_server,
-        default=("127.0.0.1", 5555),
-        metavar="HOST:PORT",
-        help="relay address (default 127.0.0.1:5555)",
-    )
-    parser.add_argument("--profile", metavar="DIR", help="profile folder (default: per-user)")
-    parser.add_argument("--name", help="display name shown to others (remembered)")
-    parser.add_argument(
-        "--passphrase-file",
-        type=Path,
-        metavar="FILE",
-        help="file whose first line protects the identity key",
-    )
-    parser.add_argument(
-        "--server-fingerprint",
-        type=fingerprint_arg,
-        metavar="FP",
-        help="expect (and pin) this server key fingerprint",
-    )
-    parser.add_argument(
-        "--require-known-server",
-        action="store_true",
-        help="refuse a server whose key is not pinned yet",
-    )
-    parser.add_argument(
-        "--accept-files",
-        type=Path,
-        metavar="DIR",
-        help="accept offered files into DIR (without it, offers are declined)",
-    )
-    parser.add_argument("--version", action="version", version=f"messenger-cli {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    create = commands.add_parser("create", help="create a password session and print its code")
-    create.add_argument("--password", help="use this password instead of generated words")
-    join = commands.add_parser("join", help="join a session by code, or number + --password")
-    join.add_argument("code", help="a code like 7-orbit-lantern, or a session number")
-    join.add_argument("--password", help="the password, when joining by session number")
-    commands.add_parser("whoami", help="print this profile's id and fingerprint")
-    commands.add_parser("online", help="list who is online now, then exit")
-    wait = commands.add_parser("wait", help="stay online and accept the next RSA invitation")
-    wait.add_argument(
-        "--from",
-        dest="from_id",
-        type=fingerprint_arg,
-        metavar="ID",
-        help="accept only an invitation from this person",
-    )
-    invite = commands.add_parser("invite", help="start an RSA session with someone online")
-    invite.add_argument("person", type=fingerprint_arg, metavar="ID")
-    trust = commands.add_parser("trust", help="accept a person's new key after checking it")
-    trust.add_argument("person", type=fingerprint_arg, metavar="ID")
-    commands.add_parser("contacts", help="list pinned people")
-    return parser
 
 
 class StdinLines:
