@@ -91,15 +91,15 @@ def pair_by_code(qtbot, alice: MainWindow, bob: MainWindow) -> None:
     create = NewSessionDialog(alice.controller, alice)
     qtbot.addWidget(create)
     create.show()
-    qtbot.mouseClick(create.create_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: create.code_label.text().count("-") == 2, timeout=SOON)
-    code = create.code_label.text()
+    qtbot.mouseClick(create.create_tab.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: create.create_tab.code_label.text().count("-") == 2, timeout=SOON)
+    code = create.create_tab.code_label.text()
     join = NewSessionDialog(bob.controller, bob)
     qtbot.addWidget(join)
     join.show()
     join.tabs.setCurrentWidget(join.findChild(object, "joinTab"))
-    join.code_input.setText(code)
-    qtbot.mouseClick(join.join_button, Qt.MouseButton.LeftButton)
+    join.join_tab.code_input.setText(code)
+    qtbot.mouseClick(join.join_tab.join_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(ready(alice), timeout=SOON)
     qtbot.waitUntil(ready(bob), timeout=SOON)
 
@@ -158,24 +158,24 @@ def test_a_wrong_password_is_reported_in_the_join_dialog_and_keeps_what_was_type
     create = NewSessionDialog(alice.controller, alice)
     qtbot.addWidget(create)
     create.show()
-    create.own_password_check.setChecked(True)
-    create.own_password.setText("correct horse")
-    qtbot.mouseClick(create.create_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: create.code_label.text().isdigit(), timeout=SOON)
-    number = create.code_label.text()
+    create.create_tab.own_password_check.setChecked(True)
+    create.create_tab.own_password.setText("correct horse")
+    qtbot.mouseClick(create.create_tab.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: create.create_tab.code_label.text().isdigit(), timeout=SOON)
+    number = create.create_tab.code_label.text()
 
     join = NewSessionDialog(bob.controller, bob)
     qtbot.addWidget(join)
     join.show()
     join.tabs.setCurrentIndex(1)
-    join.number_check.setChecked(True)
-    join.session_number_input.setText(number)
-    join.join_password.setText("wrong horse")
-    qtbot.mouseClick(join.join_button, Qt.MouseButton.LeftButton)
+    join.join_tab.number_check.setChecked(True)
+    join.join_tab.session_number_input.setText(number)
+    join.join_tab.join_password.setText("wrong horse")
+    qtbot.mouseClick(join.join_tab.join_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "passwords did not match" in join.error_label.text(), timeout=SOON)
     assert join.isVisible()
-    assert join.session_number_input.text() == number
-    assert join.join_password.text() == "wrong horse"
+    assert join.join_tab.session_number_input.text() == number
+    assert join.join_tab.join_password.text() == "wrong horse"
     assert bob.pages == {}, "a failed join leaves no session behind"
 
 
@@ -187,13 +187,13 @@ def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.tabs.setCurrentIndex(2)
-    qtbot.waitUntil(lambda: dialog.people_list.count() == 1, timeout=SOON)
-    item = dialog.people_list.item(0)
+    qtbot.waitUntil(lambda: dialog.people_tab.people_list.count() == 1, timeout=SOON)
+    item = dialog.people_tab.people_list.item(0)
     assert "Alice" in item.text() and "free" in item.text()
-    dialog.people_list.setCurrentItem(item)
+    dialog.people_tab.people_list.setCurrentItem(item)
     item.setSelected(True)
-    assert dialog.invite_button.isEnabled()
-    qtbot.mouseClick(dialog.invite_button, Qt.MouseButton.LeftButton)
+    assert dialog.people_tab.invite_button.isEnabled()
+    qtbot.mouseClick(dialog.people_tab.invite_button, Qt.MouseButton.LeftButton)
 
     def invitation() -> QMessageBox | None:
         boxes = [

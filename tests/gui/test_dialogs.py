@@ -244,12 +244,12 @@ def test_create_shows_the_code_and_emits_session_started(shown, qtbot):
 def test_create_with_own_password_shows_the_session_number(shown, qtbot):
     controller = FakeController()
     dialog = shown(NewSessionDialog(controller))
-    dialog.own_password_check.setChecked(True)
+    dialog.create_tab.own_password_check.setChecked(True)
     find(dialog, QLineEdit, "ownPassword").setText("correct horse")
     with qtbot.waitSignal(dialog.sessionStarted, timeout=TIMEOUT):
         find(dialog, QPushButton, "createButton").click()
     assert find(dialog, QLabel, "codeLabel").text() == "7"
-    assert "password" in dialog.code_hint.text()
+    assert "password" in dialog.create_tab.code_hint.text()
     assert controller.calls == [("create_code", "correct horse")]
 
 
@@ -257,7 +257,7 @@ def test_create_failure_shows_in_the_error_label_and_keeps_the_password(shown, q
     controller = FakeController()
     controller.error = LocalProtocolError("Not connected to a server.")
     dialog = shown(NewSessionDialog(controller))
-    dialog.own_password_check.setChecked(True)
+    dialog.create_tab.own_password_check.setChecked(True)
     find(dialog, QLineEdit, "ownPassword").setText("secret")
     button = find(dialog, QPushButton, "createButton")
     button.click()
@@ -319,7 +319,7 @@ def test_join_by_number_and_password_emits_and_closes(shown, qtbot):
     controller = FakeController()
     dialog = shown(NewSessionDialog(controller))
     dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
-    dialog.number_check.setChecked(True)
+    dialog.join_tab.number_check.setChecked(True)
     find(dialog, QLineEdit, "sessionNumberInput").setText("12")
     find(dialog, QLineEdit, "joinPassword").setText("our secret")
     with qtbot.waitSignal(dialog.sessionStarted, timeout=TIMEOUT) as blocker:
@@ -337,7 +337,7 @@ def test_closing_the_dialog_while_joining_is_harmless(qtbot, qasync_loop):
     dialog.show()
     dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
     find(dialog, QLineEdit, "codeInput").setText("7-orbit-lantern")
-    task = dialog._join()
+    task = dialog.join_tab._join()
     qtbot.waitUntil(lambda: bool(controller.calls), timeout=TIMEOUT)
     with qtbot.waitSignal(dialog.destroyed, timeout=TIMEOUT):
         dialog.close()
@@ -348,7 +348,7 @@ def test_closing_the_dialog_while_joining_is_harmless(qtbot, qasync_loop):
 
 def people_tab(dialog, qtbot):
     dialog.tabs.setCurrentWidget(find(dialog, QObject, "peopleTab"))
-    qtbot.waitUntil(lambda: dialog.refresh_button.isEnabled(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: dialog.people_tab.refresh_button.isEnabled(), timeout=TIMEOUT)
     return find(dialog, QListWidget, "peopleList")
 
 
@@ -395,10 +395,10 @@ def test_the_people_list_follows_people_changed(shown, qtbot):
     assert people.count() == 1
     assert people.isVisible()
     people.setCurrentRow(0)
-    assert dialog.invite_button.isEnabled()
+    assert dialog.people_tab.invite_button.isEnabled()
     controller.bridge.peopleChanged.emit([Person("id-c", "Carol", "busy")])
     assert people.item(0).text() == "Carol \u2014 busy"
-    assert not dialog.invite_button.isEnabled()
+    assert not dialog.people_tab.invite_button.isEnabled()
 
 
 def test_an_invitation_error_shows_in_the_dialog(shown, qtbot):

@@ -1,0 +1,160 @@
+"""The "Pick someone online" tab: who is connected to this server now, and an invitation
+to one of them (an RSA session, secured by both identity keys)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from messenger.protocol.errors import MessengerError
+from messenger.ui.icons import icon
+from messenger.ui.new_session_tab import NewSessionTab, busy, hint
+from messenger.ui.theme import set_primary
+
+if TYPE_CHECKING:
+    from messenger.protocol.wire import Person
+    from messenger.ui.controller import AppController
+
+__all__ = ["PeopleTab"]
+
+#: Item data roles of the people list (Qt.UserRole holds the person id).
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+class PeopleTab(NewSessionTab):
+    """The list loads when the tab first comes to the front, and follows ``set_people``
+    (the dialog feeds it the bridge's live updates) from then on."""
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._people_loaded = False
+        self._inviting = False
+        self.setObjectName("peopleTab")
+        self.people_list = QListWidget()
+        self.people_list.setObjectName("peopleList")
+        self.people_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.people_list.setMinimumHeight(140)
+        self.people_list.itemSelectionChanged.connect(self._update_invite_button)
+        self.people_list.itemDoubleClicked.connect(lambda _item: self.invite_button.click())
+        self.people_empty = QLabel("Nobody else is online right now.")
+        self.people_empty.setObjectName("peopleEmpty")
+        self.people_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.people_empty.setMinimumHeight(140)
+        self.people_empty.setVisible(False)
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("refreshPeople")
+        self.refresh_button.clicked.connect(self._refresh_people)
+        self.invite_button = QPushButton("Invite")
+        self.invite_button.setObjectName("inviteButton")
+        set_primary(self.invite_button)
+        self.invite_button.setEnabled(False)
+        self.invite_button.clicked.connect(self._invite)
+        self.main_button = self.invite_button
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.refresh_button)
+        button_row.addStretch(1)
+        button_row.addWidget(self.invite_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 16)
+        layout.setSpacing(10)
+        layout.addWidget(
+            hint(
+                "People connected to this server now. An invitation starts a session secured "
+                "by both your identity keys."
+            )
+        )
+        layout.addWidget(self.people_list, 1)
+        layout.addWidget(self.people_empty, 1)
+        layout.addLayout(button_row)
+
+    def shown(self) -> None:
+        if not self._people_loaded:
+            self._people_loaded = True
+            self._refresh_people()
+
+    @asyncSlot()
+    async def _refresh_people(self) -> None:
+        self.errorCleared.emit()
+        try:
+            with busy(self.refresh_button, "Refreshing\u2026"):
+                people = await self.controller.people()
+        except MessengerError as exc:
+            self._show_error(str(exc))
+            return
+        if self._alive():
+            self.set_people(people)
+
+    def set_people(self, people: list[Person]) -> None:
+        """Fill the list (free people first), keeping the selection if that person is
+        still there: updates arrive live while someone is choosing."""
+        selected = self._selected_person_id()
+        self.people_list.clear()
+        person_icon = icon("person")
+        for person in sorted(people, key=lambda p: (p.status != "free", p.name.lower())):
+            name = person.name or person.id[:12]
+            free = person.status == "free"
+            item = QListWidgetItem(person_icon, f"{name} \u2014 {'free' if free else 'busy'}")
+            item.setData(Qt.ItemDataRole.UserRole, person.id)
+            item.setData(NAME_ROLE, name)
+            item.setData(STATUS_ROLE, person.status)
+            if not free:
+                # Greyed and unselectable: a busy person cannot be invited. (A foreground
+                # brush would not do: the style sheet's list colours win over it.)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(f"{name} is in another session right now.")
+            self.people_list.addItem(item)
+            if person.id == selected:
+                item.setSelected(True)
+                self.people_list.setCurrentItem(item)
+        empty = self.people_list.count() == 0
+        self.people_list.setVisible(not empty)
+        self.people_empty.setVisible(empty)
+        self._update_invite_button()
+
+    def _selected_person_id(self) -> str | None:
+        items = self.people_list.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def _update_invite_button(self) -> None:
+        items = self.people_list.selectedItems()
+        free = bool(items) and items[0].data(STATUS_ROLE) == "free"
+        self.invite_button.setEnabled(free and not self._inviting)
+
+    @asyncSlot()
+    async def _invite(self) -> None:
+        items = self.people_list.selectedItems()
+        if not items or items[0].data(STATUS_ROLE) != "free" or self._inviting:
+            return
+        person_id = items[0].data(Qt.ItemDataRole.UserRole)
+        name = items[0].data(NAME_ROLE)
+        self.errorCleared.emit()
+        self._inviting = True
+        try:
+            with busy(self.invite_button, "Inviting\u2026"):
+                info = await self.controller.invite(person_id, name)
+        except MessengerError as exc:
+            self._show_error(str(exc))
+            return
+        finally:
+            self._inviting = False
+            if self._alive():
+                self._update_invite_button()
+        if not self._alive():
+            return
+        self.sessionStarted.emit(info.session.id)
