@@ -1,14 +1,15 @@
 """The desktop app's entry point: boot in a coroutine on qasync's loop, not in __init__.
 
 Start-up order: profile -> identity (welcome on first start, passphrase if protected) ->
-main window -> relay (embedded or configured) -> connect, where a changed server key stops
-everything behind a plainly worded, blocking warning.
+main window -> relay (embedded or configured) -> connect and stay connected (reconnecting after
+a drop), where a changed server key stops everything behind a plainly worded, blocking warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -19,8 +20,10 @@ from messenger import __version__
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import MessengerError, ServerKeyChangedError
 from messenger.store.profile import Profile, ProfileError
+from messenger.ui.bridge import ClientBridge
 from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
 from messenger.ui.main_window import MainWindow
+from messenger.ui.reconnect import ConnectionKeeper
 
 log = logging.getLogger("messenger.ui")
 
@@ -72,12 +75,17 @@ async def unlock_identity(controller: AppController) -> bool:
     return True
 
 
-async def connect(controller: AppController, window: MainWindow, choice: ServerChoice) -> None:
-    """Connect; on a changed server key, block behind a warning that names both keys."""
+async def connect(
+    controller: AppController, window: MainWindow, choice: ServerChoice
+) -> ClientBridge | MessengerError | None:
+    """One connection attempt. On a changed server key, block behind a warning that names
+    both keys. Returns the attached bridge, the error, or None if the person chose to stay
+    disconnected."""
     while True:
         try:
-            window.attach(await controller.connect(choice))
-            return
+            bridge = await controller.connect(choice)
+            window.attach(bridge)
+            return bridge
         except ServerKeyChangedError as exc:
             box = QMessageBox(
                 QMessageBox.Icon.Critical,
@@ -97,12 +105,11 @@ async def connect(controller: AppController, window: MainWindow, choice: ServerC
             await run_dialog(box)
             if box.clickedButton() is stay_off:
                 window.statusBar().showMessage("Not connected: the server's key has changed.")
-                return
+                return None
             choice.expected_fingerprint = exc.presented
         except MessengerError as exc:
-            QMessageBox.warning(window, "Cannot connect", str(exc))
             window.statusBar().showMessage(f"Not connected: {exc}")
-            return
+            return exc
 
 
 async def boot(app: QApplication, args: argparse.Namespace) -> int:
@@ -124,9 +131,13 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     choice = controller.first_choice or ServerChoice(
         args.server or str(profile.settings().get("server") or EMBEDDED)
     )
-    await connect(controller, window, choice)
+    keeper = ConnectionKeeper(controller, window, choice, connect)
+    staying_connected = asyncio.ensure_future(keeper.run())
     await closing.wait()
+    keeper.stop()
     await controller.shutdown()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(staying_connected, 5)
     return 0
 
 

@@ -8,6 +8,7 @@ passphrase KDFs) runs in the default executor, never on the GUI thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
-from messenger.protocol.errors import LocalProtocolError
+from messenger.protocol.errors import LocalProtocolError, MessengerError
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
 from messenger.store.profile import Profile
@@ -95,6 +96,7 @@ class AppController(QObject):
     async def connect(self, choice: ServerChoice) -> ClientBridge:
         """Start the embedded relay if chosen, then connect; raises MessengerError."""
         assert self.identity is not None
+        await self._drop_connection()
         self.connectionChanged.emit("connecting")
         if choice.embedded:
             if self.relay is None:
@@ -136,11 +138,17 @@ class AppController(QObject):
         self.connectionChanged.emit("connected")
         return self.bridge
 
+    async def _drop_connection(self) -> None:
+        """Let go of the previous connection (a reconnect replaces it)."""
+        bridge, client, self.bridge, self.client = self.bridge, self.client, None, None
+        if bridge is not None:
+            bridge.stop()
+        if client is not None:
+            with contextlib.suppress(MessengerError, OSError):
+                await client.close()
+
     async def shutdown(self) -> None:
-        if self.bridge is not None:
-            self.bridge.stop()
-        if self.client is not None:
-            await self.client.close()
+        await self._drop_connection()
         if self.relay is not None:
             await self.relay.stop()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QByteArray, QEvent, Qt
+from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -32,6 +32,9 @@ from messenger.ui.transfer_cards import TransferCards
 
 
 class MainWindow(QMainWindow):
+    #: Session > Reconnect now: skip the pause before the next connection attempt.
+    reconnectRequested = Signal()
+
     def __init__(self, controller: AppController) -> None:
         super().__init__()
         self.controller = controller
@@ -83,6 +86,9 @@ class MainWindow(QMainWindow):
         self._action(session_menu, "&Verify safety number…", "Ctrl+I", self.verify_current)
         self._action(session_menu, "&Rotate keys now", "Ctrl+R", self.rotate_current)
         session_menu.addSeparator()
+        self.reconnect_action = self._action(
+            session_menu, "Reconnect &now", "Ctrl+Shift+R", self.reconnectRequested.emit
+        )
         self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Messenger", None, self.show_about)
