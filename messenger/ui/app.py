@@ -132,12 +132,13 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
         args.server or str(profile.settings().get("server") or EMBEDDED)
     )
     keeper = ConnectionKeeper(controller, window, choice, connect)
-    staying_connected = asyncio.ensure_future(keeper.run())
+    keeper.start()  # Settings may switch servers: the keeper then restarts its own task
     await closing.wait()
     keeper.stop()
     await controller.shutdown()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(staying_connected, 5)
+    if keeper.task is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(keeper.task, 5)
     return 0
 
 

@@ -20,7 +20,7 @@ from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
 from messenger.protocol.errors import LocalProtocolError, MessengerError
 from messenger.protocol.transport import ServerIdentity
-from messenger.session import Session
+from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
 from messenger.ui.bridge import ClientBridge
 from server.embedded import EmbeddedRelay
@@ -98,6 +98,10 @@ class AppController(QObject):
         assert self.identity is not None
         await self._drop_connection()
         self.connectionChanged.emit("connecting")
+        if not choice.embedded and self.relay is not None:
+            # Switched away from hosting (Settings): stop serving on this computer.
+            relay, self.relay = self.relay, None
+            await relay.stop()
         if choice.embedded:
             if self.relay is None:
                 self.relay = EmbeddedRelay(self.profile.path / "relay")
@@ -158,6 +162,14 @@ class AppController(QObject):
         if self.client is None or not self.client.connected:
             raise LocalProtocolError("Not connected to a server.")
         return self.client
+
+    def open_sessions(self) -> list[str]:
+        """Ids of the sessions that have not ended: what leaving this connection would end."""
+        return [
+            sid
+            for sid, info in self.sessions.items()
+            if info.session.state is not SessionState.CLOSED
+        ]
 
     def _add(self, session: Session, title: str, code: str = "") -> SessionInfo:
         info = SessionInfo(session, title, code)

@@ -34,6 +34,8 @@ from messenger.ui.transfer_cards import TransferCards
 class MainWindow(QMainWindow):
     #: Session > Reconnect now: skip the pause before the next connection attempt.
     reconnectRequested = Signal()
+    #: Settings chose another server ("embedded" or "host:port"): connect there now.
+    serverChangeRequested = Signal(str)
 
     def __init__(self, controller: AppController) -> None:
         super().__init__()
@@ -89,6 +91,12 @@ class MainWindow(QMainWindow):
         self.reconnect_action = self._action(
             session_menu, "Reconnect &now", "Ctrl+Shift+R", self.reconnectRequested.emit
         )
+        # StandardKey.Preferences is bound on macOS only (Cmd+, which Qt spells Ctrl+,) and
+        # empty elsewhere, so name the key itself: Ctrl+, everywhere, Cmd+, on a Mac.
+        self.settings_action = self._action(
+            session_menu, "&Settings…", "Ctrl+,", self.open_settings
+        )
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Messenger", None, self.show_about)
@@ -314,6 +322,21 @@ class MainWindow(QMainWindow):
         if page is not None:
             self.stack.removeWidget(page)
             page.deleteLater()
+
+    def open_settings(self) -> None:
+        from messenger.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.controller, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.serverChanged.connect(self._switch_server)
+        dialog.open()
+
+    def _switch_server(self, address: str) -> None:
+        """Sessions cannot move to another server: they end here, as on a drop, and the
+        connection keeper connects to the new one."""
+        for session_id in self.controller.open_sessions():
+            self._end(session_id, "Session ended: Messenger switched to another server.")
+        self.serverChangeRequested.emit(address)
 
     def show_about(self) -> None:
         from messenger.ui.about import show_about

@@ -7,7 +7,8 @@ the next attempt comes; Session > Reconnect now skips the wait. Each attempt is 
 connection (server key check, identity proof), so a relay that comes back with a different
 key stops here behind the same blocking warning as at start, never a silent reconnect.
 Sessions do not survive a drop yet (docs/decisions.md): they end with a system line, and new
-ones can be started once the app is back.
+ones can be started once the app is back. Settings can point the keeper at another server
+(``switch_to``): it lets go of the current connection and connects there at once, no pause.
 """
 
 from __future__ import annotations
@@ -54,11 +55,34 @@ class ConnectionKeeper:
         self._connect_once = connect_once
         self._wake = asyncio.Event()
         self._stopped = False
+        #: Another server was chosen; the loop has not gone there yet.
+        self._switching = False
+        self._running = False
+        #: The loop's task when the keeper started it (``start``).
+        self.task: asyncio.Task[None] | None = None
         window.reconnectRequested.connect(self.retry_now)
+        window.serverChangeRequested.connect(lambda address: self.switch_to(ServerChoice(address)))
+
+    def start(self) -> None:
+        """Run the loop as the keeper's own ``task``, unless it is running already."""
+        if not self._running and (self.task is None or self.task.done()):
+            self.task = asyncio.ensure_future(self.run())
 
     def retry_now(self) -> None:
         """Skip the current pause (the person asked)."""
         self._wake.set()
+
+    def switch_to(self, choice: ServerChoice) -> None:
+        """Use another server from now on: drop the current connection (or stop waiting)
+        and connect to ``choice`` at once. Starts the loop again if it had ended, since a
+        person who stayed off a server with a changed key may pick another one."""
+        if self._stopped:
+            return
+        self.choice = choice
+        self._switching = True
+        self._wake.set()
+        if not self._running:
+            self.start()
 
     def stop(self) -> None:
         """Stop reconnecting (the app is quitting)."""
@@ -66,11 +90,24 @@ class ConnectionKeeper:
         self._wake.set()
 
     async def run(self) -> None:
+        self._running = True
+        try:
+            await self._keep_connected()
+        finally:
+            self._running = False
+
+    async def _keep_connected(self) -> None:
         failures = 0  # attempts in a row that failed
         dropped = False
         while not self._stopped:
+            if self._switching:  # a new server: its first connection is not "again"
+                self._switching, failures, dropped = False, 0, False
             outcome = await self._connect_once(self.controller, self.window, self.choice)
-            if outcome is None or self._stopped:
+            if self._stopped:
+                return
+            if self._switching:  # another server was chosen during the attempt: go there
+                continue
+            if outcome is None:
                 return
             if isinstance(outcome, MessengerError):
                 failures += 1
@@ -82,12 +119,15 @@ class ConnectionKeeper:
                 lost = await self._until_lost(outcome)
                 if self._stopped:
                     return
+                if self._switching:  # connecting to the new server drops this connection
+                    continue
                 dropped = True
                 why = f"Connection lost: {lost}"
             await self._pause(self.delays[min(max(failures - 1, 0), len(self.delays) - 1)], why)
 
     async def _until_lost(self, bridge: ClientBridge) -> str:
-        """Wait until this connection drops (or the keeper is stopped); returns why."""
+        """Wait until this connection drops (or the keeper is stopped or switched to another
+        server); returns why."""
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         def on_lost(_code: str, message: str) -> None:
@@ -95,17 +135,18 @@ class ConnectionKeeper:
                 lost.set_result(message)
 
         bridge.disconnected.connect(on_lost)
-        stopped = asyncio.ensure_future(self._stopped_event())
+        interrupted = asyncio.ensure_future(self._interrupted())
         try:
-            await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({lost, interrupted}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopped.cancel()
+            interrupted.cancel()
             with contextlib.suppress(RuntimeError):
                 bridge.disconnected.disconnect(on_lost)
         return lost.result() if lost.done() else ""
 
-    async def _stopped_event(self) -> None:
-        while not self._stopped:
+    async def _interrupted(self) -> None:
+        """Return once the keeper is stopped or told to switch servers."""
+        while not (self._stopped or self._switching):
             self._wake.clear()
             await self._wake.wait()
 

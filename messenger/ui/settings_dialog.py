@@ -1,0 +1,335 @@
+"""Settings (Session > Settings…): the server, the name others see, and your identity key.
+
+Nothing is saved until OK, so Cancel really cancels. A new server is handed to the main
+window (``serverChanged``), which ends the open sessions and has the connection keeper go
+there (``ConnectionKeeper.switch_to``); every attempt goes through the usual server key check,
+so a changed key still stops behind the blocking warning. Problems show in ``errorLabel`` and
+leave what was typed. The export writes the public key only: the private key never leaves
+the profile folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QShowEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.crypto.rsa import format_fingerprint
+from messenger.protocol.wire import MAX_NAME_LEN
+from messenger.store.files import ProfileError
+from messenger.ui.controller import EMBEDDED
+from messenger.ui.theme import ErrorLabel, grow_to_fit, monospace_font, set_primary
+from messenger.ui.welcome_dialog import server_address_problem
+
+if TYPE_CHECKING:
+    from messenger.ui.controller import AppController
+
+__all__ = ["SettingsDialog"]
+
+#: Groups of four hex digits per line: a whole fingerprint on one line (79 characters)
+#: would make the dialog wider than a comfortable reading width.
+_GROUPS_PER_LINE = 8
+
+
+def _fingerprint_lines(fingerprint: str) -> str:
+    """A fingerprint as two lines of grouped digits, easy to read out and compare."""
+    groups = format_fingerprint(fingerprint).split() if fingerprint else []
+    lines = (groups[i : i + _GROUPS_PER_LINE] for i in range(0, len(groups), _GROUPS_PER_LINE))
+    return "\n".join(" ".join(line) for line in lines)
+
+
+def _hint(text: str = "", indent: int = 0, wrap: bool = False) -> QLabel:
+    """A muted explanation (``hintLabel`` in the style sheets). Short ones do not wrap, so
+    the dialog is made wide enough for them: a wrapped label's height is only a guess in a
+    form layout, which leaves gaps or cuts lines off."""
+    label = QLabel(text)
+    label.setObjectName("hintLabel")
+    label.setWordWrap(wrap)
+    if indent:  # an indent applies to every edge the text is aligned to: left only
+        label.setIndent(indent)
+    else:  # a wrapped label's row may be taller than its text: keep the text at the top
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label
+
+
+def _selectable(object_name: str, text: str = "", mono: bool = False) -> QLabel:
+    """Text a person may want to copy (a fingerprint, a folder)."""
+    label = QLabel(text)
+    label.setObjectName(object_name)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if mono:
+        label.setFont(monospace_font(label.font().pointSizeF()))
+    return label
+
+
+def _form() -> QFormLayout:
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    form.setHorizontalSpacing(12)
+    form.setVerticalSpacing(8)
+    return form
+
+
+class SettingsDialog(QDialog):
+    """Server, profile and identity key in three boxes; OK saves, Cancel forgets."""
+
+    #: The person chose another server ("embedded" or "host:port"); already saved.
+    serverChanged = Signal(str)
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        profile = controller.profile
+        try:
+            saved_name, saved_server = profile.name, profile.settings().get("server")
+        except ProfileError:  # damaged settings.json: reported when OK saves
+            saved_name, saved_server = "", None
+        self._saved_name = saved_name
+        # As at start-up (app.boot): no server saved means hosting one here.
+        self._saved_server = (
+            saved_server if isinstance(saved_server, str) and saved_server else EMBEDDED
+        )
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(580)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 14)
+        layout.setSpacing(12)
+        layout.addWidget(self._server_box())
+        layout.addWidget(self._profile_box())
+        layout.addWidget(self._identity_box())
+        self.error_label = ErrorLabel()
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.setObjectName("settingsButtons")
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        set_primary(self.ok_button)
+        self.ok_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._update_switch_note()
+
+    # -- the three boxes --------------------------------------------------------------------
+
+    def _server_box(self) -> QGroupBox:
+        """The welcome dialog's two choices, the key of the server in use, and a note when
+        changing it would end open sessions."""
+        self.host_here = QRadioButton("Host a server on this computer")
+        self.host_here.setObjectName("hostHere")
+        self.use_server = QRadioButton("Use a server")
+        self.use_server.setObjectName("useServer")
+        self.server_input = QLineEdit()
+        self.server_input.setObjectName("serverInput")
+        self.server_input.setPlaceholderText("host:port")
+        group = QButtonGroup(self)
+        group.addButton(self.host_here)
+        group.addButton(self.use_server)
+        if self._saved_server != EMBEDDED:
+            self.server_input.setText(self._saved_server)
+            self.use_server.setChecked(True)
+        else:
+            self.host_here.setChecked(True)
+        self.server_input.setEnabled(self.use_server.isChecked())
+        self.use_server.toggled.connect(self._server_mode_toggled)
+        self.server_input.textChanged.connect(self._update_switch_note)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.use_server)
+        server_row.addWidget(self.server_input, 1)
+
+        fingerprint = self.controller.server_fingerprint
+        self.server_key = _selectable("serverKeyDigits", _fingerprint_lines(fingerprint), True)
+        self.server_key.setVisible(bool(fingerprint))
+        address = self.controller.server_address
+        self.server_key_hint = _hint(
+            f"Of {address}, the server last connected to." if fingerprint else "Not connected yet."
+        )
+        key_form = _form()
+        key_form.addRow("Server key", self.server_key)
+        key_form.addRow("", self.server_key_hint)
+        self.switch_note = _hint(wrap=True)
+
+        box = QGroupBox("Server")
+        box_layout = QVBoxLayout(box)
+        box_layout.setSpacing(6)
+        box_layout.addWidget(self.host_here)
+        box_layout.addWidget(
+            _hint("The other person connects to this computer; nothing else to set up.", 26)
+        )
+        box_layout.addLayout(server_row)
+        box_layout.addSpacing(4)
+        box_layout.addLayout(key_form)
+        box_layout.addWidget(self.switch_note)
+        return box
+
+    def _profile_box(self) -> QGroupBox:
+        self.name_input = QLineEdit(self._saved_name)
+        self.name_input.setObjectName("nameInput")
+        self.name_input.setMaxLength(MAX_NAME_LEN)
+        self.name_input.setPlaceholderText("How others see you, e.g. Alice")
+        folder = str(self.controller.profile.path)
+        self.profile_folder = _selectable("profileFolder", folder)
+        self.profile_folder.setWordWrap(True)
+        self.profile_folder.setToolTip(folder)
+        form = _form()
+        form.addRow("Your name", self.name_input)
+        form.addRow("", _hint("Others see a new name from your next connection on."))
+        form.addRow("Profile folder", self.profile_folder)
+        box = QGroupBox("Profile")
+        box.setLayout(form)
+        return box
+
+    def _identity_box(self) -> QGroupBox:
+        """Your id as others see and pin it; copy it, or export the public key to share."""
+        identity = self.controller.identity
+        fingerprint = identity.fingerprint if identity is not None else ""
+        self.identity_key = _selectable("identityDigits", _fingerprint_lines(fingerprint), True)
+        protected = self.controller.profile.identity_is_encrypted()
+        self.key_protection = QLabel(
+            "Protected by a passphrase on this computer."
+            if protected
+            else "Saved without a passphrase: anyone who can open your profile folder can use it."
+        )
+        self.key_protection.setObjectName("keyProtection")
+        self.key_protection.setWordWrap(True)
+        self.copy_button = QPushButton("Copy fingerprint")
+        self.copy_button.setObjectName("copyFingerprint")
+        self.copy_button.clicked.connect(self._copy_fingerprint)
+        self.export_button = QPushButton("Export public key…")
+        self.export_button.setObjectName("exportPublicKey")
+        self.export_button.clicked.connect(self._export_public_key)
+        for button in (self.copy_button, self.export_button):
+            button.setAutoDefault(False)  # Enter means OK
+            button.setEnabled(identity is not None)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        self.key_note = _hint(wrap=True)
+        self.key_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.key_note.hide()
+        form = _form()
+        form.addRow("Your ID", self.identity_key)
+        form.addRow("Key file", self.key_protection)
+        form.addRow("", buttons)
+        form.addRow("", self.key_note)
+        box = QGroupBox("Your identity key")
+        box.setLayout(form)
+        return box
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Start tall enough for the wrapped hints (a window sizes itself by size hint,
+        which squashes word-wrapped labels)."""
+        super().showEvent(event)
+        grow_to_fit(self)
+
+    # -- reacting to the person -------------------------------------------------------------
+
+    def chosen_server(self) -> str:
+        return EMBEDDED if self.host_here.isChecked() else self.server_input.text().strip()
+
+    def _server_mode_toggled(self, use_server: bool) -> None:
+        self.server_input.setEnabled(use_server)
+        if use_server:
+            self.server_input.setFocus()
+        self._update_switch_note()
+
+    def _update_switch_note(self) -> None:
+        """Say before OK that a new server ends the open sessions (they cannot move)."""
+        count = len(self.controller.open_sessions())
+        if count:
+            sessions = "Your open session" if count == 1 else f"Your {count} open sessions"
+            self.switch_note.setText(f"{sessions} will end when Messenger switches servers.")
+        self.switch_note.setVisible(bool(count) and self.chosen_server() != self._saved_server)
+        grow_to_fit(self)
+
+    def _show_key_note(self, text: str) -> None:
+        self.error_label.clear_error()
+        self.key_note.setText(text)
+        self.key_note.show()
+        grow_to_fit(self)
+
+    def _copy_fingerprint(self) -> None:
+        identity = self.controller.identity
+        if identity is not None:
+            QGuiApplication.clipboard().setText(format_fingerprint(identity.fingerprint))
+            self._show_key_note("Your fingerprint is on the clipboard.")
+
+    def _export_public_key(self) -> None:
+        """Save the public key as PEM. A plain slot, not a coroutine: the file chooser is a
+        modal dialog (see ``file_choosers``)."""
+        identity = self.controller.identity
+        if identity is None:
+            return
+        start = str(Path.home() / "messenger-public-key.pem")
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export your public key", start, "PEM public key (*.pem);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            Path(path).write_bytes(identity.public.to_pem())
+        except OSError as exc:
+            self.error_label.show_error(f"Could not save {path}: {exc.strerror or exc}.")
+            return
+        self._show_key_note(f"Saved your public key to {path}.")
+
+    def _problem(self) -> tuple[str, QWidget] | None:
+        """The first thing to fix and the field to put the cursor in, or None."""
+        if not self.name_input.text().strip():
+            return "Type your name, so the other person knows who you are.", self.name_input
+        if self.use_server.isChecked():
+            problem = server_address_problem(self.server_input.text())
+            if problem is not None:
+                return problem, self.server_input
+        return None
+
+    def accept(self) -> None:
+        """Save what changed and close; a new server is announced after saving."""
+        self.error_label.clear_error()
+        problem = self._problem()
+        if problem is not None:
+            message, field = problem
+            self.error_label.show_error(message)
+            field.setFocus()
+            return
+        name, server = self.name_input.text().strip(), self.chosen_server()
+        changes: dict[str, object] = {}
+        if name != self._saved_name:
+            changes["name"] = name
+        if server != self._saved_server:
+            changes["server"] = server
+        if changes:
+            try:
+                self.controller.profile.save_settings(**changes)
+            except (ProfileError, OSError) as exc:
+                why = f"{exc.strerror}." if isinstance(exc, OSError) else str(exc)
+                self.error_label.show_error(f"Could not save your settings: {why}")
+                return
+        super().accept()
+        if "server" in changes:
+            self.serverChanged.emit(server)
