@@ -113,6 +113,10 @@ async def connect(
 
 
 async def boot(app: QApplication, args: argparse.Namespace) -> int:
+    # Quitting is closing the main window, and the loop must outlive it: shutting down
+    # (leaving sessions, flushing, stopping a hosted relay) awaits on it. Were Qt to quit
+    # when the last window closed, the loop would stop under that shutdown.
+    app.setQuitOnLastWindowClosed(False)
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
     try:
@@ -124,6 +128,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     if not await unlock_identity(controller):
         return 0
     window = MainWindow(controller)
+    window.closed.connect(closing.set)
     from messenger.ui.tray import TrayIcon
 
     window.tray = TrayIcon(window)

@@ -36,6 +36,8 @@ class MainWindow(QMainWindow):
     reconnectRequested = Signal()
     #: Settings chose another server ("embedded" or "host:port"): connect there now.
     serverChangeRequested = Signal(str)
+    #: The window was closed (Quit, Ctrl+Q, the title bar): the app shuts down after it.
+    closed = Signal()
 
     def __init__(self, controller: AppController) -> None:
         super().__init__()
@@ -387,3 +389,5 @@ class MainWindow(QMainWindow):
         geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.controller.profile.save_settings(geometry=geometry)
         super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()
