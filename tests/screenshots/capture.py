@@ -25,6 +25,7 @@ from messenger.ui.icons import app_icon
 from messenger.ui.main_window import MainWindow
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.safety_dialog import SafetyDialog
+from messenger.ui.settings_dialog import SettingsDialog
 from messenger.ui.theme import apply_theme
 from server.embedded import EmbeddedRelay
 
@@ -40,9 +41,12 @@ async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 async def settle() -> None:
-    """Let layouts and paints finish before grabbing."""
+    """Let layouts and paints finish before grabbing. Sleeping hands control back to
+    qasync's loop, which runs Qt's events; calling QApplication.processEvents() from inside
+    a coroutine instead re-enters the loop, and a task woken there is lost for good (seen
+    as a hang at shutdown, "Cannot enter into task ... while another task is being
+    executed")."""
     for _ in range(5):
-        QApplication.processEvents()
         await asyncio.sleep(0.05)
 
 
@@ -124,6 +128,12 @@ async def scene(theme: str) -> None:
         await settle()
         safety.grab().save(str(OUT / f"safety-number-{theme}.png"))
         safety.close()
+
+        settings = SettingsDialog(alice.controller, alice)
+        settings.show()
+        await settle()
+        settings.grab().save(str(OUT / f"settings-{theme}.png"))
+        settings.close()
     finally:
         for window in (alice, bob):
             await window.controller.shutdown()
