@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QRadioButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,8 +33,8 @@ from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
 from messenger.ui.controller import EMBEDDED
+from messenger.ui.server_picker import ServerPicker
 from messenger.ui.theme import ErrorLabel, grow_to_fit, monospace_font, set_primary
-from messenger.ui.welcome_dialog import server_address_problem
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -55,17 +53,15 @@ def _fingerprint_lines(fingerprint: str) -> str:
     return "\n".join(" ".join(line) for line in lines)
 
 
-def _hint(text: str = "", indent: int = 0, wrap: bool = False) -> QLabel:
+def _hint(text: str = "", wrap: bool = False) -> QLabel:
     """A muted explanation (``hintLabel`` in the style sheets). Short ones do not wrap, so
     the dialog is made wide enough for them: a wrapped label's height is only a guess in a
     form layout, which leaves gaps or cuts lines off."""
     label = QLabel(text)
     label.setObjectName("hintLabel")
     label.setWordWrap(wrap)
-    if indent:  # an indent applies to every edge the text is aligned to: left only
-        label.setIndent(indent)
-    else:  # a wrapped label's row may be taller than its text: keep the text at the top
-        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    # A wrapped label's row may be taller than its text: keep the text at the top.
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
     return label
 
 
@@ -138,27 +134,8 @@ class SettingsDialog(QDialog):
     def _server_box(self) -> QGroupBox:
         """The welcome dialog's two choices, the key of the server in use, and a note when
         changing it would end open sessions."""
-        self.host_here = QRadioButton("Host a server on this computer")
-        self.host_here.setObjectName("hostHere")
-        self.use_server = QRadioButton("Use a server")
-        self.use_server.setObjectName("useServer")
-        self.server_input = QLineEdit()
-        self.server_input.setObjectName("serverInput")
-        self.server_input.setPlaceholderText("host:port")
-        group = QButtonGroup(self)
-        group.addButton(self.host_here)
-        group.addButton(self.use_server)
-        if self._saved_server != EMBEDDED:
-            self.server_input.setText(self._saved_server)
-            self.use_server.setChecked(True)
-        else:
-            self.host_here.setChecked(True)
-        self.server_input.setEnabled(self.use_server.isChecked())
-        self.use_server.toggled.connect(self._server_mode_toggled)
-        self.server_input.textChanged.connect(self._update_switch_note)
-        server_row = QHBoxLayout()
-        server_row.addWidget(self.use_server)
-        server_row.addWidget(self.server_input, 1)
+        self.server_picker = ServerPicker(self._saved_server)
+        self.server_picker.changed.connect(self._update_switch_note)
 
         fingerprint = self.controller.server_fingerprint
         self.server_key = _selectable("serverKeyDigits", _fingerprint_lines(fingerprint), True)
@@ -175,11 +152,7 @@ class SettingsDialog(QDialog):
         box = QGroupBox("Server")
         box_layout = QVBoxLayout(box)
         box_layout.setSpacing(6)
-        box_layout.addWidget(self.host_here)
-        box_layout.addWidget(
-            _hint("The other person connects to this computer; nothing else to set up.", 26)
-        )
-        box_layout.addLayout(server_row)
+        box_layout.addWidget(self.server_picker)
         box_layout.addSpacing(4)
         box_layout.addLayout(key_form)
         box_layout.addWidget(self.switch_note)
@@ -249,22 +222,15 @@ class SettingsDialog(QDialog):
 
     # -- reacting to the person -------------------------------------------------------------
 
-    def chosen_server(self) -> str:
-        return EMBEDDED if self.host_here.isChecked() else self.server_input.text().strip()
-
-    def _server_mode_toggled(self, use_server: bool) -> None:
-        self.server_input.setEnabled(use_server)
-        if use_server:
-            self.server_input.setFocus()
-        self._update_switch_note()
-
     def _update_switch_note(self) -> None:
         """Say before OK that a new server ends the open sessions (they cannot move)."""
         count = len(self.controller.open_sessions())
         if count:
             sessions = "Your open session" if count == 1 else f"Your {count} open sessions"
             self.switch_note.setText(f"{sessions} will end when Messenger switches servers.")
-        self.switch_note.setVisible(bool(count) and self.chosen_server() != self._saved_server)
+        self.switch_note.setVisible(
+            bool(count) and self.server_picker.chosen() != self._saved_server
+        )
         grow_to_fit(self)
 
     def _show_key_note(self, text: str) -> None:
@@ -302,10 +268,9 @@ class SettingsDialog(QDialog):
         """The first thing to fix and the field to put the cursor in, or None."""
         if not self.name_input.text().strip():
             return "Type your name, so the other person knows who you are.", self.name_input
-        if self.use_server.isChecked():
-            problem = server_address_problem(self.server_input.text())
-            if problem is not None:
-                return problem, self.server_input
+        problem = self.server_picker.problem()
+        if problem is not None:
+            return problem, self.server_picker.server_input
         return None
 
     def accept(self) -> None:
@@ -317,7 +282,7 @@ class SettingsDialog(QDialog):
             self.error_label.show_error(message)
             field.setFocus()
             return
-        name, server = self.name_input.text().strip(), self.chosen_server()
+        name, server = self.name_input.text().strip(), self.server_picker.chosen()
         changes: dict[str, object] = {}
         if name != self._saved_name:
             changes["name"] = name

@@ -8,12 +8,10 @@ person typed stays.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QDialog,
     QFormLayout,
     QGroupBox,
@@ -22,7 +20,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QRadioButton,
     QVBoxLayout,
     QWidget,
 )
@@ -31,29 +28,15 @@ from qasync import asyncSlot
 from messenger.protocol.errors import MessengerError
 from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
-from messenger.ui.controller import EMBEDDED, ServerChoice
+from messenger.ui.controller import ServerChoice
 from messenger.ui.icons import app_icon
+from messenger.ui.server_picker import ServerPicker
 from messenger.ui.theme import ErrorLabel, grow_to_fit, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
 
-__all__ = ["PassphraseDialog", "WelcomeDialog", "server_address_problem"]
-
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)$")
-
-
-def server_address_problem(address: str) -> str | None:
-    """None if ``address`` is a usable "host:port", else a sentence saying what is wrong."""
-    example = "Type the server as host:port, for example relay.example.org:5555."
-    host, sep, port = address.strip().rpartition(":")
-    if not sep or not host or not port:
-        return example
-    if not _HOST.match(host):
-        return f"\u201c{host}\u201d is not a host name or IP address. {example}"
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        return f"The port must be a number from 1 to 65535. {example}"
-    return None
+__all__ = ["PassphraseDialog", "WelcomeDialog"]
 
 
 def _progress_row(object_name: str) -> tuple[QWidget, QProgressBar, QLabel]:
@@ -160,36 +143,9 @@ class WelcomeDialog(QDialog):
         if self._has_identity:
             form.setRowVisible(self.passphrase_confirm, False)
 
-        self.host_here = QRadioButton("Host a server on this computer")
-        self.host_here.setObjectName("hostHere")
-        self.use_server = QRadioButton("Use a server")
-        self.use_server.setObjectName("useServer")
-        self.server_input = QLineEdit()
-        self.server_input.setObjectName("serverInput")
-        self.server_input.setPlaceholderText("host:port")
-        group = QButtonGroup(self)
-        group.addButton(self.host_here)
-        group.addButton(self.use_server)
-        if isinstance(saved_server, str) and saved_server and saved_server != EMBEDDED:
-            self.server_input.setText(saved_server)
-            self.use_server.setChecked(True)
-        else:
-            self.host_here.setChecked(True)
-        self.use_server.toggled.connect(self._server_mode_toggled)
-        self._server_mode_toggled(self.use_server.isChecked())
-        host_hint = QLabel("The other person connects to this computer; nothing else to set up.")
-        host_hint.setObjectName("hintLabel")
-        host_hint.setWordWrap(True)
-        host_hint.setIndent(26)
-        server_row = QHBoxLayout()
-        server_row.addWidget(self.use_server)
-        server_row.addWidget(self.server_input, 1)
+        self.server_picker = ServerPicker(saved_server)
         server_box = QGroupBox("Server")
-        server_layout = QVBoxLayout(server_box)
-        server_layout.setSpacing(6)
-        server_layout.addWidget(self.host_here)
-        server_layout.addWidget(host_hint)
-        server_layout.addLayout(server_row)
+        QVBoxLayout(server_box).addWidget(self.server_picker)
 
         self.error_label = ErrorLabel()
         self.progress_box, self.key_progress, self.progress_label = _progress_row("keyProgress")
@@ -217,15 +173,8 @@ class WelcomeDialog(QDialog):
             self.name_input,
             self.passphrase_input,
             self.passphrase_confirm,
-            self.host_here,
-            self.use_server,
-            self.server_input,
+            self.server_picker,
         )
-
-    def _server_mode_toggled(self, use_server: bool) -> None:
-        self.server_input.setEnabled(use_server)
-        if use_server:
-            self.server_input.setFocus()
 
     def _problem(self) -> tuple[str, QWidget] | None:
         """The first thing to fix and the field to put the cursor in, or None."""
@@ -236,10 +185,9 @@ class WelcomeDialog(QDialog):
             and self.passphrase_input.text() != self.passphrase_confirm.text()
         ):
             return "The two passphrases are different; type them again.", self.passphrase_confirm
-        if self.use_server.isChecked():
-            problem = server_address_problem(self.server_input.text())
-            if problem is not None:
-                return problem, self.server_input
+        problem = self.server_picker.problem()
+        if problem is not None:
+            return problem, self.server_picker.server_input
         return None
 
     def reject(self) -> None:
@@ -251,8 +199,6 @@ class WelcomeDialog(QDialog):
         self._working = busy
         for widget in (*self._inputs, self.continue_button):
             widget.setEnabled(not busy)
-        if not busy:
-            self.server_input.setEnabled(self.use_server.isChecked())
         self.progress_box.setVisible(busy)
         if busy:
             grow_to_fit(self)
@@ -267,7 +213,7 @@ class WelcomeDialog(QDialog):
             field.setFocus()
             return
         name = self.name_input.text().strip()
-        address = self.server_input.text().strip() if self.use_server.isChecked() else EMBEDDED
+        address = self.server_picker.chosen()
         passphrase = self.passphrase_input.text() if self._asks_passphrase else ""
         self.progress_label.setText(
             "Opening your identity key\u2026"

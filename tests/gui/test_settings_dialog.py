@@ -129,8 +129,9 @@ def test_settings_show_the_server_in_use_its_key_and_your_id(qtbot, kept_window,
     dialog = open_settings(window)
 
     assert window.settings_action.shortcut().toString() == "Ctrl+,"
-    assert dialog.use_server.isChecked() and not dialog.host_here.isChecked()
-    assert dialog.server_input.text() == relay_a.addr
+    picker = dialog.server_picker
+    assert picker.use_server.isChecked() and not picker.host_here.isChecked()
+    assert dialog.server_picker.server_input.text() == relay_a.addr
     assert shown(dialog.findChild(QLabel, "serverKeyDigits")) == format_fingerprint(
         keys.relay.fingerprint
     )
@@ -150,8 +151,8 @@ def test_settings_show_the_server_in_use_its_key_and_your_id(qtbot, kept_window,
 
 def test_a_profile_that_hosts_its_server_shows_that_choice(qtbot, make_window):
     dialog = open_settings(make_window(EMBEDDED))
-    assert dialog.host_here.isChecked()
-    assert not dialog.server_input.isEnabled()
+    assert dialog.server_picker.host_here.isChecked()
+    assert not dialog.server_picker.server_input.isEnabled()
     assert not dialog.findChild(QLabel, "serverKeyDigits").isVisible()
     assert dialog.server_key_hint.text() == "Not connected yet."
 
@@ -166,14 +167,14 @@ def test_a_bad_address_shows_an_error_keeps_the_text_and_saves_nothing(qtbot, ma
     dialog = open_settings(window)
 
     dialog.name_input.setText("Alice Liddell")
-    click(qtbot, dialog.use_server)
-    dialog.server_input.setText("relay.example.org:99999")
+    click(qtbot, dialog.server_picker.use_server)
+    dialog.server_picker.server_input.setText("relay.example.org:99999")
     click(qtbot, dialog.ok_button)
 
     assert dialog.isVisible(), "the dialog stays open to fix the address"
     assert dialog.error_label.isVisible()
     assert "port must be a number from 1 to 65535" in dialog.error_label.text()
-    assert dialog.server_input.text() == "relay.example.org:99999"
+    assert dialog.server_picker.server_input.text() == "relay.example.org:99999"
     assert dialog.name_input.text() == "Alice Liddell"
     settings = window.controller.profile.settings()
     assert (settings["name"], settings["server"]) == ("Alice", EMBEDDED)
@@ -209,8 +210,8 @@ def test_cancel_saves_nothing(qtbot, make_window):
     window = make_window(EMBEDDED)
     dialog = open_settings(window)
     dialog.name_input.setText("Mallory")
-    click(qtbot, dialog.use_server)
-    dialog.server_input.setText("relay.example.org:5555")
+    click(qtbot, dialog.server_picker.use_server)
+    dialog.server_picker.server_input.setText("relay.example.org:5555")
     click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Cancel))
     assert not dialog.isVisible()
     settings = window.controller.profile.settings()
@@ -231,7 +232,7 @@ def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
 
     dialog = open_settings(window)
     assert not dialog.switch_note.isVisible()
-    dialog.server_input.setText(relay_b.addr)
+    dialog.server_picker.server_input.setText(relay_b.addr)
     assert dialog.switch_note.isVisible(), "the person is told before OK"
     assert "open session will end" in dialog.switch_note.text()
     click(qtbot, dialog.ok_button)

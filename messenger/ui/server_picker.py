@@ -1,0 +1,99 @@
+"""Choosing the relay: "host a server on this computer" or "use a server" at host:port.
+
+The first-start welcome and Settings ask the same question the same way; this widget is that
+question, with the address check both use. It saves nothing: its dialog decides when.
+"""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.ui.controller import EMBEDDED
+
+__all__ = ["ServerPicker", "server_address_problem"]
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)$")
+#: Lines the "host here" hint up with its radio button's text.
+_HINT_INDENT = 26
+
+
+def server_address_problem(address: str) -> str | None:
+    """None if ``address`` is a usable "host:port", else a sentence saying what is wrong."""
+    example = "Type the server as host:port, for example relay.example.org:5555."
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not host or not port:
+        return example
+    if not _HOST.match(host):
+        return f"\u201c{host}\u201d is not a host name or IP address. {example}"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"The port must be a number from 1 to 65535. {example}"
+    return None
+
+
+class ServerPicker(QWidget):
+    """Two radio buttons and an address field; ``chosen()`` is ``EMBEDDED`` or the address."""
+
+    #: The choice or the typed address changed.
+    changed = Signal()
+
+    def __init__(self, saved: object, parent: QWidget | None = None) -> None:
+        """``saved``: the profile's setting as stored (anything but an address means
+        hosting here, as at start-up)."""
+        super().__init__(parent)
+        self.host_here = QRadioButton("Host a server on this computer")
+        self.host_here.setObjectName("hostHere")
+        self.use_server = QRadioButton("Use a server")
+        self.use_server.setObjectName("useServer")
+        self.server_input = QLineEdit()
+        self.server_input.setObjectName("serverInput")
+        self.server_input.setPlaceholderText("host:port")
+        group = QButtonGroup(self)
+        group.addButton(self.host_here)
+        group.addButton(self.use_server)
+        if isinstance(saved, str) and saved and saved != EMBEDDED:
+            self.server_input.setText(saved)
+            self.use_server.setChecked(True)
+        else:
+            self.host_here.setChecked(True)
+        self.server_input.setEnabled(self.use_server.isChecked())
+        self.use_server.toggled.connect(self._mode_toggled)
+        self.server_input.textChanged.connect(self.changed)
+
+        hint = QLabel("Others connect to this computer; nothing else to set up.")
+        hint.setObjectName("hintLabel")
+        hint.setIndent(_HINT_INDENT)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.use_server)
+        server_row.addWidget(self.server_input, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.host_here)
+        layout.addWidget(hint)
+        layout.addLayout(server_row)
+
+    def chosen(self) -> str:
+        return EMBEDDED if self.host_here.isChecked() else self.server_input.text().strip()
+
+    def problem(self) -> str | None:
+        """What is wrong with the typed address, if a server address is chosen."""
+        if self.use_server.isChecked():
+            return server_address_problem(self.server_input.text())
+        return None
+
+    def _mode_toggled(self, use_server: bool) -> None:
+        self.server_input.setEnabled(use_server)
+        if use_server:
+            self.server_input.setFocus()
+        self.changed.emit()
