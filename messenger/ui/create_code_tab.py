@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 from qasync import asyncSlot
 
 from messenger.protocol.errors import MessengerError
 from messenger.ui.icons import icon
-from messenger.ui.new_session_tab import NewSessionTab, busy, hint, password_field
-from messenger.ui.theme import grow_to_fit, monospace_font, set_primary
+from messenger.ui.new_session_tab import NewSessionTab, busy, password_field
+from messenger.ui.theme import copyable_label, grow_to_fit, hint_label, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -30,7 +30,7 @@ class CreateCodeTab(NewSessionTab):
         super().__init__(parent)
         self.controller = controller
         self.setObjectName("createTab")
-        self.create_intro = hint(
+        self.create_intro = hint_label(
             "Create a one-time code and give it to the other person: it is the password "
             "that secures the session, and it works only once."
         )
@@ -45,15 +45,7 @@ class CreateCodeTab(NewSessionTab):
         self.create_button.clicked.connect(self._create)
         self.main_button = self.create_button
 
-        self.code_label = QLabel()
-        self.code_label.setObjectName("codeLabel")
-        self.code_label.setFont(monospace_font())
-        self.code_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.code_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.code_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
-        )
+        self.code_label = copyable_label("codeLabel", mono=True, centered=True)
         self.copy_button = QPushButton(icon("copy"), "Copy")
         self.copy_button.setObjectName("copyCode")
         self.copy_button.clicked.connect(self._copy_code)
@@ -61,7 +53,7 @@ class CreateCodeTab(NewSessionTab):
         self._copied_timer.setSingleShot(True)
         self._copied_timer.setInterval(COPIED_FEEDBACK_MS)
         self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
-        self.code_hint = hint("")
+        self.code_hint = hint_label("")
 
         self.code_box = QWidget()
         code_layout = QVBoxLayout(self.code_box)

@@ -10,8 +10,8 @@ from qasync import asyncSlot
 
 from messenger.protocol.codes import parse_code
 from messenger.protocol.errors import MessengerError
-from messenger.ui.new_session_tab import NewSessionTab, busy, hint, password_field
-from messenger.ui.theme import grow_to_fit, monospace_font, set_primary
+from messenger.ui.new_session_tab import NewSessionTab, busy, password_field
+from messenger.ui.theme import grow_to_fit, hint_label, monospace_font, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -55,7 +55,7 @@ class JoinCodeTab(NewSessionTab):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 16)
         layout.setSpacing(10)
-        layout.addWidget(hint("Type the code the other person gave you."))
+        layout.addWidget(hint_label("Type the code the other person gave you."))
         layout.addWidget(self.code_input)
         layout.addWidget(self.number_check)
         layout.addWidget(self.number_box)

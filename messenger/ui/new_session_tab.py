@@ -13,16 +13,9 @@ from contextlib import contextmanager
 
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QLineEdit, QPushButton, QWidget
 
-__all__ = ["NewSessionTab", "busy", "hint", "password_field"]
-
-
-def hint(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("hintLabel")
-    label.setWordWrap(True)
-    return label
+__all__ = ["NewSessionTab", "busy", "password_field"]
 
 
 def password_field(object_name: str, placeholder: str) -> QLineEdit:

@@ -20,8 +20,8 @@ from qasync import asyncSlot
 
 from messenger.protocol.errors import MessengerError
 from messenger.ui.icons import icon
-from messenger.ui.new_session_tab import NewSessionTab, busy, hint
-from messenger.ui.theme import set_primary
+from messenger.ui.new_session_tab import NewSessionTab, busy
+from messenger.ui.theme import hint_label, set_primary
 
 if TYPE_CHECKING:
     from messenger.protocol.wire import Person
@@ -74,7 +74,7 @@ class PeopleTab(NewSessionTab):
         layout.setContentsMargins(16, 16, 16, 16)
         layout.setSpacing(10)
         layout.addWidget(
-            hint(
+            hint_label(
                 "People connected to this server now. An invitation starts a session secured "
                 "by both your identity keys."
             )

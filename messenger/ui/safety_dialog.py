@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from messenger.ui.icons import icon
 from messenger.ui.qr import qr_pixmap
-from messenger.ui.theme import monospace_font, set_primary
+from messenger.ui.theme import copyable_label, hint_label, set_primary
 
 __all__ = ["SafetyDialog", "format_safety_rows"]
 
@@ -59,14 +59,8 @@ class SafetyDialog(QDialog):
         )
         explanation.setWordWrap(True)
 
-        self.digits_label = QLabel(format_safety_rows(safety))
-        self.digits_label.setObjectName("safetyDigits")
-        self.digits_label.setFont(monospace_font())
-        self.digits_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.digits_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.digits_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        self.digits_label = copyable_label(
+            "safetyDigits", format_safety_rows(safety), mono=True, centered=True
         )
 
         self.qr_label = QLabel()
@@ -81,9 +75,7 @@ class SafetyDialog(QDialog):
 
         self.status_icon = QLabel()
         self.status_icon.setPixmap(icon("verified").pixmap(20, 20))
-        self.status_label = QLabel()
-        self.status_label.setObjectName("hintLabel")
-        self.status_label.setWordWrap(True)
+        self.status_label = hint_label()
         status_row = QHBoxLayout()
         status_row.addWidget(self.status_icon)
         status_row.addWidget(self.status_label, 1)

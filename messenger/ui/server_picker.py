@@ -12,7 +12,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QRadioButton,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.ui.controller import EMBEDDED
+from messenger.ui.theme import hint_label
 
 __all__ = ["ServerPicker", "server_address_problem"]
 
@@ -70,8 +70,7 @@ class ServerPicker(QWidget):
         self.use_server.toggled.connect(self._mode_toggled)
         self.server_input.textChanged.connect(self.changed)
 
-        hint = QLabel("Others connect to this computer; nothing else to set up.")
-        hint.setObjectName("hintLabel")
+        hint = hint_label("Others connect to this computer; nothing else to set up.", wrap=False)
         hint.setIndent(_HINT_INDENT)
         server_row = QHBoxLayout()
         server_row.addWidget(self.use_server)

@@ -34,7 +34,13 @@ from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
 from messenger.ui.controller import EMBEDDED
 from messenger.ui.server_picker import ServerPicker
-from messenger.ui.theme import ErrorLabel, grow_to_fit, monospace_font, set_primary
+from messenger.ui.theme import (
+    ErrorLabel,
+    copyable_label,
+    grow_to_fit,
+    hint_label,
+    set_primary,
+)
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -51,29 +57,6 @@ def _fingerprint_lines(fingerprint: str) -> str:
     groups = format_fingerprint(fingerprint).split() if fingerprint else []
     lines = (groups[i : i + _GROUPS_PER_LINE] for i in range(0, len(groups), _GROUPS_PER_LINE))
     return "\n".join(" ".join(line) for line in lines)
-
-
-def _hint(text: str = "", wrap: bool = False) -> QLabel:
-    """A muted explanation (``hintLabel`` in the style sheets). Short ones do not wrap, so
-    the dialog is made wide enough for them: a wrapped label's height is only a guess in a
-    form layout, which leaves gaps or cuts lines off."""
-    label = QLabel(text)
-    label.setObjectName("hintLabel")
-    label.setWordWrap(wrap)
-    # A wrapped label's row may be taller than its text: keep the text at the top.
-    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-    return label
-
-
-def _selectable(object_name: str, text: str = "", mono: bool = False) -> QLabel:
-    """Text a person may want to copy (a fingerprint, a folder)."""
-    label = QLabel(text)
-    label.setObjectName(object_name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    if mono:
-        label.setFont(monospace_font(label.font().pointSizeF()))
-    return label
 
 
 def _form() -> QFormLayout:
@@ -138,16 +121,20 @@ class SettingsDialog(QDialog):
         self.server_picker.changed.connect(self._update_switch_note)
 
         fingerprint = self.controller.server_fingerprint
-        self.server_key = _selectable("serverKeyDigits", _fingerprint_lines(fingerprint), True)
+        self.server_key = copyable_label(
+            "serverKeyDigits", _fingerprint_lines(fingerprint), mono=True
+        )
         self.server_key.setVisible(bool(fingerprint))
         address = self.controller.server_address
-        self.server_key_hint = _hint(
-            f"Of {address}, the server last connected to." if fingerprint else "Not connected yet."
+        self.server_key_hint = hint_label(
+            f"Of {address}, the server last connected to." if fingerprint else "Not connected yet.",
+            wrap=False,
+            top=True,
         )
         key_form = _form()
         key_form.addRow("Server key", self.server_key)
         key_form.addRow("", self.server_key_hint)
-        self.switch_note = _hint(wrap=True)
+        self.switch_note = hint_label(top=True)
 
         box = QGroupBox("Server")
         box_layout = QVBoxLayout(box)
@@ -164,12 +151,15 @@ class SettingsDialog(QDialog):
         self.name_input.setMaxLength(MAX_NAME_LEN)
         self.name_input.setPlaceholderText("How others see you, e.g. Alice")
         folder = str(self.controller.profile.path)
-        self.profile_folder = _selectable("profileFolder", folder)
+        self.profile_folder = copyable_label("profileFolder", folder)
         self.profile_folder.setWordWrap(True)
         self.profile_folder.setToolTip(folder)
         form = _form()
         form.addRow("Your name", self.name_input)
-        form.addRow("", _hint("Others see a new name from your next connection on."))
+        form.addRow(
+            "",
+            hint_label("Others see a new name from your next connection on.", wrap=False, top=True),
+        )
         form.addRow("Profile folder", self.profile_folder)
         box = QGroupBox("Profile")
         box.setLayout(form)
@@ -179,7 +169,9 @@ class SettingsDialog(QDialog):
         """Your id as others see and pin it; copy it, or export the public key to share."""
         identity = self.controller.identity
         fingerprint = identity.fingerprint if identity is not None else ""
-        self.identity_key = _selectable("identityDigits", _fingerprint_lines(fingerprint), True)
+        self.identity_key = copyable_label(
+            "identityDigits", _fingerprint_lines(fingerprint), mono=True
+        )
         protected = self.controller.profile.identity_is_encrypted()
         self.key_protection = QLabel(
             "Protected by a passphrase on this computer."
@@ -202,7 +194,7 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
-        self.key_note = _hint(wrap=True)
+        self.key_note = hint_label(top=True)
         self.key_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.key_note.hide()
         form = _form()

@@ -238,3 +238,34 @@ def monospace_font(point_size: float | None = None) -> QFont:
     if point_size is not None:
         font.setPointSizeF(point_size)
     return font
+
+
+def hint_label(text: str = "", *, wrap: bool = True, top: bool = False) -> QLabel:
+    """A muted explanation (``hintLabel`` in the style sheets). ``top`` keeps the text at
+    the top of a form row that may be taller than it (QFormLayout sizes rows by size hint,
+    not height-for-width)."""
+    label = QLabel(text)
+    label.setObjectName("hintLabel")
+    label.setWordWrap(wrap)
+    if top:
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label
+
+
+def copyable_label(
+    object_name: str, text: str = "", *, mono: bool = False, centered: bool = False
+) -> QLabel:
+    """Text a person reads out or copies (a code, a safety number, a fingerprint): plain,
+    never rich text, and selectable."""
+    label = QLabel(text)
+    label.setObjectName(object_name)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    if mono:  # the style sheets set the size of named labels; others keep theirs
+        label.setFont(monospace_font(label.font().pointSizeF()))
+    if centered:
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label

@@ -31,7 +31,7 @@ from messenger.store.files import ProfileError
 from messenger.ui.controller import ServerChoice
 from messenger.ui.icons import app_icon
 from messenger.ui.server_picker import ServerPicker
-from messenger.ui.theme import ErrorLabel, grow_to_fit, set_primary
+from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -46,8 +46,7 @@ def _progress_row(object_name: str) -> tuple[QWidget, QProgressBar, QLabel]:
     bar.setObjectName(object_name)
     bar.setRange(0, 0)
     bar.setTextVisible(False)
-    caption = QLabel()
-    caption.setObjectName("hintLabel")
+    caption = hint_label(wrap=False)
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(6)
@@ -80,12 +79,10 @@ class WelcomeDialog(QDialog):
         logo.setPixmap(app_icon().pixmap(48, 48))
         heading = QLabel("Welcome to Messenger")
         heading.setObjectName("headingLabel")
-        intro = QLabel(
+        intro = hint_label(
             "Messages are encrypted on this computer, and only the person you talk to can "
             "read them. Choose your name and where to connect."
         )
-        intro.setObjectName("hintLabel")
-        intro.setWordWrap(True)
         title_text = QVBoxLayout()
         title_text.setSpacing(4)
         title_text.addWidget(heading)
@@ -112,21 +109,18 @@ class WelcomeDialog(QDialog):
         self.passphrase_confirm.setEchoMode(QLineEdit.EchoMode.Password)
         if self._has_identity:
             self.passphrase_input.setPlaceholderText("The passphrase you chose")
-            passphrase_hint = QLabel(
-                "Your key on this computer is protected by a passphrase: type it to open it."
+            passphrase_hint = hint_label(
+                "Your key on this computer is protected by a passphrase: type it to open it.",
+                top=True,
             )
         else:
             self.passphrase_input.setPlaceholderText("Optional")
             self.passphrase_confirm.setPlaceholderText("Type it again")
-            passphrase_hint = QLabel(
+            passphrase_hint = hint_label(
                 "A passphrase protects your key on this computer; you\u2019ll need it at every "
-                "start. Leave it empty for none."
+                "start. Leave it empty for none.",
+                top=True,
             )
-        passphrase_hint.setObjectName("hintLabel")
-        passphrase_hint.setWordWrap(True)
-        # QFormLayout sizes rows by size hint, not height-for-width: keep the text at the top
-        # of a row that may be taller than it.
-        passphrase_hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
