@@ -88,7 +88,12 @@ class Profile:
         return read_json(self.path / "settings.json", {})
 
     def save_settings(self, **values: object) -> None:
+        """Merge ``values`` into settings.json. Values it already holds cost no write: the
+        app saves its server on every (re)connect, and each write is an fsync on the GUI
+        thread."""
         settings = self.settings()
+        if all(k in settings and settings[k] == v for k, v in values.items()):
+            return
         settings.update(values)
         write_json(self.path / "settings.json", settings)
 

@@ -75,6 +75,24 @@ def test_a_profile_path_that_is_a_file_is_refused(tmp_path):
     assert str(tmp_path / "profile") in str(raised.value)
 
 
+def test_settings_are_merged_and_unchanged_values_are_not_rewritten(tmp_path):
+    profile = Profile.open(tmp_path / "p")
+    profile.save_settings(name="Alice", server="relay.example.org:5555")
+    settings_file = tmp_path / "p" / "settings.json"
+    written = settings_file.stat()
+
+    profile.save_settings(server="relay.example.org:5555")  # as on every reconnect
+    assert settings_file.stat().st_ino == written.st_ino, "rewritten for nothing"
+
+    profile.save_settings(geometry="AAAA")
+    assert settings_file.stat().st_ino != written.st_ino
+    assert Profile.open(tmp_path / "p").settings() == {
+        "name": "Alice",
+        "server": "relay.example.org:5555",
+        "geometry": "AAAA",
+    }
+
+
 def test_the_first_load_creates_a_private_identity_file(tmp_path, generated, rsa_keys):
     profile = Profile.open(tmp_path / "profile")
     key = profile.load_or_create_identity()
