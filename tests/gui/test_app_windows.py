@@ -12,27 +12,19 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from messenger.crypto.kdf import stretch_password
-from messenger.store.profile import Profile
 from messenger.ui import app as ui_app
 from messenger.ui.chat_view import ChatPage
-from messenger.ui.controller import AppController, ServerChoice
+from messenger.ui.controller import ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.safety_dialog import SafetyDialog
+from tests.gui.helpers import SOON, open_window, run, wait_for_message_box
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(90)
-SOON = 20_000  # ms
-
-
-def run(qtbot, coro):
-    """Finish a coroutine on the shared qasync loop (see tests/gui/conftest.py)."""
-    future = asyncio.ensure_future(coro)
-    qtbot.waitUntil(future.done, timeout=SOON)
-    return future.result()
 
 
 @pytest.fixture
@@ -49,17 +41,9 @@ def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProc
     windows: list[MainWindow] = []
 
     def make(name: str, *, connect: bool = True) -> MainWindow:
-        folder = tmp_path / name
-        keys.install_identity(folder, len(windows))
-        profile = Profile.open(folder)
-        profile.save_settings(name=name)
-        controller = AppController(profile)
-        run(qtbot, controller.load_identity())
-        window = MainWindow(controller)
-        qtbot.addWidget(window)
-        window.show()
+        window = open_window(qtbot, keys, tmp_path / name, len(windows), name=name)
         if connect:
-            window.attach(run(qtbot, controller.connect(ServerChoice(relay.addr))))
+            window.attach(run(qtbot, window.controller.connect(ServerChoice(relay.addr))))
         windows.append(window)
         return window
 
@@ -87,16 +71,20 @@ def type_and_send(qtbot, page: ChatPage, text: str) -> None:
     qtbot.keyClick(page.composer, Qt.Key.Key_Return)
 
 
+def new_session_dialog(qtbot, window: MainWindow) -> NewSessionDialog:
+    """Session > New session… in ``window``, shown."""
+    dialog = NewSessionDialog(window.controller, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
 def pair_by_code(qtbot, alice: MainWindow, bob: MainWindow) -> None:
-    create = NewSessionDialog(alice.controller, alice)
-    qtbot.addWidget(create)
-    create.show()
+    create = new_session_dialog(qtbot, alice)
     qtbot.mouseClick(create.create_tab.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: create.create_tab.code_label.text().count("-") == 2, timeout=SOON)
     code = create.create_tab.code_label.text()
-    join = NewSessionDialog(bob.controller, bob)
-    qtbot.addWidget(join)
-    join.show()
+    join = new_session_dialog(qtbot, bob)
     join.tabs.setCurrentWidget(join.findChild(object, "joinTab"))
     join.join_tab.code_input.setText(code)
     qtbot.mouseClick(join.join_tab.join_button, Qt.MouseButton.LeftButton)
@@ -155,18 +143,14 @@ def test_a_wrong_password_is_reported_in_the_join_dialog_and_keeps_what_was_type
     qtbot, make_window
 ) -> None:
     alice, bob = make_window("Alice"), make_window("Bob")
-    create = NewSessionDialog(alice.controller, alice)
-    qtbot.addWidget(create)
-    create.show()
+    create = new_session_dialog(qtbot, alice)
     create.create_tab.own_password_check.setChecked(True)
     create.create_tab.own_password.setText("correct horse")
     qtbot.mouseClick(create.create_tab.create_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: create.create_tab.code_label.text().isdigit(), timeout=SOON)
     number = create.create_tab.code_label.text()
 
-    join = NewSessionDialog(bob.controller, bob)
-    qtbot.addWidget(join)
-    join.show()
+    join = new_session_dialog(qtbot, bob)
     join.tabs.setCurrentIndex(1)
     join.join_tab.number_check.setChecked(True)
     join.join_tab.session_number_input.setText(number)
@@ -183,9 +167,7 @@ def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
     qtbot, make_window
 ) -> None:
     alice, bob = make_window("Alice"), make_window("Bob")
-    dialog = NewSessionDialog(bob.controller, bob)
-    qtbot.addWidget(dialog)
-    dialog.show()
+    dialog = new_session_dialog(qtbot, bob)
     dialog.tabs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: dialog.people_tab.people_list.count() == 1, timeout=SOON)
     item = dialog.people_tab.people_list.item(0)
@@ -195,16 +177,7 @@ def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
     assert dialog.people_tab.invite_button.isEnabled()
     qtbot.mouseClick(dialog.people_tab.invite_button, Qt.MouseButton.LeftButton)
 
-    def invitation() -> QMessageBox | None:
-        boxes = [
-            w
-            for w in QApplication.topLevelWidgets()
-            if isinstance(w, QMessageBox) and w.objectName() == "invitationBox" and w.isVisible()
-        ]
-        return boxes[0] if boxes else None
-
-    qtbot.waitUntil(lambda: invitation() is not None, timeout=SOON)
-    box = invitation()
+    box = wait_for_message_box(qtbot, "invitationBox")
     assert "Bob" in box.text()
     accept = next(b for b in box.buttons() if b.text() == "Accept")
     qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
@@ -238,20 +211,7 @@ def test_a_changed_server_key_blocks_behind_a_plain_warning(
         ui_app.connect(window.controller, window, ServerChoice(relay.addr))
     )
 
-    def warning() -> QMessageBox | None:
-        return next(
-            (
-                w
-                for w in QApplication.topLevelWidgets()
-                if isinstance(w, QMessageBox)
-                and w.objectName() == "serverKeyChanged"
-                and w.isVisible()
-            ),
-            None,
-        )
-
-    qtbot.waitUntil(lambda: warning() is not None, timeout=SOON)
-    box = warning()
+    box = wait_for_message_box(qtbot, "serverKeyChanged")
     assert "abab abab" in box.text(), "the warning names the pinned key"
     assert window.controller.client is None, "nothing connected behind the warning"
     stay = next(b for b in box.buttons() if b.text() == "Stay disconnected")

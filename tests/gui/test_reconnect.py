@@ -12,24 +12,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+from PySide6.QtWidgets import QLabel
 
-from messenger.store.profile import Profile
 from messenger.ui import app as ui_app
-from messenger.ui.controller import AppController, ServerChoice
-from messenger.ui.main_window import MainWindow
+from messenger.ui.controller import ServerChoice
 from messenger.ui.reconnect import ConnectionKeeper
+from tests.gui.helpers import (
+    SHORT_PAUSES,
+    SOON,
+    connection_text,
+    open_window,
+    run,
+    wait_for_message_box,
+)
 from tests.support import Keys, RelayProcess, free_port
 
 pytestmark = pytest.mark.timeout(90)
-SOON = 20_000  # ms
-SHORT_PAUSES = (0.05, 0.1, 0.2)
-
-
-def run(qtbot, coro):
-    future = asyncio.ensure_future(coro)
-    qtbot.waitUntil(future.done, timeout=SOON)
-    return future.result()
 
 
 class Relays:
@@ -74,15 +72,8 @@ def relays(tmp_path: Path, keys: Keys) -> Iterator[Relays]:
 @pytest.fixture
 def kept_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relays: Relays):
     """A window whose connection a ConnectionKeeper looks after, as the app's boot does."""
-    folder = tmp_path / "alice"
-    keys.install_identity(folder, 0)
-    profile = Profile.open(folder)
-    profile.save_settings(name="Alice")
-    controller = AppController(profile)
-    run(qtbot, controller.load_identity())
-    window = MainWindow(controller)
-    qtbot.addWidget(window)
-    window.show()
+    window = open_window(qtbot, keys, tmp_path / "alice", 0, name="Alice")
+    controller = window.controller
     keeper = ConnectionKeeper(
         controller, window, ServerChoice(relays.addr), ui_app.connect, delays=SHORT_PAUSES
     )
@@ -91,10 +82,6 @@ def kept_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relays: Relays):
     keeper.stop()
     run(qtbot, controller.shutdown())
     qtbot.waitUntil(task.done, timeout=SOON)
-
-
-def connection_text(window: MainWindow) -> str:
-    return window.findChild(QLabel, "connectionLabel").text()
 
 
 def test_the_app_reconnects_by_itself_when_the_relay_comes_back(qtbot, kept_window, relays):
@@ -156,21 +143,9 @@ def test_a_relay_back_with_another_key_is_not_trusted_silently(
     relays.stop()
     relays.start("impostor", key_index=1)
 
-    def warning() -> QMessageBox | None:
-        return next(
-            (
-                w
-                for w in QApplication.topLevelWidgets()
-                if isinstance(w, QMessageBox)
-                and w.objectName() == "serverKeyChanged"
-                and w.isVisible()
-            ),
-            None,
-        )
-
-    qtbot.waitUntil(lambda: warning() is not None, timeout=SOON)
+    warning = wait_for_message_box(qtbot, "serverKeyChanged")
     assert window.controller.client is None or window.controller.client is first_client
-    stay = next(b for b in warning().buttons() if b.text() == "Stay disconnected")
+    stay = next(b for b in warning.buttons() if b.text() == "Stay disconnected")
     stay.click()
     qtbot.waitUntil(task.done, timeout=SOON)
     assert "key has changed" in window.statusBar().currentMessage()

@@ -7,7 +7,6 @@ app runs; waits are conditions with deadlines.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,23 +16,15 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QLabel
 
 from messenger.crypto.rsa import PublicKey, format_fingerprint
-from messenger.store.profile import Profile
 from messenger.ui import app as ui_app
-from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
+from messenger.ui.controller import EMBEDDED, ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.reconnect import ConnectionKeeper
 from messenger.ui.settings_dialog import SettingsDialog
+from tests.gui.helpers import SHORT_PAUSES, SOON, connection_text, open_window, run
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(90)
-SOON = 20_000  # ms
-SHORT_PAUSES = (0.05, 0.1, 0.2)
-
-
-def run(qtbot, coro):
-    future = asyncio.ensure_future(coro)
-    qtbot.waitUntil(future.done, timeout=SOON)
-    return future.result()
 
 
 def start_relay(tmp_path: Path, keys: Keys, name: str) -> RelayProcess:
@@ -64,15 +55,7 @@ def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys):
     windows: list[MainWindow] = []
 
     def make(server: str = EMBEDDED) -> MainWindow:
-        folder = tmp_path / "alice"
-        keys.install_identity(folder, 0)
-        profile = Profile.open(folder)
-        profile.save_settings(name="Alice", server=server)
-        controller = AppController(profile)
-        run(qtbot, controller.load_identity())
-        window = MainWindow(controller)
-        qtbot.addWidget(window)
-        window.show()
+        window = open_window(qtbot, keys, tmp_path / "alice", 0, name="Alice", server=server)
         windows.append(window)
         return window
 
@@ -99,10 +82,6 @@ def kept_window(qtbot, make_window, relay_a: RelayProcess):
     run(qtbot, window.controller.shutdown())
     assert keeper.task is not None
     qtbot.waitUntil(keeper.task.done, timeout=SOON)
-
-
-def connection_text(window: MainWindow) -> str:
-    return window.findChild(QLabel, "connectionLabel").text()
 
 
 def open_settings(window: MainWindow) -> SettingsDialog:

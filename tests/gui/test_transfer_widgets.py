@@ -21,7 +21,8 @@ from messenger.ui.main_window import MainWindow
 from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
 from messenger.ui.transfer_widgets import TransferCard, TransferState
 from tests.gui import test_app_windows
-from tests.gui.test_app_windows import SOON, only_page, pair_by_code, system_lines
+from tests.gui.helpers import SOON
+from tests.gui.test_app_windows import only_page, pair_by_code, system_lines
 
 # The two-window fixtures (a relay process, windows with their own profiles), shared:
 # pytest finds fixtures among a test module's attributes.
