@@ -6,8 +6,6 @@ other side, so each test reads as a conversation and checks what each side saw.
 
 import os
 import re
-from collections import deque
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -16,7 +14,6 @@ from messenger.protocol import password_handshake
 from messenger.protocol.channel import Direction
 from messenger.protocol.errors import (
     LocalProtocolError,
-    MessengerError,
     RemoteProtocolError,
     WrongPasswordError,
 )
@@ -29,6 +26,7 @@ from messenger.protocol.password_handshake import (
     SendPacket,
     password_salt,
 )
+from tests.unit.handshakes import converse
 
 SESSION = "7"
 NONCE = bytes(range(16))
@@ -45,58 +43,24 @@ def joiner(session=SESSION, nonce=NONCE):
     return PasswordHandshake(Role.JOINER, session, nonce)
 
 
-@dataclass
-class Side:
-    handshake: PasswordHandshake
-    events: list = field(default_factory=list)
-    error: MessengerError | None = None
-
-    @property
-    def keys(self):
-        (complete,) = [e for e in self.events if isinstance(e, HandshakeComplete)]
-        return complete.keys
-
-    @property
-    def seen(self):
-        """The events as names: "PAKE" and "CONFIRM" for packets sent, "complete" at the end."""
-        return [
-            PacketKind(e.data[1]).name if isinstance(e, SendPacket) else "complete"
-            for e in self.events
-        ]
-
-
 def run(a, b, a_stretched=STRETCHED, b_stretched=STRETCHED, tamper=None):
-    """Start both sides and deliver every packet to the other until nothing is in flight.
-
-    A side that raises stops receiving; the other side carries on with what is in flight.
-    ``tamper(receiver, packet)`` sees every packet on the way, as a relay would.
-    """
-    sides = {a: Side(a), b: Side(b)}
-    in_flight = deque()
-
-    def emitted(sender, events):
-        sides[sender].events += events
-        receiver = b if sender is a else a
-        in_flight.extend((receiver, e.data) for e in events if isinstance(e, SendPacket))
-
-    emitted(a, a.start(a_stretched))
-    emitted(b, b.start(b_stretched))
-    while in_flight:
-        receiver, packet = in_flight.popleft()
-        if sides[receiver].error is not None:
-            continue
-        try:
-            if tamper is not None:
-                packet = tamper(receiver, packet)
-            emitted(receiver, receiver.receive(packet))
-        except MessengerError as exc:
-            sides[receiver].error = exc
-    return sides[a], sides[b]
+    """Start both sides and deliver every packet to the other until nothing is in flight."""
+    return converse(a, b, a.start(a_stretched), b.start(b_stretched), tamper)
 
 
 def pake_from(handshake, stretched=STRETCHED):
     (send,) = handshake.start(stretched)
     return send.data
+
+
+def at_the_joiners_confirm(j_stretched=STRETCHED):
+    """A creator that has the joiner's PAKE (so it waits for a CONFIRM), that PAKE, and the
+    CONFIRM the joiner, holding ``j_stretched``, sends back."""
+    c, j = creator(), joiner()
+    c_pake, j_pake = pake_from(c), pake_from(j, j_stretched)
+    c.receive(j_pake)
+    (j_confirm,) = j.receive(c_pake)
+    return c, j_pake, j_confirm.data
 
 
 def confirm_from(sender, peer):
@@ -192,12 +156,9 @@ def test_a_wrong_password_fails_on_both_sides():
 
 
 def test_each_side_detects_a_wrong_password_without_hearing_from_the_other_side():
-    c, j = creator(), joiner()
-    c_pake, j_pake = pake_from(c), pake_from(j, OTHER_STRETCHED)
-    c.receive(j_pake)
-    (j_confirm,) = j.receive(c_pake)
+    c, _, j_confirm = at_the_joiners_confirm(OTHER_STRETCHED)
     with pytest.raises(WrongPasswordError):
-        c.receive(j_confirm.data)
+        c.receive(j_confirm)
 
 
 def test_different_salts_fail_as_a_wrong_password_even_with_equal_stretched_keys():
@@ -313,21 +274,15 @@ def test_a_confirm_with_one_bit_flipped_is_a_wrong_password(bit):
 
 @pytest.mark.parametrize("length", [0, 1, CONFIRM_SIZE - 1])
 def test_a_truncated_confirm_is_a_wrong_password(length):
-    c, j = creator(), joiner()
-    c_pake, j_pake = pake_from(c), pake_from(j)
-    c.receive(j_pake)
-    (j_confirm,) = j.receive(c_pake)
+    c, _, j_confirm = at_the_joiners_confirm()
     with pytest.raises(WrongPasswordError):
-        c.receive(j_confirm.data[: 2 + length])
+        c.receive(j_confirm[: 2 + length])
 
 
 def test_a_confirm_with_bytes_appended_is_a_wrong_password():
-    c, j = creator(), joiner()
-    c_pake, j_pake = pake_from(c), pake_from(j)
-    c.receive(j_pake)
-    (j_confirm,) = j.receive(c_pake)
+    c, _, j_confirm = at_the_joiners_confirm()
     with pytest.raises(WrongPasswordError):
-        c.receive(j_confirm.data + b"\x00")
+        c.receive(j_confirm + b"\x00")
 
 
 def test_a_confirm_reflected_back_to_its_sender_is_a_wrong_password():
@@ -406,13 +361,10 @@ def test_a_malformed_packet_is_a_protocol_error(packet):
 
 
 def test_after_a_failure_every_further_packet_is_refused():
-    c, j = creator(), joiner()
-    c_pake, j_pake = pake_from(c), pake_from(j, OTHER_STRETCHED)
-    c.receive(j_pake)
-    (j_confirm,) = j.receive(c_pake)
+    c, j_pake, j_confirm = at_the_joiners_confirm(OTHER_STRETCHED)
     with pytest.raises(WrongPasswordError):
-        c.receive(j_confirm.data)
-    for packet in (j_confirm.data, j_pake, make_packet(PacketKind.CONFIRM, bytes(32))):
+        c.receive(j_confirm)
+    for packet in (j_confirm, j_pake, make_packet(PacketKind.CONFIRM, bytes(32))):
         with pytest.raises(LocalProtocolError, match="already failed"):
             c.receive(packet)
     assert c.state == "failed"
@@ -434,13 +386,10 @@ def test_start_after_a_failure_is_refused():
 
 
 def test_a_completed_handshake_refuses_further_packets():
-    c, j = creator(), joiner()
-    c_pake, j_pake = pake_from(c), pake_from(j)
-    c.receive(j_pake)
-    (j_confirm,) = j.receive(c_pake)
-    c.receive(j_confirm.data)
+    c, _, j_confirm = at_the_joiners_confirm()
+    c.receive(j_confirm)
     with pytest.raises(RemoteProtocolError):
-        c.receive(j_confirm.data)
+        c.receive(j_confirm)
 
 
 def test_session_keys_never_show_key_bytes_in_a_log_line():

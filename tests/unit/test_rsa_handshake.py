@@ -9,8 +9,6 @@ key of her own but not Alice's or Bob's.
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass, field
 
 import msgpack
 import pytest
@@ -19,12 +17,12 @@ from messenger.protocol.channel import Direction
 from messenger.protocol.errors import (
     AuthenticationFailedError,
     LocalProtocolError,
-    MessengerError,
     RemoteProtocolError,
 )
 from messenger.protocol.packets import PACKET_VERSION, PacketKind, make_packet
 from messenger.protocol.password_handshake import HandshakeComplete, Role, SendPacket
 from messenger.protocol.rsa_handshake import RsaHandshake, rsa_safety_number
+from tests.unit.handshakes import converse
 
 SESSION = "7"
 
@@ -41,48 +39,9 @@ def bob_from(keys, peer=None, session=SESSION, me=None):
     return RsaHandshake(Role.JOINER, session, me, (peer or keys.alice).public)
 
 
-@dataclass
-class Side:
-    handshake: RsaHandshake
-    events: list = field(default_factory=list)
-    error: MessengerError | None = None
-
-    @property
-    def keys(self):
-        (complete,) = [e for e in self.events if isinstance(e, HandshakeComplete)]
-        return complete.keys
-
-    @property
-    def seen(self):
-        """Packet kinds sent, and "complete" where the handshake finished."""
-        return [
-            PacketKind(e.data[1]).name if isinstance(e, SendPacket) else "complete"
-            for e in self.events
-        ]
-
-
 def run(initiator, responder, tamper=None):
     """Start the initiator and deliver packets both ways until nothing is in flight."""
-    sides = {initiator: Side(initiator), responder: Side(responder)}
-    in_flight = deque()
-
-    def emitted(sender, events):
-        sides[sender].events += events
-        receiver = responder if sender is initiator else initiator
-        in_flight.extend((receiver, e.data) for e in events if isinstance(e, SendPacket))
-
-    emitted(initiator, initiator.start())
-    while in_flight:
-        receiver, packet = in_flight.popleft()
-        if sides[receiver].error is not None:
-            continue
-        try:
-            if tamper is not None:
-                packet = tamper(receiver, packet)
-            emitted(receiver, receiver.receive(packet))
-        except MessengerError as exc:
-            sides[receiver].error = exc
-    return sides[initiator], sides[responder]
+    return converse(initiator, responder, initiator.start(), tamper=tamper)
 
 
 def packet_of(events):
