@@ -82,6 +82,20 @@ def flipped(data: bytes, index: int = -1) -> bytes:
     return bytes(out)
 
 
+def answered_hello(rsa_keys) -> tuple[ClientHandshake, bytes]:
+    """Alice's client, which has sent its hello, and the relay's genuine server_hello to it."""
+    client = ClientHandshake(rsa_keys.alice)
+    return client, ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+
+
+def past_the_hellos(rsa_keys) -> tuple[ClientHandshake, ServerHandshake]:
+    """Alice's client and the relay after both hellos; the relay waits for key_exchange."""
+    client = ClientHandshake(rsa_keys.alice)
+    server = ServerHandshake(rsa_keys.server)
+    client.got_server_hello(server.got_client_hello(client.hello()))
+    return client, server
+
+
 def server_side_up_to_auth(server_key, client_key):
     """A client and relay that have exchanged keys; the relay waits for auth."""
     client = ClientHandshake(client_key)
@@ -171,38 +185,33 @@ def test_a_server_hello_made_for_another_client_hello_is_refused(rsa_keys):
 
 
 def test_a_server_hello_with_a_flipped_signature_byte_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server_hello = ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+    client, server_hello = answered_hello(rsa_keys)
     signature = wire.decode(server_hello).signature
     with pytest.raises(AuthenticationFailedError):
         client.got_server_hello(edited(server_hello, signature=flipped(signature, 10)))
 
 
 def test_a_server_hello_presenting_another_key_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server_hello = ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+    client, server_hello = answered_hello(rsa_keys)
     with pytest.raises(AuthenticationFailedError):
         client.got_server_hello(edited(server_hello, key=rsa_keys.mallory.public.der))
 
 
 def test_a_server_hello_with_a_swapped_share_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server_hello = ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+    client, server_hello = answered_hello(rsa_keys)
     eph = wire.decode(server_hello).eph
     with pytest.raises(AuthenticationFailedError):
         client.got_server_hello(edited(server_hello, eph=flipped(eph, 0)))
 
 
 def test_a_server_hello_with_a_key_that_is_not_a_key_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server_hello = ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+    client, server_hello = answered_hello(rsa_keys)
     with pytest.raises(AuthenticationFailedError):
         client.got_server_hello(edited(server_hello, key=b"\x30not a key"))
 
 
 def test_a_server_hello_of_another_protocol_version_is_refused_naming_both(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server_hello = ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
+    client, server_hello = answered_hello(rsa_keys)
     with pytest.raises(RemoteProtocolError, match=r"protocol 3;.*speaks 2\."):
         client.got_server_hello(edited(server_hello, version=3))
 
@@ -238,9 +247,7 @@ def test_something_other_than_server_hello_is_refused(rsa_keys):
 
 
 def test_a_key_exchange_with_a_flipped_byte_in_the_wrapped_secret_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    client.got_server_hello(server.got_client_hello(client.hello()))
+    client, server = past_the_hellos(rsa_keys)
     key_exchange, _ = client.key_exchange()
     wrapped = wire.decode(key_exchange).wrapped
     with pytest.raises(AuthenticationFailedError):
@@ -248,18 +255,14 @@ def test_a_key_exchange_with_a_flipped_byte_in_the_wrapped_secret_is_refused(rsa
 
 
 def test_a_key_exchange_wrapped_to_another_key_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    client.got_server_hello(server.got_client_hello(client.hello()))
+    _, server = past_the_hellos(rsa_keys)
     wrapped = rsa_keys.mallory.public.wrap(bytes(transport.SECRET_SIZE))
     with pytest.raises(AuthenticationFailedError):
         server.got_key_exchange(wire.encode(wire.KeyExchange(wrapped=wrapped)))
 
 
 def test_a_key_exchange_with_a_secret_of_the_wrong_size_is_refused(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    client.got_server_hello(server.got_client_hello(client.hello()))
+    _, server = past_the_hellos(rsa_keys)
     wrapped = rsa_keys.server.public.wrap(bytes(16))
     with pytest.raises(RemoteProtocolError):
         server.got_key_exchange(wire.encode(wire.KeyExchange(wrapped=wrapped)))
@@ -354,9 +357,7 @@ def test_a_first_message_that_is_not_client_hello_is_refused(rsa_keys):
 
 
 def test_auth_before_key_exchange_is_refused_by_the_relay(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    client.got_server_hello(server.got_client_hello(client.hello()))
+    _, server = past_the_hellos(rsa_keys)
     premature = wire.encode(wire.Auth(key=rsa_keys.alice.public.der, signature=bytes(384)))
     with pytest.raises(MessengerError):
         server.got_auth(premature)
