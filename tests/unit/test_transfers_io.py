@@ -172,6 +172,11 @@ class Link:
 
         await self.until(idle, "quiet wire")
 
+    async def settle_after(self, side: Side, kind: type) -> None:
+        """Wait for ``side``'s first ``kind`` event, then until the wire is quiet."""
+        await self.until(lambda: side.of(kind), f"{side.name}'s {kind.__name__}")
+        await self.settle()
+
     async def close(self) -> None:
         for side in self.sides:
             side.release()
@@ -188,6 +193,18 @@ def run(test: Callable[..., Awaitable[None]], *args: object) -> None:
 
 async def linked(folder: Path | None, *, ask: bool = False) -> Link:
     return Link(folder, ask=ask)
+
+
+def altered(kind: type, alter: Callable, where: Callable = lambda _payload: True) -> Rewrite:
+    """A ``Side.rewrite`` that delivers ``alter(payload)`` instead of each ``kind`` payload
+    ``where`` accepts, and everything else unchanged."""
+
+    def rewrite(payload: object) -> list[object]:
+        if isinstance(payload, kind) and where(payload):
+            return [alter(payload)]
+        return [payload]
+
+    return rewrite
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -241,8 +258,7 @@ def test_a_file_arrives_byte_identical_and_both_sides_report_it_done(source, inb
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "report.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         received = link.bob.one(ev.FileCompleted, transfer_id)
         sent = link.alice.one(ev.FileCompleted, transfer_id)
@@ -274,8 +290,7 @@ def test_an_empty_file_arrives_as_an_empty_file(source, inbox):
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "empty.txt")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         received = link.bob.one(ev.FileCompleted, transfer_id)
         assert Path(received.path).read_bytes() == b""
@@ -297,8 +312,7 @@ def test_an_existing_file_of_the_same_name_is_not_overwritten(source, inbox):
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "report.pdf")
-        await link.until(lambda: link.bob.of(ev.FileCompleted), "receiver's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.bob, ev.FileCompleted)
 
         assert Path(link.bob.one(ev.FileCompleted, transfer_id).path) == inbox / "report (2).pdf"
         link.assert_no_errors()
@@ -312,18 +326,13 @@ def test_an_existing_file_of_the_same_name_is_not_overwritten(source, inbox):
 
 def test_a_hostile_name_lands_as_a_safe_base_name_inside_the_folder(source, inbox):
     data = make_file(source / "plain.bin", 1000)
-
-    def rename(payload: object) -> list[object]:
-        if isinstance(payload, FileOffer):
-            return [replace(payload, name="../../.bashrc\x1b[2J\u202e")]
-        return [payload]
+    hostile = "../../.bashrc\x1b[2J\u202e"
 
     async def scenario() -> None:
         link = await linked(inbox)
-        link.alice.rewrite = rename
+        link.alice.rewrite = altered(FileOffer, lambda offer: replace(offer, name=hostile))
         transfer_id = await link.alice.transfers.offer(source / "plain.bin")
-        await link.until(lambda: link.bob.of(ev.FileCompleted), "receiver's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.bob, ev.FileCompleted)
 
         assert link.bob.one(ev.FileOffered, transfer_id).name == "bashrc_[2J"
         assert Path(link.bob.one(ev.FileCompleted, transfer_id).path) == inbox / "bashrc_[2J"
@@ -409,8 +418,7 @@ def test_a_declined_offer_is_cancelled_by_the_peer_on_the_senders_side(source, i
         transfer_id = await link.alice.transfers.offer(source / "unwanted.bin")
         await link.until(lambda: link.bob.of(ev.FileOffered), "receiver's FileOffered")
         await link.bob.transfers.answer(transfer_id, None)
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCancelled)
 
         cancelled = link.alice.one(ev.FileCancelled, transfer_id)
         assert (cancelled.by, cancelled.reason) == ("peer", "declined")
@@ -430,8 +438,7 @@ def test_a_receiver_without_a_folder_declines_by_policy(source):
     async def scenario() -> None:
         link = await linked(None)
         transfer_id = await link.alice.transfers.offer(source / "unwanted.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCancelled)
 
         assert link.alice.one(ev.FileCancelled, transfer_id).by == "peer"
         link.assert_no_errors()
@@ -456,8 +463,7 @@ def test_a_cancel_mid_way_stops_both_sides_and_removes_the_partial_file(
         canceller, other = (link.alice, link.bob) if who == "sender" else (link.bob, link.alice)
         await canceller.transfers.cancel(transfer_id)
         link.bob.release()
-        await link.until(lambda: other.of(ev.FileCancelled), "the other side's FileCancelled")
-        await link.settle()
+        await link.settle_after(other, ev.FileCancelled)
 
         assert canceller.one(ev.FileCancelled, transfer_id).by == "me"
         assert other.one(ev.FileCancelled, transfer_id).by == "peer"
@@ -483,8 +489,7 @@ def test_a_receiver_cancel_that_lands_while_the_last_ack_is_sent_is_clean(source
 
         link.bob.after_send = cancel_during_last_ack
         transfer_id = await link.alice.transfers.offer(source / "two.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCancelled)
         try:
             link.assert_no_errors()
             assert link.bob.of(ev.FileCompleted, transfer_id) == []
@@ -498,109 +503,69 @@ def test_a_receiver_cancel_that_lands_while_the_last_ack_is_sent_is_clean(source
 # -- what the receiver refuses ---------------------------------------------------------------
 
 
-def test_a_chunk_out_of_order_fails_the_transfer_and_removes_the_partial(source, inbox):
-    make_file(source / "order.bin", 3 * MiB)
+def skip_ahead(payload: object) -> list[object]:
+    if isinstance(payload, FileChunk) and payload.index == 0:
+        return [payload, replace(payload, index=2)]  # chunk 1 is due, 2 arrives
+    return [payload]
 
-    def skip_ahead(payload: object) -> list[object]:
-        if isinstance(payload, FileChunk) and payload.index == 0:
-            return [payload, replace(payload, index=2)]  # chunk 1 is due, 2 arrives
-        return [payload]
 
-    async def scenario() -> None:
-        link = await linked(inbox)
-        link.alice.rewrite = skip_ahead
-        transfer_id = await link.alice.transfers.offer(source / "order.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
-
-        assert link.bob.one(ev.FileFailed, transfer_id).code == "out_of_order"
-        assert link.alice.one(ev.FileCancelled, transfer_id).by == "peer"
-        assert link.bob.of(ev.FileCompleted) == [] and link.alice.of(ev.FileCompleted) == []
-        link.assert_no_errors()
-        await link.close()
-
-    run(scenario)
-    assert files_in(inbox) == []
+def second_chunk(chunk: FileChunk) -> bool:
+    return chunk.index == 1
 
 
 @pytest.mark.parametrize(
-    ("how", "change"),
+    ("rewrite", "code"),
     [
-        ("short", lambda data: data[:-1]),
-        ("long", lambda data: data + b"!"),
-        ("empty", lambda data: b""),
+        pytest.param(skip_ahead, "out_of_order", id="a-chunk-out-of-order"),
+        pytest.param(
+            altered(FileChunk, lambda c: replace(c, data=c.data[:-1]), where=second_chunk),
+            "size_mismatch",
+            id="a-short-chunk",
+        ),
+        pytest.param(
+            altered(FileChunk, lambda c: replace(c, data=c.data + b"!"), where=second_chunk),
+            "size_mismatch",
+            id="a-long-chunk",
+        ),
+        pytest.param(
+            altered(FileChunk, lambda c: replace(c, data=b""), where=second_chunk),
+            "size_mismatch",
+            id="an-empty-chunk",
+        ),
+        pytest.param(
+            altered(FileOffer, lambda offer: replace(offer, size=offer.size - 1)),
+            "size_mismatch",
+            id="a-chunk-beyond-the-announced-size",
+        ),
+        pytest.param(
+            altered(
+                FileOffer,
+                lambda offer: replace(offer, sha256=hashlib.sha256(b"something else").digest()),
+            ),
+            "hash_mismatch",
+            id="content-that-does-not-match-the-offered-sha256",
+        ),
     ],
 )
-def test_a_chunk_of_the_wrong_length_is_a_size_mismatch(source, inbox, how, change):
-    make_file(source / "sized.bin", 2 * MiB + 100)
-
-    def resize(payload: object) -> list[object]:
-        if isinstance(payload, FileChunk) and payload.index == 1:
-            return [replace(payload, data=change(payload.data))]
-        return [payload]
+def test_an_altered_payload_fails_the_transfer_and_leaves_nothing_in_the_folder(
+    source, inbox, rewrite, code
+):
+    make_file(source / "altered.bin", 3 * MiB)
 
     async def scenario() -> None:
         link = await linked(inbox)
-        link.alice.rewrite = resize
-        transfer_id = await link.alice.transfers.offer(source / "sized.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
+        link.alice.rewrite = rewrite
+        transfer_id = await link.alice.transfers.offer(source / "altered.bin")
+        await link.settle_after(link.alice, ev.FileCancelled)
 
-        assert link.bob.one(ev.FileFailed, transfer_id).code == "size_mismatch"
-        assert link.bob.of(ev.FileCompleted) == []
-        link.assert_no_errors()
-        await link.close()
-
-    run(scenario)
-    assert files_in(inbox) == []
-
-
-def test_a_chunk_beyond_the_announced_size_is_a_size_mismatch(source, inbox):
-    make_file(source / "grows.bin", MiB)  # one chunk announced
-
-    def announce_less(payload: object) -> list[object]:
-        if isinstance(payload, FileOffer):
-            return [replace(payload, size=payload.size - 1)]
-        return [payload]
-
-    async def scenario() -> None:
-        link = await linked(inbox)
-        link.alice.rewrite = announce_less
-        transfer_id = await link.alice.transfers.offer(source / "grows.bin")
-        await link.until(lambda: link.bob.of(ev.FileFailed), "receiver's FileFailed")
-        await link.settle()
-
-        assert link.bob.one(ev.FileFailed, transfer_id).code == "size_mismatch"
-        link.assert_no_errors()
-        await link.close()
-
-    run(scenario)
-    assert files_in(inbox) == []
-
-
-def test_a_file_that_does_not_match_the_offered_sha256_is_removed(source, inbox):
-    make_file(source / "forged.bin", 2 * MiB + 3)
-
-    def wrong_hash(payload: object) -> list[object]:
-        if isinstance(payload, FileOffer):
-            return [replace(payload, sha256=hashlib.sha256(b"something else").digest())]
-        return [payload]
-
-    async def scenario() -> None:
-        link = await linked(inbox)
-        link.alice.rewrite = wrong_hash
-        transfer_id = await link.alice.transfers.offer(source / "forged.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
-
-        assert link.bob.one(ev.FileFailed, transfer_id).code == "hash_mismatch"
-        assert link.bob.of(ev.FileCompleted) == [] and link.alice.of(ev.FileCompleted) == []
+        assert link.bob.one(ev.FileFailed, transfer_id).code == code
         assert link.alice.one(ev.FileCancelled, transfer_id).by == "peer"
+        assert link.bob.of(ev.FileCompleted) == [] and link.alice.of(ev.FileCompleted) == []
         link.assert_no_errors()
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == [], "nothing is left in the folder, not even a reserved name"
+    assert files_in(inbox) == [], "no partial file, no resume state, not even a reserved name"
 
 
 class FailingDisk:
@@ -637,8 +602,7 @@ def test_a_failing_write_stops_the_transfer_and_removes_the_partial(source, inbo
 
         link.bob.after_send = fill_the_disk
         transfer_id = await link.alice.transfers.offer(source / "huge.bin")
-        await link.until(lambda: link.alice.of(ev.FileCancelled), "sender's FileCancelled")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCancelled)
 
         assert link.bob.one(ev.FileFailed, transfer_id).code == code
         assert link.bob.of(ev.FileCompleted) == []
@@ -655,14 +619,9 @@ def test_a_long_non_ascii_name_from_another_system_still_arrives(source, inbox):
     data = make_file(source / "short.txt", 1000)
     long_name = "日本語の報告書" * 20 + ".txt"  # fine on NTFS/APFS (UTF-16/chars), 423 bytes
 
-    def rename(payload: object) -> list[object]:
-        if isinstance(payload, FileOffer):
-            return [replace(payload, name=long_name)]
-        return [payload]
-
     async def scenario() -> None:
         link = await linked(inbox)
-        link.alice.rewrite = rename
+        link.alice.rewrite = altered(FileOffer, lambda offer: replace(offer, name=long_name))
         await link.alice.transfers.offer(source / "short.txt")
         await link.until(
             lambda: link.alice.of(ev.FileCompleted) or link.bob.errors, "completion (or a crash)"
@@ -676,6 +635,7 @@ def test_a_long_non_ascii_name_from_another_system_still_arrives(source, inbox):
     run(scenario)
     arrived = files_in(inbox)
     assert len(arrived) == 1 and arrived[0].endswith(".txt")
+    assert arrived[0].startswith("日本語の報告書"), "it arrives under the long name, clipped"
     assert (inbox / arrived[0]).read_bytes() == data
 
 
@@ -702,8 +662,7 @@ def test_an_interrupted_transfer_resumes_in_a_new_session_where_it_stopped(
     async def second_session() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "resumable.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         assert link.alice.one(ev.FileAccepted, transfer_id).start_chunk == stop_at
         assert [c.index for c in link.alice.sent_of(FileChunk)] == list(range(stop_at, 41))
@@ -735,8 +694,7 @@ def test_a_resume_state_that_claims_more_than_the_partial_holds_starts_over(
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "f.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         assert link.alice.one(ev.FileAccepted, transfer_id).start_chunk == 0
         link.assert_no_errors()
@@ -806,8 +764,7 @@ def test_the_sender_never_has_more_than_window_chunks_unacked(source, inbox, sma
                 await link.until(lambda: len(in_flight) > WINDOW, "a chunk past the window")
         assert len(in_flight) == WINDOW, f"sent while nothing was acked: {in_flight}"
         link.bob.release()
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
         link.assert_no_errors()
         await link.close()
 
@@ -827,8 +784,7 @@ def test_progress_is_throttled_but_the_last_report_is_the_full_size(
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "progress.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         for side, direction in ((link.alice, "out"), (link.bob, "in")):
             reports = side.of(ev.FileProgress, transfer_id)
@@ -851,8 +807,7 @@ def test_progress_is_reported_along_the_way_when_not_throttled(
     async def scenario() -> None:
         link = await linked(inbox)
         transfer_id = await link.alice.transfers.offer(source / "progress.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         received = [r.transferred for r in link.bob.of(ev.FileProgress, transfer_id)]
         assert received[:3] == [small_chunks, 2 * small_chunks, 3 * small_chunks]
@@ -869,8 +824,7 @@ def test_the_real_chunk_size_is_one_mebibyte(source, inbox):
     async def scenario() -> None:
         link = await linked(inbox)
         await link.alice.transfers.offer(source / "x.bin")
-        await link.until(lambda: link.alice.of(ev.FileCompleted), "sender's FileCompleted")
-        await link.settle()
+        await link.settle_after(link.alice, ev.FileCompleted)
 
         assert link.alice.sent_of(FileOffer)[0].chunk_size == CHUNK_SIZE == MiB
         assert [len(c.data) for c in link.alice.sent_of(FileChunk)] == [MiB, 1]
