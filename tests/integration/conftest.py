@@ -407,6 +407,43 @@ def _required(body: bytes | None) -> bytes:
     return body
 
 
+# -- attackers on the wire -------------------------------------------------------------------
+
+
+class NextFrame:
+    """A plain (non-terminating) proxy hook: sealed frames pass untouched until ``armed``;
+    then ``attack`` rewrites the next frame going ``direction``, still sealed, once."""
+
+    def __init__(self, direction: str, attack: Callable[[bytes], list[bytes]]) -> None:
+        self.direction = direction
+        self.attack = attack
+        self.armed = threading.Event()
+        self.fired = threading.Event()
+
+    def __call__(self, direction: str, body: bytes) -> list[bytes] | None:
+        if direction != self.direction or not self.armed.is_set() or self.fired.is_set():
+            return None
+        self.fired.set()
+        return self.attack(body)
+
+
+def ended_by_the_attack(cli: CliProcess, code: str, attack: Any, proxy: TcpProxy) -> None:
+    """``cli`` reports error ``code`` and exits non-zero; ``attack`` (a proxy hook with a
+    ``fired`` event) did fire, and the proxy itself ran without an error."""
+    failure = cli.wait_for(event("error"))
+    assert attack.fired.is_set() and not proxy.errors
+    assert failure["code"] == code, failure
+    assert cli.wait_exit() != 0
+
+
+def relay_closed_a_tampered_connection(relay: RelayProcess) -> None:
+    relay.wait_for_log(
+        lambda lines: any("disconnected (tampered" in line for line in lines),
+        timeout=5,
+        what="log line about closing the tampered connection",
+    )
+
+
 # -- fixtures ---------------------------------------------------------------------------------
 
 

@@ -13,14 +13,23 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 
 import pytest
 
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol import wire
 from messenger.protocol.framing import encode_frame
-from tests.integration.conftest import DOWN, UP, TcpProxy, exchange, rsa_session, start_waiting
+from tests.integration.conftest import (
+    DOWN,
+    UP,
+    NextFrame,
+    TcpProxy,
+    ended_by_the_attack,
+    exchange,
+    relay_closed_a_tampered_connection,
+    rsa_session,
+    start_waiting,
+)
 from tests.support import SOON, event
 
 GROUPED_FINGERPRINT = re.compile(r"[0-9a-f]{4}( [0-9a-f]{4}){15}")
@@ -362,23 +371,6 @@ def test_a_different_relay_key_on_a_pinned_address_is_refused_before_any_identit
 # -- a network attacker against the sealed transport, during an RSA session ------------------
 
 
-class NextFrame:
-    """A plain (non-terminating) proxy hook: sealed frames pass untouched until ``armed``;
-    then ``attack`` rewrites the next frame going ``direction``, still sealed, once."""
-
-    def __init__(self, direction: str, attack: Callable[[bytes], list[bytes]]) -> None:
-        self.direction = direction
-        self.attack = attack
-        self.armed = threading.Event()
-        self.fired = threading.Event()
-
-    def __call__(self, direction: str, body: bytes) -> list[bytes] | None:
-        if direction != self.direction or not self.armed.is_set() or self.fired.is_set():
-            return None
-        self.fired.set()
-        return self.attack(body)
-
-
 def replay(body: bytes) -> list[bytes]:
     return [body, body]
 
@@ -396,33 +388,28 @@ def rsa_session_through_proxy(relay, make_person, make_proxy, hook):
     return proxy, alice_cli, bob_cli
 
 
-def relay_closed_a_tampered_connection(relay) -> None:
-    relay.wait_for_log(
-        lambda lines: any("disconnected (tampered" in line for line in lines),
-        timeout=5,
-        what="log line about closing the tampered connection",
-    )
-
-
-def test_a_sealed_frame_replayed_to_the_relay_closes_the_senders_connection_as_tampered(
-    relay, make_person, make_proxy
+@pytest.mark.parametrize(
+    ("attack", "bob_gets"),
+    [
+        # The relay forwards the first copy and drops the connection at the second.
+        pytest.param(replay, ["first, untouched", "second, on the wire"], id="replayed"),
+        pytest.param(flip_a_middle_byte, ["first, untouched"], id="byte-flipped"),
+    ],
+)
+def test_a_sealed_frame_altered_on_the_way_to_the_relay_closes_the_senders_connection_as_tampered(
+    relay, make_person, make_proxy, attack, bob_gets
 ):
-    attack = NextFrame(UP, replay)
-    proxy, alice, bob = rsa_session_through_proxy(relay, make_person, make_proxy, attack)
+    hook = NextFrame(UP, attack)
+    proxy, alice, bob = rsa_session_through_proxy(relay, make_person, make_proxy, hook)
     exchange(alice, bob, "first, untouched")
-    attack.armed.set()
+    hook.armed.set()
 
-    alice.send("second, replayed on the wire")
+    alice.send("second, on the wire")
 
-    failure = alice.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert alice.wait_exit() != 0
+    ended_by_the_attack(alice, "tampered", hook, proxy)
     relay_closed_a_tampered_connection(relay)
     bob.wait_for(event("peer_left"))
-    assert bob.texts() == ["first, untouched", "second, replayed on the wire"], (
-        "the relay forwards the first copy and drops the connection at the second"
-    )
+    assert bob.texts() == bob_gets
 
 
 def test_a_sealed_frame_replayed_to_the_client_ends_its_session_as_tampered(
@@ -435,31 +422,9 @@ def test_a_sealed_frame_replayed_to_the_client_ends_its_session_as_tampered(
 
     bob.send("second, replayed on the wire")
 
-    failure = alice.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert alice.wait_exit() != 0
+    ended_by_the_attack(alice, "tampered", attack, proxy)
     assert alice.texts().count("second, replayed on the wire") <= 1
     bob.wait_for(event("peer_left"))
-
-
-def test_a_byte_flipped_inside_a_sealed_frame_closes_the_senders_connection_as_tampered(
-    relay, make_person, make_proxy
-):
-    attack = NextFrame(UP, flip_a_middle_byte)
-    proxy, alice, bob = rsa_session_through_proxy(relay, make_person, make_proxy, attack)
-    exchange(alice, bob, "first, untouched")
-    attack.armed.set()
-
-    alice.send("second, flipped on the wire")
-
-    failure = alice.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert alice.wait_exit() != 0
-    relay_closed_a_tampered_connection(relay)
-    bob.wait_for(event("peer_left"))
-    assert bob.texts() == ["first, untouched"]
 
 
 # -- a passphrase-protected identity ----------------------------------------------------------

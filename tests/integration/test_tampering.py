@@ -15,7 +15,15 @@ import pytest
 
 from messenger.protocol import wire
 from messenger.protocol.packets import PACKET_VERSION, PacketKind
-from tests.integration.conftest import DOWN, UP, exchange
+from tests.integration.conftest import (
+    DOWN,
+    UP,
+    NextFrame,
+    ended_by_the_attack,
+    exchange,
+    pair,
+    relay_closed_a_tampered_connection,
+)
 from tests.support import event
 
 pytestmark = pytest.mark.timeout(60)
@@ -63,11 +71,7 @@ def swallow(record: wire.Relay) -> list[wire.Relay]:
 def pair_through_proxy(relay, make_cli, make_proxy, hook, terminate=True):
     """bob talks to the relay directly; alice (the joiner) goes through the proxy."""
     proxy = make_proxy(relay.port, hook, terminate=terminate)
-    bob = make_cli(relay.addr, "create", name="bob")
-    code = bob.wait_for(event("code"))["code"]
-    alice = make_cli(proxy.addr, "join", code, name="alice")
-    for side in (alice, bob):
-        side.wait_for(event("ready"))
+    alice, bob = pair(make_cli, relay.addr, proxy.addr)
     return proxy, alice, bob
 
 
@@ -78,10 +82,7 @@ def test_a_flipped_bit_in_a_sealed_record_ends_the_session_as_tampered(relay, ma
 
     alice.send("second, tampered with")
 
-    failure = bob.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert bob.wait_exit() != 0
+    ended_by_the_attack(bob, "tampered", attack, proxy)
     assert bob.texts() == ["first, untouched"]
     assert len(alice.of("delivered")) == 1, "the tampered message must not be confirmed"
 
@@ -95,10 +96,7 @@ def test_a_replayed_record_ends_the_session_as_replayed_and_shows_the_text_once(
 
     alice.send("second, sent twice by the attacker")
 
-    failure = bob.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "replayed", failure
-    assert bob.wait_exit() != 0
+    ended_by_the_attack(bob, "replayed", attack, proxy)
     assert bob.texts() in (["first"], ["first", "second, sent twice by the attacker"])
 
 
@@ -110,68 +108,43 @@ def test_a_dropped_record_is_detected_as_reordering_at_the_next_one(relay, make_
     alice.send("second, swallowed by the attacker")
     alice.send("third, after the gap")
 
-    failure = bob.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "replayed", failure
-    assert bob.wait_exit() != 0
+    ended_by_the_attack(bob, "replayed", attack, proxy)
     assert bob.texts() == ["first"], "nothing after the gap may be shown"
 
 
 # -- the network attacker: sealed transport frames ----------------------------------------------
 
 
-class FlipNextFrame:
-    """A proxy hook that passes sealed frames through until armed, then flips the last bit
-    of the next frame going ``direction`` (the chat message the test sends next)."""
-
-    def __init__(self, direction: str) -> None:
-        self.direction = direction
-        self.armed = threading.Event()
-        self.fired = threading.Event()
-
-    def __call__(self, direction: str, body: bytes) -> list[bytes] | None:
-        if direction != self.direction or not self.armed.is_set() or self.fired.is_set():
-            return None
-        self.fired.set()
-        return [body[:-1] + bytes([body[-1] ^ 0x01])]
+def flip_the_last_bit(body: bytes) -> list[bytes]:
+    return [body[:-1] + bytes([body[-1] ^ 0x01])]
 
 
 def test_a_flipped_bit_on_the_way_to_the_relay_closes_alices_connection(
     relay, make_cli, make_proxy
 ):
-    attack = FlipNextFrame(UP)
+    attack = NextFrame(UP, flip_the_last_bit)
     proxy, alice, bob = pair_through_proxy(relay, make_cli, make_proxy, attack, terminate=False)
     exchange(alice, bob, "first, untouched")
     attack.armed.set()
 
     alice.send("second, tampered with on the wire")
 
-    failure = alice.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert alice.wait_exit() != 0
+    ended_by_the_attack(alice, "tampered", attack, proxy)
     bob.wait_for(event("peer_left"))
     assert bob.texts() == ["first, untouched"]
-    relay.wait_for_log(
-        lambda lines: any("disconnected (tampered" in line for line in lines),
-        timeout=5,
-        what="log line about closing the tampered connection",
-    )
+    relay_closed_a_tampered_connection(relay)
 
 
 def test_a_flipped_bit_on_the_way_from_the_relay_ends_alices_session_as_tampered(
     relay, make_cli, make_proxy
 ):
-    attack = FlipNextFrame(DOWN)
+    attack = NextFrame(DOWN, flip_the_last_bit)
     proxy, alice, bob = pair_through_proxy(relay, make_cli, make_proxy, attack, terminate=False)
     exchange(bob, alice, "first, untouched")
     attack.armed.set()
 
     bob.send("second, tampered with on the wire")
 
-    failure = alice.wait_for(event("error"))
-    assert attack.fired.is_set() and not proxy.errors
-    assert failure["code"] == "tampered", failure
-    assert alice.wait_exit() != 0
+    ended_by_the_attack(alice, "tampered", attack, proxy)
     assert alice.texts() == ["first, untouched"]
     bob.wait_for(event("peer_left"))
