@@ -1,5 +1,6 @@
 """Helpers shared by the integration and GUI suites: a real relay process on 127.0.0.1,
-pre-made keys (RSA-3072 generation takes seconds each), and line readers for child pipes.
+pre-made keys (RSA-3072 generation takes seconds each), and line readers for child pipes;
+and, for the transfer tests at every level, ``files_below``.
 
 Nothing here sleeps to wait for something: every wait is a condition with a deadline.
 """
@@ -67,6 +68,14 @@ def _terminate(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait(5)
+
+
+def files_below(folder: Path) -> list[str]:
+    """Every file below ``folder``, hidden partial files included, as sorted relative paths
+    (none if the folder does not exist)."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
 
 
 # -- keys -------------------------------------------------------------------------------------

@@ -522,15 +522,28 @@ def make_proxy(keys: Keys) -> Iterator[Callable[..., TcpProxy]]:
 
 
 def pair(
-    make_cli: Callable[..., CliProcess], creator_addr: str, joiner_addr: str | None = None
+    make_cli: Callable[..., CliProcess],
+    creator_addr: str,
+    joiner_addr: str | None = None,
+    *,
+    creator_options: tuple[str, ...] = (),
 ) -> tuple[CliProcess, CliProcess]:
-    """Create a session (bob) and join it by code (alice); wait until both are ready."""
-    bob = make_cli(creator_addr, "create", name="bob")
+    """Create a session (bob) and join it by code (alice); wait until both are ready.
+
+    ``joiner_addr`` is where alice connects (a proxy, say); ``creator_options`` are bob's
+    top-level options, such as ``("--accept-files", DIR)``."""
+    bob = make_cli(creator_addr, *creator_options, "create", name="bob")
     code = bob.wait_for(event("code"))["code"]
     alice = make_cli(joiner_addr or creator_addr, "join", code, name="alice")
     for side in (alice, bob):
         side.wait_for(event("ready"))
     return alice, bob
+
+
+def finished(cli: CliProcess, code: int = 0) -> CliProcess:
+    """Wait for a short-lived command to exit with ``code``; return the CLI for its events."""
+    assert cli.wait_exit() == code, cli.describe()
+    return cli
 
 
 def exchange(sender: CliProcess, receiver: CliProcess, text: str) -> None:
@@ -659,34 +672,3 @@ def rsa_session(
     for side in (waiting, inviting):
         side.wait_for(event("ready"))
     return waiting, inviting
-
-
-# == file transfer helpers (tests/integration/test_file_transfer.py) ==========================
-
-
-def pair_with(
-    make_cli: Callable[..., CliProcess],
-    relay_addr: str,
-    *,
-    creator_options: tuple[str, ...] = (),
-    joiner_addr: str | None = None,
-) -> tuple[CliProcess, CliProcess]:
-    """Like ``pair`` (bob creates, alice joins; returns (alice, bob) once both are ready),
-    with top-level options for bob such as ``("--accept-files", DIR)``, and alice possibly
-    connecting elsewhere (a proxy)."""
-    bob = make_cli(relay_addr, *creator_options, "create", name="bob")
-    code = bob.wait_for(event("code"))["code"]
-    alice = make_cli(joiner_addr or relay_addr, "join", code, name="alice")
-    for side in (alice, bob):
-        side.wait_for(event("ready"))
-    return alice, bob
-
-
-def files_below(folder: Path) -> list[str]:
-    """Every file below ``folder``, hidden partial files included, as sorted relative paths."""
-    if not folder.exists():
-        return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
-
-
-# == end of file transfer helpers =============================================================

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import UP, CliProcess, files_below, pair_with
-from tests.support import Keys, RelayProcess, event
+from tests.integration.conftest import UP, CliProcess, pair
+from tests.support import Keys, RelayProcess, event, files_below
 
 MiB = 1024 * 1024
 CHUNK = MiB
@@ -110,7 +110,7 @@ def test_an_accepted_file_arrives_identical_and_both_sides_print_file_done(
     inbox = tmp_path / "inbox"
     source = tmp_path / "outbox" / "report.bin"
     want = make_file(source, 3 * MiB + 12345)
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     alice.send(f"/send-file {source}")
 
@@ -134,7 +134,7 @@ def test_without_accept_files_the_offer_is_declined_and_the_sender_sees_file_can
 ):
     source = tmp_path / "unwanted.bin"
     make_file(source, MiB)
-    alice, bob = pair_with(make_cli, relay.addr)
+    alice, bob = pair(make_cli, relay.addr)
 
     alice.send(f"/send-file {source}")
 
@@ -152,7 +152,7 @@ def test_chat_messages_sent_during_a_transfer_arrive_while_the_file_is_still_arr
     inbox = tmp_path / "inbox"
     source = tmp_path / "long.bin"
     want = make_file(source, 64 * MiB)  # a second or more at this machine's speed
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     alice.send(f"/send-file {source}")
     transfer_id = alice.wait_for(event("file_accepted"))["id"]
@@ -186,7 +186,7 @@ def test_several_files_sent_at_once_arrive_intact_under_safe_base_names(relay, m
         safe: make_file(outbox / raw, size, seed=i)
         for i, (raw, (size, safe)) in enumerate(sources.items())
     }
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     for raw in sources:
         alice.send(f"/send-file {outbox / raw}")
@@ -211,7 +211,7 @@ def test_a_cancel_from_the_sender_stops_both_sides_and_leaves_no_partial_file(
     inbox = tmp_path / "inbox"
     source = tmp_path / "big.bin"
     make_file(source, 32 * MiB)
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     alice.send(f"/send-file {source}")
     transfer_id = alice.wait_for(event("file_accepted"))["id"]
@@ -234,7 +234,7 @@ def test_a_file_crossing_key_rotations_every_second_arrives_intact(
     source = tmp_path / "rotating.bin"
     want = make_file(source, 48 * MiB)
     link = SlowLink(per_second=20)
-    alice, bob = pair_with(
+    alice, bob = pair(
         make_cli,
         relay.addr,
         creator_options=accepts_into(inbox),
@@ -276,7 +276,7 @@ def test_after_the_sender_is_killed_a_new_session_resumes_the_file_where_it_stop
     size = 32 * MiB
     want = make_file(source, size, seed=seed)
     proxy = make_proxy(relay.port, SlowLink(after=int(fraction * size) + 2 * CHUNK))
-    alice, bob = pair_with(
+    alice, bob = pair(
         make_cli, relay.addr, creator_options=accepts_into(inbox), joiner_addr=proxy.addr
     )
 
@@ -319,7 +319,7 @@ def test_when_the_receiver_vanishes_mid_transfer_the_sender_sees_peer_left_not_a
     inbox = tmp_path / "inbox"
     source = tmp_path / "big.bin"
     make_file(source, 32 * MiB)
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     alice.send(f"/send-file {source}")
     transfer_id = alice.wait_for(event("file_accepted"))["id"]
@@ -339,7 +339,7 @@ def test_when_the_sender_vanishes_mid_transfer_the_receiver_prints_file_error_in
     source = tmp_path / "slow.bin"
     make_file(source, 4 * MiB)
     proxy = make_proxy(relay.port, SlowLink(per_second=10))
-    alice, bob = pair_with(
+    alice, bob = pair(
         make_cli, relay.addr, creator_options=accepts_into(inbox), joiner_addr=proxy.addr
     )
 
@@ -359,7 +359,7 @@ def test_when_the_sender_vanishes_mid_transfer_the_receiver_prints_file_error_in
 @pytest.mark.timeout(30)
 def test_an_unreadable_path_is_reported_and_the_session_carries_on(relay, make_cli, tmp_path):
     inbox = tmp_path / "inbox"
-    alice, bob = pair_with(make_cli, relay.addr, creator_options=accepts_into(inbox))
+    alice, bob = pair(make_cli, relay.addr, creator_options=accepts_into(inbox))
 
     alice.send(f"/send-file {tmp_path / 'no such file.bin'}")
     alice.send(f"/send-file {tmp_path}")  # a folder is not a file either

@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     TcpProxy,
     ended_by_the_attack,
     exchange,
+    finished,
     relay_closed_a_tampered_connection,
     rsa_session,
     start_waiting,
@@ -48,12 +49,6 @@ def messenger_server(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
-
-
-def finished(cli, code: int = 0):
-    """Wait for a short-lived command to exit with ``code``; return the CLI for its events."""
-    assert cli.wait_exit() == code, cli.describe()
-    return cli
 
 
 def nobody_authenticated(relay) -> None:

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import exchange, rsa_session, start_waiting
+from tests.integration.conftest import exchange, finished, rsa_session, start_waiting
 from tests.support import event
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def finished(cli, code: int = 0):
-    assert cli.wait_exit() == code, cli.describe()
-    return cli
 
 
 def end(*clis) -> None:

@@ -33,6 +33,7 @@ from messenger.protocol.payloads import (
     payloads,
 )
 from messenger.protocol.transfer import CHUNK_SIZE, WINDOW
+from tests.support import files_below
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -222,11 +223,6 @@ def sha_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def files_in(folder: Path) -> list[str]:
-    """Every file below ``folder`` (partials included), as relative paths."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-
-
 def partials(folder: Path) -> list[str]:
     partial_dir = folder / PARTIAL_DIR
     return sorted(p.name for p in partial_dir.iterdir()) if partial_dir.exists() else []
@@ -280,7 +276,7 @@ def test_a_file_arrives_byte_identical_and_both_sides_report_it_done(source, inb
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == ["report.bin"], "no partial file or resume state may be left"
+    assert files_below(inbox) == ["report.bin"], "no partial file or resume state may be left"
     assert partials(inbox) == []
 
 
@@ -300,7 +296,7 @@ def test_an_empty_file_arrives_as_an_empty_file(source, inbox):
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == ["empty.txt"]
+    assert files_below(inbox) == ["empty.txt"]
 
 
 def test_an_existing_file_of_the_same_name_is_not_overwritten(source, inbox):
@@ -340,7 +336,7 @@ def test_a_hostile_name_lands_as_a_safe_base_name_inside_the_folder(source, inbo
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == ["bashrc_[2J"]
+    assert files_below(inbox) == ["bashrc_[2J"]
     assert (inbox / "bashrc_[2J").read_bytes() == data
     assert not (inbox.parent / ".bashrc").exists()
 
@@ -374,7 +370,7 @@ def test_several_files_at_once_all_arrive_intact(source, inbox):
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == sorted(contents)
+    assert files_below(inbox) == sorted(contents)
     for name, data in contents.items():
         assert (inbox / name).read_bytes() == data
 
@@ -403,7 +399,7 @@ def test_two_copies_of_the_same_content_sent_at_once_both_arrive(source, inbox):
             await link.close()
 
     run(scenario)
-    assert files_in(inbox) == ["copy.bin", "original.bin"]
+    assert files_below(inbox) == ["copy.bin", "original.bin"]
     assert (inbox / "original.bin").read_bytes() == (inbox / "copy.bin").read_bytes() == data
 
 
@@ -429,7 +425,7 @@ def test_a_declined_offer_is_cancelled_by_the_peer_on_the_senders_side(source, i
         await link.close()
 
     run(scenario)
-    assert not inbox.exists() or files_in(inbox) == []
+    assert files_below(inbox) == []
 
 
 def test_a_receiver_without_a_folder_declines_by_policy(source):
@@ -474,7 +470,7 @@ def test_a_cancel_mid_way_stops_both_sides_and_removes_the_partial_file(
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == [], "the partial file and its resume state are removed"
+    assert files_below(inbox) == [], "the partial file and its resume state are removed"
 
 
 def test_a_receiver_cancel_that_lands_while_the_last_ack_is_sent_is_clean(source, inbox):
@@ -497,7 +493,7 @@ def test_a_receiver_cancel_that_lands_while_the_last_ack_is_sent_is_clean(source
             await link.close()
 
     run(scenario)
-    assert files_in(inbox) == []
+    assert files_below(inbox) == []
 
 
 # -- what the receiver refuses ---------------------------------------------------------------
@@ -565,7 +561,7 @@ def test_an_altered_payload_fails_the_transfer_and_leaves_nothing_in_the_folder(
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == [], "no partial file, no resume state, not even a reserved name"
+    assert files_below(inbox) == [], "no partial file, no resume state, not even a reserved name"
 
 
 class FailingDisk:
@@ -612,7 +608,7 @@ def test_a_failing_write_stops_the_transfer_and_removes_the_partial(source, inbo
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == [], "the partial file is removed"
+    assert files_below(inbox) == [], "the partial file is removed"
 
 
 def test_a_long_non_ascii_name_from_another_system_still_arrives(source, inbox):
@@ -633,7 +629,7 @@ def test_a_long_non_ascii_name_from_another_system_still_arrives(source, inbox):
             await link.close()
 
     run(scenario)
-    arrived = files_in(inbox)
+    arrived = files_below(inbox)
     assert len(arrived) == 1 and arrived[0].endswith(".txt")
     assert arrived[0].startswith("日本語の報告書"), "it arrives under the long name, clipped"
     assert (inbox / arrived[0]).read_bytes() == data
@@ -676,7 +672,7 @@ def test_an_interrupted_transfer_resumes_in_a_new_session_where_it_stopped(
     state = json.loads(next((inbox / PARTIAL_DIR).glob("*.json")).read_text())
     assert state["next"] == stop_at
     run(second_session)
-    assert files_in(inbox) == ["resumable.bin"]
+    assert files_below(inbox) == ["resumable.bin"]
     assert (inbox / "resumable.bin").read_bytes() == data
 
 
@@ -701,7 +697,7 @@ def test_a_resume_state_that_claims_more_than_the_partial_holds_starts_over(
         await link.close()
 
     run(scenario)
-    assert files_in(inbox) == ["f.bin"]
+    assert files_below(inbox) == ["f.bin"]
     assert (inbox / "f.bin").read_bytes() == data
 
 
