@@ -99,11 +99,13 @@ class Keys:
     def identity(self, index: int) -> IdentityKey:
         return IdentityKey.from_pem(self.identity_pems[index % len(self.identity_pems)])
 
-    def install_relay_key(self, data_dir: Path) -> None:
-        """Put the relay key where ``messenger-server`` looks, so it does not generate one."""
+    def install_relay_key(self, data_dir: Path, key: IdentityKey | None = None) -> None:
+        """Put the relay key (or ``key``, for a relay whose key changed) where
+        ``messenger-server`` looks, so it does not generate one."""
+        key = self.relay if key is None else key
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(data_dir / "server_key.pem", self.relay_pem)
-        (data_dir / "server_key.pub.pem").write_bytes(self.relay.public.to_pem())
+        _write_private(data_dir / "server_key.pem", key.to_pem())
+        (data_dir / "server_key.pub.pem").write_bytes(key.public.to_pem())
 
     def install_identity(self, profile: Path, index: int) -> None:
         profile.mkdir(parents=True, exist_ok=True, mode=0o700)

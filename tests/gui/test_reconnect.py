@@ -47,11 +47,8 @@ class Relays:
         """Start on the fixed port with the usual relay key, or an identity key as a
         different server key (``key_index``)."""
         data = self.tmp_path / data_dir
-        self.keys.install_relay_key(data)
-        if key_index is not None:
-            other = self.keys.identity(key_index)
-            (data / "server_key.pem").write_bytes(self.keys.identity_pems[key_index])
-            (data / "server_key.pub.pem").write_bytes(other.public.to_pem())
+        key = None if key_index is None else self.keys.identity(key_index)
+        self.keys.install_relay_key(data, key)
         self.process = RelayProcess(data, "--port", str(self.port))
 
     def stop(self) -> None:

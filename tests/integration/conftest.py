@@ -11,6 +11,7 @@ are made once per test session and copied into each relay data dir and CLI profi
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -448,13 +449,14 @@ def relay_closed_a_tampered_connection(relay: RelayProcess) -> None:
 
 
 @pytest.fixture
-def make_relay(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., RelayProcess]]:
-    """``make_relay(*extra_args, rotate_interval=300)`` starts a relay; all are stopped after."""
+def make_relay_with(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., RelayProcess]]:
+    """``make_relay_with(key, *extra_args, rotate_interval=300)`` starts a relay holding
+    ``key`` (another pool key plays a relay whose key changed); all are stopped after."""
     relays: list[RelayProcess] = []
 
-    def start(*extra: str, rotate_interval: float = 300.0) -> RelayProcess:
+    def start(key: IdentityKey, *extra: str, rotate_interval: float = 300.0) -> RelayProcess:
         data_dir = tmp_path / f"relay-{len(relays)}"
-        keys.install_relay_key(data_dir)
+        keys.install_relay_key(data_dir, key)
         relay = RelayProcess(data_dir, *extra, rotate_interval=rotate_interval)
         relays.append(relay)
         return relay
@@ -462,6 +464,15 @@ def make_relay(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., RelayProces
     yield start
     for relay in relays:
         relay.kill()
+
+
+@pytest.fixture
+def make_relay(
+    make_relay_with: Callable[..., RelayProcess], keys: Keys
+) -> Callable[..., RelayProcess]:
+    """``make_relay(*extra_args, rotate_interval=300)`` starts a relay with the pool's relay
+    key; all are stopped after the test."""
+    return functools.partial(make_relay_with, keys.relay)
 
 
 @pytest.fixture
@@ -622,26 +633,6 @@ def make_person(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., Person]]:
     deadline = time.monotonic() + 0.5
     for cli in clis:
         _terminate(cli.proc, grace=max(0.05, deadline - time.monotonic()))
-
-
-@pytest.fixture
-def make_relay_with(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
-    """``make_relay_with(key, *extra_args, rotate_interval=300)``: a relay holding ``key``
-    instead of the pool's relay key (another pool key plays a relay whose key changed)."""
-    relays: list[RelayProcess] = []
-
-    def start(key: IdentityKey, *extra: str, rotate_interval: float = 300.0) -> RelayProcess:
-        data_dir = tmp_path / f"relay-with-{len(relays)}"
-        data_dir.mkdir(parents=True, mode=0o700)
-        _write_private(data_dir / "server_key.pem", key.to_pem())
-        (data_dir / "server_key.pub.pem").write_bytes(key.public.to_pem())
-        relay = RelayProcess(data_dir, *extra, rotate_interval=rotate_interval)
-        relays.append(relay)
-        return relay
-
-    yield start
-    for relay in relays:
-        relay.kill()
 
 
 def start_waiting(
