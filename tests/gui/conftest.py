@@ -23,11 +23,3 @@ def qasync_loop(qapp):
     asyncio.set_event_loop(loop)
     yield loop
     executor.shutdown(wait=True)
-
-
-@pytest.fixture(scope="session")
-def keys():
-    """Pre-made relay and identity keys (RSA-3072 generation takes seconds each)."""
-    from tests.support import make_keys
-
-    return make_keys()

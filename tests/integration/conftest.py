@@ -44,14 +44,7 @@ from tests.support import (
     _terminate,
     _write_private,
     event,
-    make_keys,
 )
-
-
-@pytest.fixture(scope="session")
-def keys() -> Keys:
-    return make_keys()
-
 
 # -- messenger-cli ----------------------------------------------------------------------------
 
