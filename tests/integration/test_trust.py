@@ -39,11 +39,16 @@ def never_ready(cli) -> None:
     assert not cli.of("ready") and not cli.of("message"), cli.describe()
 
 
-def assert_names_both_keys_and_trust(failure, old, new) -> None:
+def refused_as_a_changed_key(cli, old, new) -> None:
+    """``cli`` never got ready: it ended with a peer_key_changed error that names the pinned
+    key, the new one and the ``trust`` command that would accept it."""
+    failure = cli.wait_for(event("error"))
     assert failure["code"] == "peer_key_changed", failure
     assert old.fingerprint in failure["message"], failure["message"]
     assert new.fingerprint in failure["message"], failure["message"]
     assert f"trust {new.id}" in failure["message"], failure["message"]
+    assert cli.wait_exit() != 0
+    assert not cli.of("ready")
 
 
 @pytest.fixture
@@ -60,9 +65,7 @@ def test_inviting_a_new_key_under_a_pinned_name_is_refused_until_trusted(relay, 
 
     inviting = bob.cli(relay.addr, "invite", new_alice.id)
 
-    assert_names_both_keys_and_trust(inviting.wait_for(event("error")), alice, new_alice)
-    assert inviting.wait_exit() != 0
-    assert not inviting.of("ready")
+    refused_as_a_changed_key(inviting, alice, new_alice)
     never_ready(waiting)
     assert contacts_of(bob) == [(alice.id, "alice", alice.fingerprint)], "refusing pins nothing"
 
@@ -85,9 +88,7 @@ def test_a_new_key_under_a_pinned_name_inviting_is_refused_by_the_waiting_side(r
 
     inviting = new_alice.cli(relay.addr, "invite", bob.id)
 
-    assert_names_both_keys_and_trust(waiting.wait_for(event("error")), alice, new_alice)
-    assert waiting.wait_exit() != 0
-    assert not waiting.of("ready")
+    refused_as_a_changed_key(waiting, alice, new_alice)
     assert inviting.wait_for(event("error"))["code"] == "declined"
     never_ready(inviting)
     assert contacts_of(bob) == [(alice.id, "alice", alice.fingerprint)]
