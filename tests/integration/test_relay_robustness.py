@@ -123,7 +123,8 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(make_relay, make_ra
     assert 0.5 < time.monotonic() - started < 8
 
 
-def quiet_cli_session_outlives_the_idle_timeout(make_relay, make_cli, make_raw, idle: float):
+@pytest.mark.parametrize("idle", [1.0, 2.0], ids=["one-second", "two-seconds"])
+def test_a_quiet_cli_session_survives_the_idle_timeout(make_relay, make_cli, make_raw, idle):
     relay = make_relay("--idle-timeout", str(idle))
     alice, bob = pair(make_cli, relay.addr)
     exchange(alice, bob, "before the quiet")
@@ -140,14 +141,6 @@ def quiet_cli_session_outlives_the_idle_timeout(make_relay, make_cli, make_raw, 
         assert not side.of("peer_left"), side.describe()
     exchange(alice, bob, "after the quiet")
     exchange(bob, alice, "reply after the quiet")
-
-
-def test_a_quiet_cli_session_survives_a_one_second_idle_timeout(make_relay, make_cli, make_raw):
-    quiet_cli_session_outlives_the_idle_timeout(make_relay, make_cli, make_raw, 1.0)
-
-
-def test_a_quiet_cli_session_survives_a_two_second_idle_timeout(make_relay, make_cli, make_raw):
-    quiet_cli_session_outlives_the_idle_timeout(make_relay, make_cli, make_raw, 2.0)
 
 
 # -- burning a session number -----------------------------------------------------------------
