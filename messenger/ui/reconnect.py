@@ -57,16 +57,15 @@ class ConnectionKeeper:
         self._stopped = False
         #: Another server was chosen; the loop has not gone there yet.
         self._switching = False
-        self._running = False
-        #: The loop's task when the keeper started it (``start``).
+        #: The loop, once ``start`` ran it (it ends when stopped or told to stay off).
         self.task: asyncio.Task[None] | None = None
         window.reconnectRequested.connect(self.retry_now)
         window.serverChangeRequested.connect(lambda address: self.switch_to(ServerChoice(address)))
 
     def start(self) -> None:
         """Run the loop as the keeper's own ``task``, unless it is running already."""
-        if not self._running and (self.task is None or self.task.done()):
-            self.task = asyncio.ensure_future(self.run())
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._keep_connected())
 
     def retry_now(self) -> None:
         """Skip the current pause (the person asked)."""
@@ -81,20 +80,12 @@ class ConnectionKeeper:
         self.choice = choice
         self._switching = True
         self._wake.set()
-        if not self._running:
-            self.start()
+        self.start()
 
     def stop(self) -> None:
         """Stop reconnecting (the app is quitting)."""
         self._stopped = True
         self._wake.set()
-
-    async def run(self) -> None:
-        self._running = True
-        try:
-            await self._keep_connected()
-        finally:
-            self._running = False
 
     async def _keep_connected(self) -> None:
         failures = 0  # attempts in a row that failed

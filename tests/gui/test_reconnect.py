@@ -7,7 +7,6 @@ waits are conditions with deadlines. The keeper's pauses are shortened to keep t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +73,9 @@ def kept_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relays: Relays):
     keeper = ConnectionKeeper(
         controller, window, ServerChoice(relays.addr), ui_app.connect, delays=SHORT_PAUSES
     )
-    task = asyncio.ensure_future(keeper.run())
+    keeper.start()
+    assert keeper.task is not None
+    task = keeper.task
     yield window, keeper, task
     keeper.stop()
     run(qtbot, controller.shutdown())
