@@ -85,10 +85,12 @@ class ServerPicker(QWidget):
     def chosen(self) -> str:
         return EMBEDDED if self.host_here.isChecked() else self.server_input.text().strip()
 
-    def problem(self) -> str | None:
-        """What is wrong with the typed address, if a server address is chosen."""
+    def problem(self) -> tuple[str, QWidget] | None:
+        """What is wrong with the typed address (and the field), if an address is chosen."""
         if self.use_server.isChecked():
-            return server_address_problem(self.server_input.text())
+            problem = server_address_problem(self.server_input.text())
+            if problem is not None:
+                return problem, self.server_input
         return None
 
     def _mode_toggled(self, use_server: bool) -> None:

@@ -260,19 +260,14 @@ class SettingsDialog(QDialog):
         """The first thing to fix and the field to put the cursor in, or None."""
         if not self.name_input.text().strip():
             return "Type your name, so the other person knows who you are.", self.name_input
-        problem = self.server_picker.problem()
-        if problem is not None:
-            return problem, self.server_picker.server_input
-        return None
+        return self.server_picker.problem()
 
     def accept(self) -> None:
         """Save what changed and close; a new server is announced after saving."""
         self.error_label.clear_error()
         problem = self._problem()
         if problem is not None:
-            message, field = problem
-            self.error_label.show_error(message)
-            field.setFocus()
+            self.error_label.show_error(*problem)
             return
         name, server = self.name_input.text().strip(), self.server_picker.chosen()
         changes: dict[str, object] = {}

@@ -191,11 +191,14 @@ class ErrorLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.hide()
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, fix_here: QWidget | None = None) -> None:
+        """Show ``message``; put the cursor in ``fix_here``, the field to correct."""
         self.setText(message)
         self.setVisible(bool(message))
         if message:
             grow_to_fit(self)
+        if fix_here is not None:
+            fix_here.setFocus()
 
     def clear_error(self) -> None:
         self.setText("")

@@ -179,10 +179,7 @@ class WelcomeDialog(QDialog):
             and self.passphrase_input.text() != self.passphrase_confirm.text()
         ):
             return "The two passphrases are different; type them again.", self.passphrase_confirm
-        problem = self.server_picker.problem()
-        if problem is not None:
-            return problem, self.server_picker.server_input
-        return None
+        return self.server_picker.problem()
 
     def reject(self) -> None:
         """Escape is ignored while the key is being made: the dialog's answer is needed."""
@@ -202,9 +199,7 @@ class WelcomeDialog(QDialog):
         self.error_label.clear_error()
         problem = self._problem()
         if problem is not None:
-            message, field = problem
-            self.error_label.show_error(message)
-            field.setFocus()
+            self.error_label.show_error(*problem)
             return
         name = self.name_input.text().strip()
         address = self.server_picker.chosen()
