@@ -165,12 +165,17 @@ async def chat(client: Client, session: Session, lines: StdinLines, stop: asynci
     printer = asyncio.create_task(print_events(client))
     pumper = asyncio.create_task(pump_stdin(session, lines))
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (pumper, stopper):
-        task.cancel()
+    try:
+        done, _ = await asyncio.wait(
+            {printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        # Also when chat itself is cancelled (a signal stops the whole command): a pump left
+        # running would go on after the session closed and die with an unretrieved error.
+        for task in (printer, pumper, stopper):
+            task.cancel()
     if printer in done:
         return EXIT_ERROR if printer.result() is not None else EXIT_OK
-    printer.cancel()
     if pumper in done and (failure := pumper.exception()) is not None:
         raise failure
     print_pending(client)
