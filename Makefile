@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml | sysdeps
 
 test: sysdeps venv
 	$(BIN)/ruff check messenger server tests
+	$(BIN)/mypy
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/gui $(PYTEST_ARGS)
 	# The GUI suite gets its own process: its session-wide qasync loop counts as "running",
 	# which breaks asyncio.run() in any non-GUI test that comes after it.
@@ -43,6 +44,7 @@ server: venv
 
 lint: venv
 	$(BIN)/ruff check messenger server tests
+	$(BIN)/mypy
 
 # The PyInstaller app (docs/packaging.md): dist/Messenger/Messenger, one folder.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)

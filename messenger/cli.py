@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,9 @@ def read_passphrase(path: Path | None) -> str | None:
     return lines[0]
 
 
-def server_key_checker(profile: Profile, args: argparse.Namespace):
+def server_key_checker(
+    profile: Profile, args: argparse.Namespace
+) -> Callable[[ServerIdentity], None]:
     address = "{}:{}".format(*args.server)
 
     def check(server: ServerIdentity) -> None:

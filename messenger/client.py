@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from messenger import events as ev
 from messenger.crypto.aead import random_bytes
@@ -36,7 +37,7 @@ log = logging.getLogger("messenger.client")
 #: Checks a peer before an RSA session starts: (peer id, name, key fingerprint) -> raise.
 PeerCheck = Callable[[str, str, str], None]
 #: Called after an RSA session's handshake verified the peer: (peer id, name).
-PeerVerified = Callable[[str, str], None]
+PeerVerified = Callable[[str, str], object]
 
 
 class Client:
@@ -265,7 +266,11 @@ class Client:
             self._fail_everything(error)
 
     def _fail_everything(self, error: MessengerError) -> None:
-        futures = [*self._pending.values(), *self._pending_joins.values(), *self._people_waiters]
+        futures: list[asyncio.Future[Any]] = [
+            *self._pending.values(),
+            *self._pending_joins.values(),
+            *self._people_waiters,
+        ]
         for future in futures:
             if not future.done():
                 future.set_exception(error)

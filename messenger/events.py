@@ -134,13 +134,22 @@ class FileFailed:
     message: str
 
 
+#: Every event the core reports; front ends match on it exhaustively (``assert_never``).
 ClientEvent = (
     CodeCreated
     | SessionReady
+    | Invited
+    | PeopleChanged
     | MessageReceived
     | MessageDelivered
     | KeysRotated
     | PeerLeft
     | SessionFailed
     | Disconnected
+    | FileOffered
+    | FileAccepted
+    | FileProgress
+    | FileCompleted
+    | FileCancelled
+    | FileFailed
 )

@@ -408,16 +408,16 @@ class Transfers:
                     f"{transfer.path.name}: the session ended; offer it again to resume.",
                 )
             )
-        for transfer in list(self.incoming.values()):
-            if transfer.partial is not None and transfer.partial.is_open:
-                transfer.partial.save_state(transfer.next_index)
-                transfer.partial.close()
+        for incoming in list(self.incoming.values()):
+            if incoming.partial is not None and incoming.partial.is_open:
+                incoming.partial.save_state(incoming.next_index)
+                incoming.partial.close()
                 self._emit(
                     ev.FileFailed(
                         self.session_id,
-                        transfer.terms.id,
+                        incoming.terms.id,
                         "interrupted",
-                        f"{transfer.terms.name}: the session ended; the part "
+                        f"{incoming.terms.name}: the session ended; the part "
                         "received so far is kept for a resume.",
                     )
                 )

@@ -29,7 +29,7 @@ class NameTakenError(OSError):
     """Every numbered variant of a name is already taken in the folder."""
 
 
-def sha256_file(path: Path, limit: int | None = None) -> hashlib._Hash:  # type: ignore[name-defined]
+def sha256_file(path: Path, limit: int | None = None) -> hashlib._Hash:
     """Hash a file (or its first ``limit`` bytes); blocking, run it in an executor."""
     digest = hashlib.sha256()
     remaining = limit

@@ -76,7 +76,9 @@ async def _run(folder: Path) -> dict[str, Any]:
         mark = time.perf_counter()
         session_b = await bob.invite(alice.id)
         invited = await _next(alice, ev.Invited)
-        session_a = await alice.answer_invitation(invited.session, accept=True)
+        accepted = await alice.answer_invitation(invited.session, accept=True)
+        assert accepted is not None
+        session_a = accepted
         ready_a = await _next(alice, ev.SessionReady, session_a.id)
         ready_b = await _next(bob, ev.SessionReady, session_b.id)
         assert ready_a.safety == ready_b.safety and ready_a.mode == "rsa"

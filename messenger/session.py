@@ -293,7 +293,11 @@ class Session:
             self.transfers = Transfers(self.id, self._send_payload, self._emit, self._file_policy)
             queued, self._queued = self._queued, []
             for message_id, text in queued:
-                await self._sealed(lambda m=message_id, t=text: conversation.send_text(t, m)[1])
+
+                def seal_queued(m: str = message_id, t: str = text) -> list[object]:
+                    return list(conversation.send_text(t, m)[1])
+
+                await self._sealed(seal_queued)
             self._update_delivered()
             files, self._queued_files = self._queued_files, []
             for path in files:
@@ -354,6 +358,7 @@ class Session:
             if isinstance(item, _Tick):
                 pending = []
                 continue
+            assert isinstance(item, bytes)
             pending = await loop.run_in_executor(None, handshake.receive, item)
 
     async def _handle_item(self, item: object) -> None:

@@ -239,7 +239,7 @@ class Hub:
         record = self.pairing.decline(message.session, conn.conn_id)
         self._cancel_invite_timer(record.number)
         log.info("conn %d: declined session %s", conn.conn_id, record.number)
-        inviter = self._connections.get(record.creator)  # type: ignore[arg-type]
+        inviter = self._connections.get(record.creator)
         if inviter is not None:
             inviter.send_nowait(_error_frame(DeclinedError(), session=record.number))
         self._presence_changed()
@@ -251,7 +251,7 @@ class Hub:
         peer_id = record.other(conn.conn_id)
         if peer_id is None:
             raise LocalProtocolError("Nobody has joined that session yet.")
-        peer = self._connections.get(peer_id)  # type: ignore[arg-type]
+        peer = self._connections.get(peer_id)
         if peer is not None:
             await peer.send(wire.Relay(session=message.session, data=message.data))
 
@@ -291,7 +291,7 @@ class Hub:
 
     async def _announce_pair(self, record: SessionRecord) -> None:
         """Tell both members they are paired, each with the other's identity."""
-        creator = self._connections[record.creator]  # type: ignore[index]
+        creator = self._connections[record.creator]
         joiner = self._connections[record.joiner]  # type: ignore[index]
         for conn, peer, role in ((creator, joiner, "creator"), (joiner, creator, "joiner")):
             present = self.presence.get(peer.conn_id)
@@ -328,9 +328,9 @@ class Hub:
         self._cancel_invite_timer(session)
         self._notify_left(session, result.notify_left)
 
-    def _notify_left(self, session: str, members: tuple[object, ...]) -> None:
+    def _notify_left(self, session: str, members: tuple[int, ...]) -> None:
         for member in members:
-            other = self._connections.get(member)  # type: ignore[arg-type]
+            other = self._connections.get(member)
             if other is not None:
                 other.send_nowait(wire.PeerLeft(session=session))
 
@@ -346,8 +346,8 @@ class Hub:
         record = self.pairing.get(session)
         if record is None or not record.pending:
             return
-        inviter = self._connections.get(record.creator)  # type: ignore[arg-type]
-        self._leave(record.creator, session)  # type: ignore[arg-type]
+        inviter = self._connections.get(record.creator)
+        self._leave(record.creator, session)
         if inviter is not None:
             inviter.send_nowait(
                 _error_frame(
@@ -366,7 +366,7 @@ class Hub:
         if record is None or record.joiner is None or record.pending:
             return
         for member in record.members:
-            conn = self._connections.get(member)  # type: ignore[arg-type]
+            conn = self._connections.get(member)
             if conn is not None:
                 conn.send_nowait(wire.RotateTick(session=session))
 

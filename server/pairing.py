@@ -2,13 +2,12 @@
 
 This is the small interface the design asks for: the embedded default keeps it in memory;
 a later backend can put the same methods on Redis so several relay processes act as one.
-Members are opaque hashable handles (the hub uses connection ids).
+Members are connection ids (ints); a shared backend would use the same handles.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from messenger.protocol.errors import (
@@ -18,7 +17,7 @@ from messenger.protocol.errors import (
     SessionFullError,
 )
 
-Member = Hashable
+Member = int
 #: Remember this many burned numbers so they are not handed out again soon.
 BURNED_MEMORY = 10_000
 

@@ -5,7 +5,6 @@ that are already uniform only need HKDF to be split into independent keys.
 """
 
 import unicodedata
-from typing import cast
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF, PBKDF2
@@ -51,4 +50,5 @@ def hkdf_sha256(ikm: bytes, length: int, *, salt: bytes = b"", info: bytes = b""
     if length < 1 or length > _HKDF_MAX_LENGTH:
         raise ValueError("HKDF output length is out of range")
     # With num_keys=1 pycryptodome returns a single bytes object, not a list.
-    return cast(bytes, HKDF(ikm, length, salt, SHA256, num_keys=1, context=info))
+    key: bytes = HKDF(ikm, length, salt, SHA256, num_keys=1, context=info)
+    return key

@@ -166,7 +166,8 @@ class SecureChannel:
         chain = self._recv
         _version, kind, epoch, seq = RECORD_HEADER.unpack_from(record)
         if kind == PacketKind.ROTATE:
-            return self._open_rotate(record, epoch)
+            self._open_rotate(record, epoch)
+            return None
         if epoch < chain.epoch:
             raise ReplayedError()
         if epoch != chain.epoch:

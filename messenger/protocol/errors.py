@@ -153,6 +153,13 @@ class ServerKeyChangedError(MessengerError):
 
     code = ErrorCode.SERVER_KEY_CHANGED
 
+    def __init__(self, message: str | None = None, *, pinned: str, presented: str) -> None:
+        """Both fingerprints travel with the error, whichever check raised it, so a front end
+        can show the new key and offer to trust it after the person checked it."""
+        super().__init__(message)
+        self.pinned = pinned
+        self.presented = presented
+
 
 class UnknownServerError(MessengerError):
     """This server's key is not pinned yet, and only known servers are allowed."""
@@ -206,7 +213,6 @@ _BY_CODE: dict[str, type[MessengerError]] = {
         ServerError,
         TimeoutError_,
         BusyError,
-        ServerKeyChangedError,
         UnknownServerError,
         AuthenticationFailedError,
         PeerBusyError,
@@ -220,6 +226,7 @@ _BY_CODE: dict[str, type[MessengerError]] = {
 def error_from_code(code: str, message: str | None = None) -> MessengerError:
     """Rebuild the exception a relay error frame names; unknown codes become ServerError."""
     cls = _BY_CODE.get(code)
-    if cls is None:
+    if cls is None or cls is ServerKeyChangedError:
+        # A relay never reports its own key change; that check is ours alone.
         return ServerError(message or f"The server reported an error ({code}).")
     return cls(message or None)

@@ -8,7 +8,7 @@ a room with sender keys would carry the same payloads.
 from __future__ import annotations
 
 from messenger.protocol.framing import MAX_FRAME_BODY
-from messenger.protocol.schema import Schema
+from messenger.protocol.schema import Schema, message
 
 #: A chat message's text, in UTF-8 bytes. Long pastes fit; a novel goes as a file.
 MAX_TEXT_BYTES = 64 * 1024
@@ -16,21 +16,21 @@ MAX_TEXT_BYTES = 64 * 1024
 payloads = Schema("payload", max_bin_len=MAX_FRAME_BODY, max_str_len=MAX_TEXT_BYTES)
 
 
-@payloads.message("text")
+@message(payloads, "text")
 class Text:
     id: str
     text: str
     sent_at: float
 
 
-@payloads.message("receipt")
+@message(payloads, "receipt")
 class Receipt:
     """The peer opened the message with this id (itself sealed, so the relay cannot forge it)."""
 
     id: str
 
 
-@payloads.message("bye")
+@message(payloads, "bye")
 class Bye:
     """The sender is leaving the session on purpose (not a dropped link)."""
 
@@ -40,7 +40,7 @@ class Bye:
 # -- files (see ``transfer``) -------------------------------------------------------------
 
 
-@payloads.message("file_offer")
+@message(payloads, "file_offer")
 class FileOffer:
     id: str
     name: str
@@ -49,37 +49,37 @@ class FileOffer:
     chunk_size: int
 
 
-@payloads.message("file_accept")
+@message(payloads, "file_accept")
 class FileAccept:
     id: str
     start: int = 0
 
 
-@payloads.message("file_decline")
+@message(payloads, "file_decline")
 class FileDecline:
     id: str
     reason: str = ""
 
 
-@payloads.message("file_chunk")
+@message(payloads, "file_chunk")
 class FileChunk:
     id: str
     index: int
     data: bytes
 
 
-@payloads.message("file_ack")
+@message(payloads, "file_ack")
 class FileAck:
     id: str
     next: int
 
 
-@payloads.message("file_done")
+@message(payloads, "file_done")
 class FileDone:
     id: str
 
 
-@payloads.message("file_cancel")
+@message(payloads, "file_cancel")
 class FileCancel:
     id: str
     reason: str = ""

@@ -49,7 +49,7 @@ from messenger.protocol.password_handshake import (
     SessionKeys,
 )
 from messenger.protocol.safety import format_safety_number
-from messenger.protocol.schema import Schema
+from messenger.protocol.schema import Schema, message
 
 _LABEL = b"messenger v2 rsa session"
 SECRET_SIZE = 32
@@ -58,7 +58,7 @@ NONCE_SIZE = 32
 _messages = Schema("rsa handshake", max_bin_len=2048, max_str_len=256)
 
 
-@_messages.message("rsa_half")
+@message(_messages, "rsa_half")
 class _Half:
     wrapped: bytes
     eph: bytes

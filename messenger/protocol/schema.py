@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 import msgpack
 
@@ -45,19 +45,15 @@ class Schema:
             "max_ext_len": 0,
         }
 
-    def message(self, tag: str) -> Callable[[type[T]], type[T]]:
-        """Class decorator: make a frozen dataclass and register it under ``tag``."""
-
-        def register(cls: type[T]) -> type[T]:
-            if tag in self._by_tag:
-                raise ValueError(f"{self.name}: duplicate message type {tag!r}")
-            frozen = dataclasses.dataclass(frozen=True, slots=True)(cls)
-            frozen.TYPE = tag  # type: ignore[attr-defined]
-            self._by_tag[tag] = frozen
-            self._hints[frozen] = typing.get_type_hints(frozen)
-            return frozen
-
-        return register
+    def register(self, tag: str, cls: type[T]) -> type[T]:
+        """Make ``cls`` a frozen dataclass tagged ``tag`` (use the ``message`` decorator)."""
+        if tag in self._by_tag:
+            raise ValueError(f"{self.name}: duplicate message type {tag!r}")
+        frozen = dataclasses.dataclass(frozen=True, slots=True)(cls)
+        frozen.TYPE = tag  # type: ignore[attr-defined]
+        self._by_tag[tag] = frozen
+        self._hints[frozen] = typing.get_type_hints(frozen)
+        return frozen
 
     def encode(self, message: object) -> bytes:
         tag = getattr(type(message), "TYPE", None)
@@ -66,7 +62,8 @@ class Schema:
         body: dict[str, Any] = {"type": tag}
         for field in dataclasses.fields(message):  # type: ignore[arg-type]
             body[field.name] = _plain(getattr(message, field.name))
-        return msgpack.packb(body, use_bin_type=True)
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        return packed
 
     def decode(self, data: bytes) -> Any:
         """Parse one message; anything malformed raises RemoteProtocolError, never KeyError."""
@@ -79,10 +76,11 @@ class Schema:
         if not isinstance(raw, dict):
             raise RemoteProtocolError(f"A {self.name} message must be a map.")
         tag = raw.get("type")
-        cls = self._by_tag.get(tag) if isinstance(tag, str) else None
+        if not isinstance(tag, str):
+            raise RemoteProtocolError(f"Unknown {self.name} message type (not a string).")
+        cls = self._by_tag.get(tag)
         if cls is None:
-            shown = repr(tag[:40]) if isinstance(tag, str) else "(not a string)"
-            raise RemoteProtocolError(f"Unknown {self.name} message type {shown}.")
+            raise RemoteProtocolError(f"Unknown {self.name} message type {tag[:40]!r}.")
         kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             if field.name in raw:
@@ -96,6 +94,21 @@ class Schema:
                 raise RemoteProtocolError(f"{tag}: missing field {field.name!r}.")
         # Unknown extra fields are ignored so a newer peer can add optional ones.
         return cls(**kwargs)
+
+
+@dataclass_transform(frozen_default=True)
+def message(schema: Schema, tag: str) -> Callable[[type[T]], type[T]]:
+    """Class decorator: make a frozen dataclass and register it in ``schema`` under ``tag``.
+
+    A module-level function (not a method) because type checkers honour
+    ``dataclass_transform`` on functions: constructor calls are then checked like any
+    dataclass's.
+    """
+
+    def decorate(cls: type[T]) -> type[T]:
+        return schema.register(tag, cls)
+
+    return decorate
 
 
 def _plain(value: Any) -> Any:
@@ -128,7 +141,7 @@ def _checked(tag: str, name: str, value: Any, hint: Any) -> Any:
         if type(value) is hint:
             return value
         raise RemoteProtocolError(f"{tag}.{name}: expected {hint.__name__}.")
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
         hints = typing.get_type_hints(hint)
         kwargs = {
             f.name: _checked(tag, f"{name}.{f.name}", value[f.name], hints[f.name])

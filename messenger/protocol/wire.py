@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messenger.protocol.framing import MAX_FRAME_BODY
-from messenger.protocol.schema import Schema
+from messenger.protocol.schema import Schema, message
 
 PROTOCOL_VERSION = 2
 
@@ -55,14 +55,14 @@ control = Schema("control", max_bin_len=MAX_FRAME_BODY, max_str_len=4096)
 # -- transport handshake ----------------------------------------------------------------
 
 
-@control.message("client_hello")
+@message(control, "client_hello")
 class ClientHello:
     version: int
     eph: bytes
     nonce: bytes
 
 
-@control.message("server_hello")
+@message(control, "server_hello")
 class ServerHello:
     version: int
     key: bytes
@@ -71,12 +71,12 @@ class ServerHello:
     signature: bytes
 
 
-@control.message("key_exchange")
+@message(control, "key_exchange")
 class KeyExchange:
     wrapped: bytes
 
 
-@control.message("auth")
+@message(control, "auth")
 class Auth:
     key: bytes
     signature: bytes
@@ -84,7 +84,7 @@ class Auth:
     accept_invites: bool = False
 
 
-@control.message("welcome")
+@message(control, "welcome")
 class Welcome:
     version: int
     rotate_interval: float
@@ -95,24 +95,24 @@ class Welcome:
 # -- sessions ---------------------------------------------------------------------------
 
 
-@control.message("create")
+@message(control, "create")
 class CreateSession:
     salt: bytes
     ref: int = 0
 
 
-@control.message("created")
+@message(control, "created")
 class SessionCreated:
     session: str
     ref: int = 0
 
 
-@control.message("join")
+@message(control, "join")
 class JoinSession:
     session: str
 
 
-@control.message("paired")
+@message(control, "paired")
 class Paired:
     session: str
     role: str
@@ -123,58 +123,58 @@ class Paired:
     peer_key: bytes = b""
 
 
-@control.message("invite")
+@message(control, "invite")
 class Invite:
     to: str
     ref: int = 0
 
 
-@control.message("invite_sent")
+@message(control, "invite_sent")
 class InviteSent:
     session: str
     to: str
     ref: int = 0
 
 
-@control.message("invitation")
+@message(control, "invitation")
 class Invitation:
     session: str
     from_id: str
     from_name: str = ""
 
 
-@control.message("accept")
+@message(control, "accept")
 class Accept:
     session: str
 
 
-@control.message("decline")
+@message(control, "decline")
 class Decline:
     session: str
 
 
-@control.message("relay")
+@message(control, "relay")
 class Relay:
     session: str
     data: bytes
 
 
-@control.message("pairing_failed")
+@message(control, "pairing_failed")
 class PairingFailed:
     session: str
 
 
-@control.message("leave")
+@message(control, "leave")
 class LeaveSession:
     session: str
 
 
-@control.message("peer_left")
+@message(control, "peer_left")
 class PeerLeft:
     session: str
 
 
-@control.message("rotate")
+@message(control, "rotate")
 class RotateTick:
     session: str
 
@@ -189,12 +189,12 @@ class Person:
     status: str  #: "free" (can be invited now) or "busy"
 
 
-@control.message("list_people")
+@message(control, "list_people")
 class ListPeople:
     watch: bool = False
 
 
-@control.message("people")
+@message(control, "people")
 class People:
     people: tuple[Person, ...] = ()
 
@@ -202,17 +202,17 @@ class People:
 # -- housekeeping -----------------------------------------------------------------------
 
 
-@control.message("ping")
+@message(control, "ping")
 class Ping:
     nonce: int = 0
 
 
-@control.message("pong")
+@message(control, "pong")
 class Pong:
     nonce: int = 0
 
 
-@control.message("error")
+@message(control, "error")
 class Error:
     code: str
     message: str

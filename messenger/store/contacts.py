@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import PeerKeyChangedError
@@ -32,8 +33,8 @@ class Contacts:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _load(self) -> dict[str, dict]:
-        data = read_json(self.path, {})
+    def _load(self) -> dict[str, Any]:
+        data: dict[str, Any] = read_json(self.path, {})
         data.setdefault("people", {})
         data.setdefault("trusted", [])
         return data

@@ -15,7 +15,8 @@ class KnownServers:
         self.path = path
 
     def _load(self) -> dict[str, dict[str, object]]:
-        return read_json(self.path, {})
+        servers: dict[str, dict[str, object]] = read_json(self.path, {})
+        return servers
 
     def get(self, address: str) -> str | None:
         entry = self._load().get(address)
@@ -47,7 +48,9 @@ class KnownServers:
                 raise ServerKeyChangedError(
                     f"The server at {address} presented key {format_fingerprint(fingerprint)}, "
                     f"but you said to expect {format_fingerprint(expected)}. Do not continue "
-                    "unless the server's operator confirms the key they gave you was wrong."
+                    "unless the server's operator confirms the key they gave you was wrong.",
+                    pinned=expected,
+                    presented=fingerprint,
                 )
             if pinned != fingerprint:
                 self.pin(address, fingerprint)
@@ -62,21 +65,13 @@ class KnownServers:
             self.pin(address, fingerprint)
             return True
         if pinned != fingerprint:
-            raise _changed(
-                pinned,
-                fingerprint,
-                ServerKeyChangedError(
-                    f"The server at {address} now presents key {format_fingerprint(fingerprint)}, "
-                    f"but you pinned {format_fingerprint(pinned)}. Someone may be intercepting "
-                    "your connection. If the operator confirms the server's key was replaced, "
-                    "connect with --server-fingerprint and the new fingerprint to trust it."
-                ),
+            raise ServerKeyChangedError(
+                f"The server at {address} now presents key {format_fingerprint(fingerprint)}, "
+                f"but you pinned {format_fingerprint(pinned)}. Someone may be intercepting "
+                "your connection. If the operator confirms the server's key was replaced, "
+                "connect with --server-fingerprint and the new fingerprint to trust it.",
+                pinned=pinned,
+                presented=fingerprint,
             )
         return False
 
-
-def _changed(pinned: str, presented: str, error: ServerKeyChangedError) -> ServerKeyChangedError:
-    """Attach both fingerprints so a GUI can offer to trust the new one after a check."""
-    error.pinned = pinned  # type: ignore[attr-defined]
-    error.presented = presented  # type: ignore[attr-defined]
-    return error

@@ -85,7 +85,8 @@ class Profile:
     # -- settings ---------------------------------------------------------------------------
 
     def settings(self) -> dict[str, object]:
-        return read_json(self.path / "settings.json", {})
+        settings: dict[str, object] = read_json(self.path / "settings.json", {})
+        return settings
 
     def save_settings(self, **values: object) -> None:
         """Merge ``values`` into settings.json. Values it already holds cost no write: the

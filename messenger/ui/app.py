@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def run_dialog(dialog: QDialog) -> int:
     """Show a dialog window-modally and wait for it without a nested event loop."""
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    dialog.finished.connect(lambda result: done.done() or done.set_result(result))
+    dialog.finished.connect(lambda result: _settle(done, result))
     dialog.open()
     return await done
 
@@ -83,7 +83,7 @@ async def connect(
     disconnected."""
     while True:
         try:
-            bridge = await controller.connect(choice)
+            bridge = await controller.connect_to(choice)
             window.attach(bridge)
             return bridge
         except ServerKeyChangedError as exc:
@@ -157,7 +157,7 @@ def self_test() -> int:
 
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     started = time.perf_counter()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = _application()
     from messenger.ui.icons import app_icon
     from messenger.ui.theme import apply_theme
 
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:
         return self_test()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = _application()
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("messenger")
@@ -197,4 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        return loop.run_until_complete(boot(app, args))
+        status: int = loop.run_until_complete(boot(app, args))
+        return status
+
+
+def _application() -> QApplication:
+    """The process's QApplication (a test may have made one already)."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    return QApplication(sys.argv[:1])
+
+
+def _settle(future: asyncio.Future[int], result: int) -> None:
+    if not future.done():
+        future.set_result(result)

@@ -166,12 +166,12 @@ class ChatPage(QWidget):
         inner = QWidget()
         inner.setObjectName("chatInner")
         inner.setLayout(self.column)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("chatScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(inner)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setObjectName("chatScroll")
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(inner)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
 
         self.composer = Composer()
         self.composer.submitted.connect(self._submit)
@@ -193,7 +193,7 @@ class ChatPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(header)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addLayout(bottom)
 
     # -- what the page shows ----------------------------------------------------------------
@@ -240,7 +240,8 @@ class ChatPage(QWidget):
 
     def remove_transfer(self, card: TransferCard) -> None:
         for index in range(self.column.count()):
-            row = self.column.itemAt(index).layout()
+            item = self.column.itemAt(index)
+            row = item.layout() if item is not None else None
             if row is not None and row.indexOf(card) >= 0:
                 self.column.takeAt(index)
                 card.setParent(None)
@@ -309,4 +310,4 @@ class ChatPage(QWidget):
         self._request_files(files)
 
     def _stick_to_bottom(self, _low: int, high: int) -> None:
-        QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(high))
+        QTimer.singleShot(0, lambda: self.scroll_area.verticalScrollBar().setValue(high))

@@ -93,7 +93,7 @@ class AppController(QObject):
         )
         return self.identity
 
-    async def connect(self, choice: ServerChoice) -> ClientBridge:
+    async def connect_to(self, choice: ServerChoice) -> ClientBridge:
         """Start the embedded relay if chosen, then connect; raises MessengerError."""
         assert self.identity is not None
         await self._drop_connection()

@@ -152,7 +152,7 @@ def render_app_icon_pngs(out_dir: Path | str | None = None) -> list[Path]:
     written = []
     for size in APP_ICON_SIZES:
         path = target / f"messenger-{size}.png"
-        if not render_svg(_svg_path("messenger"), size).save(str(path), "PNG"):
+        if not render_svg(_svg_path("messenger"), size).save(str(path), b"PNG"):
             raise OSError(f"Could not write {path}.")
         written.append(path)
     return written

@@ -8,12 +8,14 @@ cards have their own router (``transfer_cards``), the status bar its own widget
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -29,6 +31,7 @@ from messenger.ui.controller import AppController
 from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
 from messenger.ui.status_bar import WindowStatusBar
 from messenger.ui.transfer_cards import TransferCards
+from messenger.ui.tray import TrayIcon
 
 
 class MainWindow(QMainWindow):
@@ -46,7 +49,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
         self._dialogs: list[QWidget] = []
-        self.tray = None
+        self.tray: TrayIcon | None = None
 
         self.session_list = SessionList()
         self.session_list.currentItemChanged.connect(self._show_selected)
@@ -103,7 +106,13 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Messenger", None, self.show_about)
 
-    def _action(self, menu, text, shortcut, slot) -> QAction:
+    def _action(
+        self,
+        menu: QMenu,
+        text: str,
+        shortcut: str | QKeySequence.StandardKey | None,
+        slot: Callable[[], object],
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -128,7 +137,10 @@ class MainWindow(QMainWindow):
 
     def current_session(self) -> str | None:
         item = self.session_list.currentItem()
-        return item.data(SESSION_ID_ROLE) if item is not None else None
+        if item is None:
+            return None
+        session_id = item.data(SESSION_ID_ROLE)
+        return session_id if isinstance(session_id, str) else None
 
     def page(self, session_id: str) -> ChatPage | None:
         return self.pages.get(session_id)
@@ -254,7 +266,7 @@ class MainWindow(QMainWindow):
         box.addButton("Decline", QMessageBox.ButtonRole.RejectRole)
         self._dialogs.append(box)
         done = self.controller.loop_future()
-        box.finished.connect(lambda _result: done.done() or done.set_result(None))
+        box.finished.connect(lambda _result: None if done.done() else done.set_result(None))
         box.open()
         await done
         self._dialogs.remove(box)
@@ -355,7 +367,7 @@ class MainWindow(QMainWindow):
 
     def _mark_read(self, session_id: str | None) -> None:
         info = self.controller.sessions.get(session_id) if session_id else None
-        if info is not None and info.unread:
+        if session_id is not None and info is not None and info.unread:
             info.unread = 0
             self.session_list.update_session(session_id, unread=0)
             self._update_tray()
@@ -386,7 +398,7 @@ class MainWindow(QMainWindow):
             self.resize(960, 640)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        geometry = bytes(self.saveGeometry().toBase64()).decode()
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         self.controller.profile.save_settings(geometry=geometry)
         super().closeEvent(event)
         if event.isAccepted():

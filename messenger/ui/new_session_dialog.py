@@ -67,7 +67,8 @@ class NewSessionDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         for button in buttons.buttons():
-            button.setAutoDefault(False)
+            if isinstance(button, QPushButton):
+                button.setAutoDefault(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)

@@ -49,7 +49,7 @@ class PeopleTab(NewSessionTab):
         self.people_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.people_list.setMinimumHeight(140)
         self.people_list.itemSelectionChanged.connect(self._update_invite_button)
-        self.people_list.itemDoubleClicked.connect(lambda _item: self.invite_button.click())
+        self.people_list.itemDoubleClicked.connect(lambda _item: self._invite_by_double_click())
         self.people_empty = QLabel("Nobody else is online right now.")
         self.people_empty.setObjectName("peopleEmpty")
         self.people_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -130,6 +130,9 @@ class PeopleTab(NewSessionTab):
     def _selected_person_id(self) -> str | None:
         items = self.people_list.selectedItems()
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def _invite_by_double_click(self) -> None:
+        self.invite_button.click()
 
     def _update_invite_button(self) -> None:
         items = self.people_list.selectedItems()

@@ -126,20 +126,21 @@ class ConnectionKeeper:
                 lost.set_result(message)
 
         bridge.disconnected.connect(on_lost)
-        interrupted = asyncio.ensure_future(self._interrupted())
+        interrupted: asyncio.Future[str] = asyncio.ensure_future(self._interrupted())
         try:
-            await asyncio.wait({lost, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([lost, interrupted], return_when=asyncio.FIRST_COMPLETED)
         finally:
             interrupted.cancel()
             with contextlib.suppress(RuntimeError):
                 bridge.disconnected.disconnect(on_lost)
         return lost.result() if lost.done() else ""
 
-    async def _interrupted(self) -> None:
-        """Return once the keeper is stopped or told to switch servers."""
+    async def _interrupted(self) -> str:
+        """Return once the keeper is stopped or told to switch servers (says which)."""
         while not (self._stopped or self._switching):
             self._wake.clear()
             await self._wake.wait()
+        return "stopped" if self._stopped else "switching"
 
     async def _pause(self, seconds: float, why: str) -> None:
         """Wait before the next attempt, counting down in the status bar. The countdown

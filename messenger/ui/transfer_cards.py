@@ -69,12 +69,18 @@ class TransferCards(QObject):
     # -- cards ------------------------------------------------------------------------------
 
     def _new_card(
-        self, session_id: str, transfer_id: str, name: str, size: int, direction: str, **kwargs
+        self,
+        session_id: str,
+        transfer_id: str,
+        name: str,
+        size: int,
+        direction: str,
+        state: TransferState | None = None,
     ) -> TransferCard | None:
         page = self.pages.get(session_id)
         if page is None:
             return None
-        card = TransferCard(transfer_id, name, size, direction, **kwargs)
+        card = TransferCard(transfer_id, name, size, direction, state=state)
         card.acceptRequested.connect(lambda tid, s=session_id: self.accept_file(s, tid))
         card.declineRequested.connect(lambda tid, s=session_id: self.decline_file(s, tid))
         card.cancelRequested.connect(lambda tid, s=session_id: self.cancel_file(s, tid))

@@ -99,7 +99,7 @@ class TransferCard(QFrame):
         self.setProperty("direction", direction)
         self.transfer_id = transfer_id
         self.name = name
-        self.size = size
+        self.total = size
         self.direction = direction  # "in" or "out"
         self.transferred = 0
         #: The saved file (incoming) or the file sent (outgoing), once done.
@@ -218,7 +218,7 @@ class TransferCard(QFrame):
     def update_progress(self, transferred: int, total: int) -> None:
         if self.state in FINAL_STATES:
             return
-        self.size = total
+        self.total = total
         self.transferred = transferred
         self._meter.add(self._clock(), transferred)
         fraction = transferred / total if total else 1.0
@@ -236,7 +236,7 @@ class TransferCard(QFrame):
 
     def completed(self, path: str) -> None:
         self.path = Path(path)
-        self.transferred = self.size
+        self.transferred = self.total
         self.bar.setValue(BAR_STEPS)
         self.percent.setText("100%")
         if self.direction == "in":

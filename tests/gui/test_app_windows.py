@@ -43,7 +43,7 @@ def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProc
     def make(name: str, *, connect: bool = True) -> MainWindow:
         window = open_window(qtbot, keys, tmp_path / name, len(windows), name=name)
         if connect:
-            window.attach(run(qtbot, window.controller.connect(ServerChoice(relay.addr))))
+            window.attach(run(qtbot, window.controller.connect_to(ServerChoice(relay.addr))))
         windows.append(window)
         return window
 

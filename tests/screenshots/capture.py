@@ -58,7 +58,7 @@ async def window_for(name: str, base: Path, address: str) -> MainWindow:
     window = MainWindow(controller)
     window.resize(980, 640)
     window.show()
-    window.attach(await controller.connect(ServerChoice(address)))
+    window.attach(await controller.connect_to(ServerChoice(address)))
     return window
 
 
