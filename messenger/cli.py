@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from messenger import events as ev
 from messenger.cli_args import build_parser
@@ -115,6 +115,16 @@ def print_event(event: ev.ClientEvent) -> None:
         emit("file_cancelled", id=event.id, by=event.by, reason=event.reason)
     elif isinstance(event, ev.FileFailed):
         emit("file_error", id=event.id, code=event.code, message=event.message)
+    elif isinstance(event, ev.PairingAttemptFailed):
+        # The code is still open: the creator keeps waiting for the right person.
+        name = "wrong_password" if event.reason is ev.AttemptFailure.WRONG_PASSWORD else (
+            "join_abandoned"
+        )
+        emit(name, session=event.session, tries_left=event.tries_left)
+    elif isinstance(event, ev.Invited | ev.PeopleChanged):
+        pass  # `wait` answers invitations itself; no command watches the people list
+    else:
+        assert_never(event)
 
 
 def print_pending(client: Client) -> None:

@@ -29,7 +29,7 @@ from messenger.protocol.errors import (
     RemoteProtocolError,
     error_from_code,
 )
-from messenger.protocol.password_handshake import Role
+from messenger.protocol.vocabulary import Role, SessionMode
 from messenger.session import Session
 
 log = logging.getLogger("messenger.client")
@@ -127,13 +127,14 @@ class Client:
         Without ``password`` a two-word password is generated and the code is
         ``number-word-word``; with one, the code is just the number.
         """
-        reply = await self._request(
-            lambda ref: wire.CreateSession(salt=random_bytes(wire.SALT_SIZE), ref=ref)
-        )
+        salt = random_bytes(wire.SALT_SIZE)
+        reply = await self._request(lambda ref: wire.CreateSession(salt=salt, ref=ref))
         assert isinstance(reply, wire.SessionCreated)
         number = reply.session
         secret = password if password is not None else codes.generate_password()
-        session = self._new_session(number, role=Role.CREATOR, password=secret)
+        session = self._new_session(
+            number, Role.CREATOR, SessionMode.PASSWORD, password=secret, salt=salt
+        )
         self.sessions[number] = session
         code = number if password is not None else codes.make_code(number, secret)
         self._emit(ev.CodeCreated(number, code))
@@ -150,7 +151,7 @@ class Client:
             number = code_or_number.strip()
         if number in self.sessions:
             raise LocalProtocolError("You are already in that session.")
-        session = self._new_session(number, role=Role.JOINER, password=password)
+        session = self._new_session(number, Role.JOINER, SessionMode.PASSWORD, password=password)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending_joins[number] = future
         self.sessions[number] = session
@@ -168,9 +169,9 @@ class Client:
 
     async def invite(self, person_id: str) -> Session:
         """Invite someone online to an RSA session; it starts when they accept."""
-        reply = await self._request(lambda ref: self._note_invite(ref, person_id))
-        assert isinstance(reply, wire.InviteSent)
-        return self.sessions[reply.session]
+        session = await self._request(lambda ref: self._note_invite(ref, person_id))
+        assert isinstance(session, Session)
+        return session
 
     def _note_invite(self, ref: int, person_id: str) -> wire.Invite:
         self._inviting[ref] = person_id
@@ -180,10 +181,12 @@ class Client:
         """Register the session as the reply is read, not when ``invite`` resumes: the
         ``paired`` or ``declined`` right behind it must find the session."""
         person_id = self._inviting.pop(message.ref, message.to)
-        session = self._new_session(message.session, role=Role.CREATOR, mode="rsa")
+        session = self._new_session(message.session, Role.CREATOR, SessionMode.RSA)
         session.peer_id = person_id
         self.sessions[message.session] = session
-        self._resolve(message.ref, message)
+        # The session itself is the reply: a ``declined`` read in the same chunk may remove
+        # it from ``sessions`` before ``invite`` resumes.
+        self._resolve(message.ref, session)
 
     async def answer_invitation(self, session_id: str, accept: bool) -> Session | None:
         invitation = self._invitations.pop(session_id, None)
@@ -198,7 +201,7 @@ class Client:
         except MessengerError:
             await self._send(wire.Decline(session=session_id))
             raise
-        session = self._new_session(session_id, role=Role.JOINER, mode="rsa")
+        session = self._new_session(session_id, Role.JOINER, SessionMode.RSA)
         session.peer_id, session.peer_name = invitation.from_id, invitation.from_name
         self.sessions[session_id] = session
         await self._send(wire.Accept(session=session_id))
@@ -213,10 +216,20 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _new_session(self, session_id: str, role: Role, **options: str) -> Session:
-        """A session wired to this client's connection, events and file policy."""
+    def _new_session(
+        self, session_id: str, role: Role, mode: SessionMode, password: str = "", salt: bytes = b""
+    ) -> Session:
+        """A session wired to this client's connection, events and file policy. Its mode
+        and role come from what we asked for; ``paired`` is checked against them."""
         return Session(
-            session_id, self._send, self._emit, role=role, file_policy=self._file_policy, **options
+            session_id,
+            self._send,
+            self._emit,
+            role=role,
+            mode=mode,
+            password=password,
+            salt=salt,
+            file_policy=self._file_policy,
         )
 
     def _emit(self, event: ev.ClientEvent) -> None:
@@ -313,31 +326,43 @@ class Client:
             future.set_result(value)
 
     def _on_paired(self, message: wire.Paired) -> None:
+        """The relay paired us. What kind of session this is, our role in it and (for an
+        invitation) who the peer is were decided by our own request; the relay's claims are
+        only checked against them, never followed, so a hostile relay cannot switch a
+        session to a weaker handshake or to another person."""
         session = self.sessions.get(message.session)
         if session is None:
             return
-        role = Role.CREATOR if message.role == Role.CREATOR else Role.JOINER
-        session.peer_name = message.peer_name
         future = self._pending_joins.get(message.session)
+        try:
+            _check_pairing(session, message)
+        except MessengerError as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            session.refuse(exc)
+            return
+        assert session.role is not None
         if future is not None and not future.done():
             future.set_result(message)
-        if message.mode != "rsa":
-            session.begin_password(role, message.salt)
+        if session.mode == SessionMode.PASSWORD:
+            session.peer_name = message.peer_name
+            # The creator made the salt; the joiner learns it from the relay (and a wrong one
+            # only makes the passwords disagree).
+            salt = session.salt if session.role is Role.CREATOR else message.salt
+            session.begin_password(session.role, salt)
             return
         try:
             peer_key = PublicKey.from_der(message.peer_key)
         except CryptoError:
-            session.fail(RemoteProtocolError("The server sent an unusable key for the peer."))
+            session.refuse(RemoteProtocolError("The server sent an unusable key for the peer."))
             return
         try:
-            if session.peer_id and session.peer_id != message.peer_id:
-                raise PeerKeyChangedError("The server paired us with someone we did not invite.")
             if self._check_peer is not None:
                 self._check_peer(message.peer_id, message.peer_name, peer_key.fingerprint)
         except MessengerError as exc:
             session.refuse(exc)
             return
-        session.peer_id = message.peer_id
+        session.peer_name = message.peer_name
         verified = None
         if self._peer_verified is not None:
             callback = self._peer_verified
@@ -345,7 +370,7 @@ class Client:
             def verified() -> None:
                 callback(message.peer_id, message.peer_name)
 
-        session.begin_rsa(role, self.identity, peer_key, on_verified=verified)
+        session.begin_rsa(session.role, self.identity, peer_key, on_verified=verified)
 
     def _on_error(self, message: wire.Error) -> None:
         error = error_from_code(message.code, message.message)
@@ -368,3 +393,20 @@ class Client:
             if session is not None:
                 session.deliver_error(error)
             self._invitations.pop(message.session, None)
+
+
+def _check_pairing(session: Session, message: wire.Paired) -> None:
+    """Refuse a ``paired`` that does not match what we asked the relay for."""
+    if message.mode != session.mode:
+        raise RemoteProtocolError(
+            f"The server tried to change the kind of session (you asked for a "
+            f"{session.mode} session, it said {message.mode[:16]!r}); it was ended before "
+            "any key was made."
+        )
+    if message.role != session.role:
+        raise RemoteProtocolError(
+            f"The server gave this side the wrong role ({message.role[:16]!r}) in a session "
+            "it asked for; it was ended before any key was made."
+        )
+    if session.mode == SessionMode.RSA and message.peer_id != session.peer_id:
+        raise PeerKeyChangedError("The server paired us with someone we did not invite.")

@@ -6,6 +6,7 @@ Plain frozen dataclasses: the CLI prints them as JSON lines, the UI turns them i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from messenger.protocol.errors import MessengerError
 from messenger.protocol.wire import Person
@@ -24,6 +25,23 @@ class SessionReady:
     safety: str
     peer_id: str = ""
     peer_name: str = ""
+
+
+class AttemptFailure(StrEnum):
+    """Why a join of our code failed (the code stays open until it runs out of tries)."""
+
+    WRONG_PASSWORD = "wrong_password"
+    #: The joiner never sent its confirmation (walked away, or held the seat).
+    UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class PairingAttemptFailed:
+    """Someone joined our code and did not prove the password; we keep waiting."""
+
+    session: str
+    reason: AttemptFailure
+    tries_left: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +156,7 @@ class FileFailed:
 ClientEvent = (
     CodeCreated
     | SessionReady
+    | PairingAttemptFailed
     | Invited
     | PeopleChanged
     | MessageReceived

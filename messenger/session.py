@@ -34,6 +34,7 @@ from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
     PeerLeftError,
+    SessionBurnedError,
     TimeoutError_,
     WrongPasswordError,
 )
@@ -46,10 +47,15 @@ from messenger.protocol.password_handshake import (
     SessionKeys,
 )
 from messenger.protocol.rsa_handshake import RsaHandshake
+from messenger.protocol.vocabulary import SessionMode
 
 log = logging.getLogger("messenger.session")
 #: How long the peer has to finish the handshake once both are paired.
 HANDSHAKE_TIMEOUT = 60.0
+#: Failed joins a code survives at its creator: wrong passwords, and joiners that never
+#: confirmed. The relay burns the number after as many; the creator counts too, so a relay
+#: that does not cannot give anyone more online guesses.
+MAX_PASSWORD_ATTEMPTS = 3
 
 Send = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
@@ -80,8 +86,9 @@ class Session:
         emit: Emit,
         *,
         role: Role | None = None,
-        mode: str = "password",
+        mode: SessionMode = SessionMode.PASSWORD,
         password: str = "",
+        salt: bytes = b"",
         file_policy: OfferPolicy | None = None,
     ) -> None:
         self.id = session_id
@@ -92,6 +99,11 @@ class Session:
         self.peer_id = ""
         self.peer_name = ""
         self._password = password
+        #: The creator's own salt nonce (the relay only echoes it to the joiner).
+        self.salt = salt
+        self._stretched: bytes | None = None
+        #: Joins of this code that failed (the creator keeps waiting until the limit).
+        self.failed_attempts = 0
         self._send = send
         self._emit = emit
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
@@ -114,7 +126,16 @@ class Session:
 
     def begin_password(self, role: Role, salt: bytes) -> None:
         """The relay paired us for a password session: start the handshake task."""
-        if self._task is not None:
+        if self._task is not None or self.state is SessionState.CLOSED:
+            return
+        # Anything still queued came from an earlier joiner whose attempt ended: the relay
+        # sends ``paired`` before anything from the new one.
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        if self.mode is not SessionMode.PASSWORD or not (self._password or self._stretched):
+            # Never a password handshake without the password: with an empty one, anyone
+            # (the relay first) could complete it.
+            self.refuse(LocalProtocolError("This session has no password to run a handshake."))
             return
         self.role = role
         self._start(self._password_handshake(salt))
@@ -128,6 +149,9 @@ class Session:
     ) -> None:
         """The relay paired us for an RSA session with ``peer_key``."""
         if self._task is not None:
+            return
+        if self.mode is not SessionMode.RSA:
+            self.refuse(LocalProtocolError("This session was not meant to be an RSA session."))
             return
         self.role = role
         self._on_verified = on_verified
@@ -145,7 +169,7 @@ class Session:
             self._inbox.put_nowait(_Tick())
         elif isinstance(item, wire.PeerLeft):
             if self._task is None:
-                return  # a failed joiner left a waiting session: keep waiting
+                return  # a joiner left a waiting session: keep waiting
             self._inbox.put_nowait(_PeerGone())
 
     def refuse(self, error: MessengerError) -> None:
@@ -310,21 +334,61 @@ class Session:
         except asyncio.CancelledError:
             raise
         except TimeoutError:
-            await self._abort(TimeoutError_("The other person did not finish the handshake."))
+            if self._keeps_code_open():
+                await self._attempt_failed(ev.AttemptFailure.UNCONFIRMED)
+            else:
+                await self._abort(TimeoutError_("The other person did not finish the handshake."))
         except WrongPasswordError as exc:
-            if self.role is Role.CREATOR:
-                with contextlib.suppress(MessengerError):
-                    await self._send(wire.PairingFailed(session=self.id))
-            await self._abort(exc)
+            if self._keeps_code_open():
+                await self._attempt_failed(ev.AttemptFailure.WRONG_PASSWORD)
+            else:
+                await self._abort(exc)
+        except PeerLeftError as exc:
+            if self._keeps_code_open() and self.state is SessionState.HANDSHAKE:
+                self._wait_for_next_joiner()  # they gave up before proving anything
+            else:
+                await self._abort(exc)
         except MessengerError as exc:
             await self._abort(exc)
+
+    def _keeps_code_open(self) -> bool:
+        """A code's creator outlives a failed join: the code stays open for the right person."""
+        return self.mode is SessionMode.PASSWORD and self.role is Role.CREATOR
+
+    async def _attempt_failed(self, reason: ev.AttemptFailure) -> None:
+        """A joiner did not prove the password: tell the relay (it frees the seat, tells the
+        joiner, counts toward burning the number) and wait for the next one, or give up
+        once the code has had its tries."""
+        self.failed_attempts += 1
+        tries_left = MAX_PASSWORD_ATTEMPTS - self.failed_attempts
+        with contextlib.suppress(MessengerError):
+            await self._send(wire.PairingFailed(session=self.id))
+        if tries_left <= 0:
+            await self._abort(SessionBurnedError())
+            return
+        self._emit(ev.PairingAttemptFailed(self.id, reason, tries_left))
+        self._wait_for_next_joiner()
+
+    def _wait_for_next_joiner(self) -> None:
+        """Back to waiting; the next ``paired`` starts a fresh handshake. Called from inside
+        the session task, which ends right after."""
+        self.state = SessionState.WAITING
+        self._task = None
 
     async def _password_handshake(self, salt: bytes) -> SessionKeys:
         assert self.role is not None
         loop = asyncio.get_running_loop()
         handshake = PasswordHandshake(self.role, self.id, salt)
-        password, self._password = self._password, ""
-        stretched = await loop.run_in_executor(None, stretch_password, password, handshake.salt)
+        if self._stretched is None:
+            # Stretched once: a creator whose code survives a wrong guess reuses it for the
+            # next joiner (same session number, same salt, so the same PBKDF2 output).
+            password, self._password = self._password, ""
+            self._stretched = await loop.run_in_executor(
+                None, stretch_password, password, handshake.salt
+            )
+        stretched = self._stretched
+        if self.role is Role.JOINER:
+            self._stretched = None
         first = await loop.run_in_executor(None, handshake.start, stretched)
         return await self._drive(handshake, first)
 

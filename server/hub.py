@@ -16,6 +16,7 @@ from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     BusyError,
+    CodeUsedError,
     DeclinedError,
     ErrorCode,
     LocalProtocolError,
@@ -27,6 +28,7 @@ from messenger.protocol.errors import (
     SessionBurnedError,
     SessionFullError,
     TimeoutError_,
+    WrongPasswordError,
 )
 from messenger.protocol.transport import ServerHandshake
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
@@ -42,6 +44,7 @@ log = logging.getLogger("messenger.server")
 _REQUEST_ERRORS = (
     LocalProtocolError,
     NoSuchSessionError,
+    CodeUsedError,
     SessionBurnedError,
     SessionFullError,
     BusyError,
@@ -267,7 +270,12 @@ class Hub:
             message.session,
             " (burned)" if result.burned else "",
         )
-        self._notify_left(message.session, result.notify_left)
+        if result.failed_joiner is not None:
+            # The joiner's guess was wrong: it is told so (its attempt is over); the code
+            # stays open for the right person until it burns.
+            joiner = self._connections.get(result.failed_joiner)
+            if joiner is not None:
+                joiner.send_nowait(_error_frame(WrongPasswordError(), session=message.session))
         if result.burned:
             await conn.send(_error_frame(SessionBurnedError(), session=message.session))
         self._presence_changed()

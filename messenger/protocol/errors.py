@@ -9,7 +9,7 @@
         ├── TamperedError          a sealed record failed authentication
         └── ReplayedError          an authentic record arrived twice or out of order
     WrongPasswordError             key confirmation failed: the passwords differ
-    SessionFullError / NoSuchSessionError / SessionBurnedError / PeerLeftError
+    SessionFullError / NoSuchSessionError / CodeUsedError / SessionBurnedError / PeerLeftError
     ServerUnreachableError / ServerError / TimeoutError_
     ServerKeyChangedError / UnknownServerError / AuthenticationFailedError
     PeerBusyError / PeerOfflineError / PeerKeyChangedError / DeclinedError
@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     SESSION_FULL = "session_full"
     NO_SUCH_SESSION = "no_such_session"
+    CODE_USED = "code_used"
     SESSION_BURNED = "session_burned"
     PEER_LEFT = "peer_left"
     SERVER_UNREACHABLE = "server_unreachable"
@@ -110,6 +111,12 @@ class NoSuchSessionError(MessengerError):
     """There is no session with that number waiting on the server: check the code."""
 
     code = ErrorCode.NO_SUCH_SESSION
+
+
+class CodeUsedError(MessengerError):
+    """That code was already used: its session started or was closed. Ask for a new code."""
+
+    code = ErrorCode.CODE_USED
 
 
 class SessionBurnedError(MessengerError):
@@ -207,6 +214,7 @@ _BY_CODE: dict[str, type[MessengerError]] = {
         WrongPasswordError,
         SessionFullError,
         NoSuchSessionError,
+        CodeUsedError,
         SessionBurnedError,
         PeerLeftError,
         ServerUnreachableError,

@@ -4,7 +4,8 @@ States are named by what this side knows::
 
     S0_need_key      waiting for the stretched password (PBKDF2 runs elsewhere, off the loop)
     S1_sent_pake     our SPAKE2 message is out; waiting for the peer's
-    S2_know_key      both SPAKE2 messages seen, our confirmation sent; waiting for theirs
+    S2_know_key      both SPAKE2 messages seen; waiting for the peer's confirmation (the
+                     joiner has sent its own, the creator sends its own only after checking)
     S3_confirmed     the peer proved the same key: the session keys are ready
     S_failed         wrong password or protocol error; nothing more is accepted
 
@@ -13,14 +14,19 @@ Inputs are ``start(stretched)`` and ``receive(packet)``; outputs are ``SendPacke
 password, SPAKE2 messages reveal nothing that lets anyone test a guess offline; each guess
 costs a live attempt, and the relay limits attempts per session number.
 
-Both sides send their confirmation as soon as they know the key, so a wrong password is
-detected by both sides independently, without waiting for the other to report it.
+The joiner confirms first; the creator checks that confirmation before it sends its own.
+The order matters: a confirmation reveals whether the two passwords matched, so a joiner
+who got the creator's first could learn whether its guess was right and then walk away
+without ever confirming, and the relay would never count the attempt. Now a wrong guess is
+always seen by the creator, who reports it (the relay burns the code after a few) and waits
+for the next joiner with the same code; a joiner that withholds its confirmation learns
+nothing about its guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum
 
 from Crypto.Hash import SHA256
 from spake2 import SPAKE2_A, SPAKE2_B
@@ -33,22 +39,12 @@ from messenger.protocol.channel import Direction
 from messenger.protocol.errors import LocalProtocolError, RemoteProtocolError, WrongPasswordError
 from messenger.protocol.packets import PacketKind, make_packet, packet_kind
 from messenger.protocol.safety import SEED_SIZE, format_safety_number
+from messenger.protocol.vocabulary import Role
+
+__all__ = ["HandshakeComplete", "PasswordHandshake", "Role", "SendPacket", "SessionKeys"]
 
 _LABEL = b"messenger v1 password session"
 CONFIRM_SIZE = 32
-
-
-class Role(StrEnum):
-    """Who made the session (and published the salt) and who joined it."""
-
-    CREATOR = "creator"
-    JOINER = "joiner"
-
-    @property
-    def send_direction(self) -> Direction:
-        if self is Role.CREATOR:
-            return Direction.CREATOR_TO_JOINER
-        return Direction.JOINER_TO_CREATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +106,7 @@ class PasswordHandshake:
         self._transcript = b""
         self._keys: SessionKeys | None = None
         self._peer_confirm_key = b""
+        self._my_confirm = b""
 
     @property
     def state(self) -> str:
@@ -200,9 +197,13 @@ class PasswordHandshake:
             keys = SessionKeys(k_j2c, k_c2j, Direction.JOINER_TO_CREATOR, safety)
             my_confirm_key, self._peer_confirm_key = confirm_joiner, confirm_creator
         self._keys = keys
+        self._my_confirm = hmac_sha256(
+            my_confirm_key, b"confirm " + self.role.value.encode() + transcript
+        )
         self._state = _State.S2_know_key
-        mac = hmac_sha256(my_confirm_key, b"confirm " + self.role.value.encode() + transcript)
-        return [SendPacket(make_packet(PacketKind.CONFIRM, mac))]
+        if self.role is Role.CREATOR:
+            return []  # ours goes out only once the joiner's checks out
+        return [SendPacket(make_packet(PacketKind.CONFIRM, self._my_confirm))]
 
     def _got_confirm(self, mac: bytes) -> list[HandshakeEvent]:
         peer_role = Role.JOINER if self.role is Role.CREATOR else Role.CREATOR
@@ -216,4 +217,8 @@ class PasswordHandshake:
         keys, self._keys = self._keys, None
         self._peer_confirm_key = b""
         self._state = _State.S3_confirmed
-        return [HandshakeComplete(keys)]
+        events: list[HandshakeEvent] = []
+        if self.role is Role.CREATOR:
+            events.append(SendPacket(make_packet(PacketKind.CONFIRM, self._my_confirm)))
+        self._my_confirm = b""
+        return [*events, HandshakeComplete(keys)]

@@ -109,18 +109,55 @@ def test_slash_rotate_rotates_at_once_and_messages_keep_flowing(relay, make_cli)
     assert not bob.of("rotated"), "only the side that typed /rotate rotates"
 
 
-def test_wrong_password_fails_on_both_sides_and_neither_is_ready(relay, make_cli):
+def test_a_wrong_guess_ends_the_guessers_attempt_and_the_code_stays_open_for_the_right_one(
+    relay, make_cli
+):
     bob = make_cli(relay.addr, "create", "--password", "correct horse", name="bob")
     session = bob.wait_for(event("code"))["session"]
     mallory = make_cli(relay.addr, "join", session, "--password", "wrong horse", name="mallory")
 
-    for side in (mallory, bob):
-        failure = side.wait_for(lambda e: e["event"] in ("error", "ready"), what="error")
-        assert failure["event"] == "error" and failure["code"] == "wrong_password", failure
-    for side in (mallory, bob):
-        assert side.wait_exit() != 0
-        assert not side.of("ready"), side.describe()
-        assert not side.of("message")
+    failure = mallory.wait_for(lambda e: e["event"] in ("error", "ready"), what="error")
+    assert failure["event"] == "error" and failure["code"] == "wrong_password", failure
+    assert mallory.wait_exit() != 0
+    told = bob.wait_for(lambda e: e["event"] in ("wrong_password", "error", "ready"))
+    assert told == {"event": "wrong_password", "session": session, "tries_left": 2}, told
+    assert bob.running
+
+    carol = make_cli(relay.addr, "join", session, "--password", "correct horse", name="carol")
+    for side in (carol, bob):
+        side.wait_for(event("ready"))
+    exchange(carol, bob, "the right person got in")
+    assert not mallory.of("message") and not mallory.of("ready")
+
+
+def test_three_wrong_guesses_burn_the_code_for_everyone(relay, make_cli):
+    bob = make_cli(relay.addr, "create", "--password", "correct horse", name="bob")
+    session = bob.wait_for(event("code"))["session"]
+
+    for guess, tries_left in (("one", 2), ("two", 1)):
+        guesser = make_cli(relay.addr, "join", session, "--password", guess, name=guess)
+        assert guesser.wait_for(event("error"))["code"] == "wrong_password"
+        bob.wait_for(event("wrong_password", tries_left=tries_left))
+    last = make_cli(relay.addr, "join", session, "--password", "three", name="three")
+    assert last.wait_for(event("error"))["code"] == "wrong_password"
+
+    assert bob.wait_for(event("error"))["code"] == "session_burned"
+    assert bob.wait_exit() != 0
+    late = make_cli(relay.addr, "join", session, "--password", "correct horse", name="late")
+    assert late.wait_for(event("error"))["code"] == "session_burned"
+
+
+def test_a_code_that_was_already_used_is_reported_as_used_not_as_wrong(relay, make_cli):
+    alice, bob = pair(make_cli, relay.addr)
+    code = bob.wait_for(event("code"))["code"]
+    alice.close_stdin()
+    bob.wait_for(event("peer_left"))
+
+    late = make_cli(relay.addr, "join", code, name="late")
+
+    failure = late.wait_for(event("error"))
+    assert failure["code"] == "code_used", failure
+    assert "already used" in failure["message"]
 
 
 def test_a_third_member_is_refused_with_session_full(relay, make_cli):

@@ -12,6 +12,7 @@ from messenger.crypto.kdf import stretch_password
 from messenger.protocol import wire
 from messenger.protocol.errors import BusyError, WrongPasswordError
 from messenger.protocol.framing import encode_frame
+from messenger.protocol.packets import PacketKind
 from messenger.protocol.password_handshake import (
     HandshakeComplete,
     PasswordHandshake,
@@ -158,11 +159,13 @@ def run_password_handshake(creator, joiner, session: str, salt: bytes, passwords
         sides[role] = (connection, handshake)
         for out in handshake.start(stretch_password(password, handshake.salt, iterations=1)):
             connection.send(wire.Relay(session=session, data=out.data))
-    # Each side gets the peer's PAKE message and answers with a confirmation, then gets the
-    # peer's confirmation: two rounds, the joiner first so the creator fails last.
+    # Each side gets the peer's PAKE message (the joiner answers with its confirmation, the
+    # creator waits for it), then the creator gets the joiner's confirmation and fails.
     for _round in range(2):
         for role in (Role.JOINER, Role.CREATOR):
             connection, handshake = sides[role]
+            if _round == 1 and role is Role.JOINER:
+                continue  # the creator sends nothing more to a wrong guess
             packet = connection.recv()
             assert isinstance(packet, wire.Relay), packet
             try:
@@ -198,11 +201,10 @@ def test_three_failed_pairings_burn_the_session_number(relay, make_raw):
                 creator, joiner, session, salt, ("the real one", f"guess {attempt}")
             )
         creator.send(wire.PairingFailed(session=session))
-        # Wait for the relay's answer before hanging up: a joiner that leaves first would
-        # end the whole session instead of merely failing one pairing.
-        if attempt < 3:
-            assert joiner.recv() == wire.PeerLeft(session=session)
-        else:
+        told = joiner.recv()
+        assert isinstance(told, wire.Error) and told.code == "wrong_password", told
+        assert told.session == session and not told.fatal
+        if attempt == 3:
             burned = creator.recv()
             assert isinstance(burned, wire.Error) and burned.code == "session_burned", burned
             assert burned.session == session and not burned.fatal
@@ -264,3 +266,38 @@ def test_fifty_connections_hit_the_per_address_limit_and_the_relay_recovers(
     alice, bob = pair(make_cli, relay.addr)
     exchange(alice, bob, "through the crowd")
     exchange(bob, alice, "and back")
+
+
+# -- code sweeping ----------------------------------------------------------------------------
+
+
+def test_a_wrong_guess_gets_nothing_from_the_creator_that_could_test_it(relay, make_cli, make_raw):
+    """The sweeping attack: join a live code with a guess, read the creator's key
+    confirmation (which says whether the guess was right) and walk away unseen. The real
+    creator (messenger-cli) must not send its confirmation before checking the joiner's:
+    all a wrong guesser ever gets is the creator's SPAKE2 message and ``wrong_password``."""
+    bob = make_cli(relay.addr, "create", "--password", "correct horse", name="bob")
+    session = bob.wait_for(event("code"))["session"]
+    guesser = make_raw(relay.port, identity=1)
+    guesser.handshake("guesser")
+    guesser.send(wire.JoinSession(session=session))
+    paired = guesser.recv()
+    assert isinstance(paired, wire.Paired), paired
+    handshake = PasswordHandshake(Role.JOINER, session, paired.salt)
+    for out in handshake.start(stretch_password("wrong horse", handshake.salt)):
+        guesser.send(wire.Relay(session=session, data=out.data))
+
+    received = []
+    while True:
+        message = guesser.recv()
+        received.append(message)
+        if not isinstance(message, wire.Relay):
+            break
+        for out in handshake.receive(message.data):  # our confirmation goes back at once
+            assert isinstance(out, SendPacket)
+            guesser.send(wire.Relay(session=session, data=out.data))
+
+    kinds = [PacketKind(m.data[1]).name for m in received if isinstance(m, wire.Relay)]
+    assert kinds == ["PAKE"], received
+    assert isinstance(received[-1], wire.Error) and received[-1].code == "wrong_password"
+    assert bob.wait_for(event("wrong_password"))["tries_left"] == 2

@@ -5,6 +5,8 @@ person may have several connections open at once.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from messenger.protocol.errors import (
@@ -130,20 +132,21 @@ def test_a_person_stays_listed_while_another_connection_is_open(presence):
 
 @pytest.fixture
 def state():
-    return PairingState()
+    counter = itertools.count()  # numbers in order (1000, 1001, ...) instead of at random
+    return PairingState(random_below=lambda span: next(counter) % span)
 
 
 def test_an_invitation_reserves_an_rsa_session_for_the_invitee(state):
     record = state.invite(1, 2)
-    assert (record.number, record.mode, record.pending) == ("1", "rsa", True)
+    assert (record.number, record.mode, record.pending) == ("1000", "rsa", True)
     assert (record.creator, record.joiner, record.salt) == (1, 2, b"")
-    assert state.get("1") is record
+    assert state.get("1000") is record
 
 
 def test_invitations_and_password_sessions_share_the_numbers(state):
-    assert state.create(5, SALT).number == "1"
-    assert state.invite(1, 2).number == "2"
-    assert state.create(6, SALT).number == "3"
+    assert state.create(5, SALT).number == "1000"
+    assert state.invite(1, 2).number == "1001"
+    assert state.create(6, SALT).number == "1002"
 
 
 def test_both_people_are_busy_while_an_invitation_is_pending_and_after_it_is_accepted(state):
