@@ -121,7 +121,7 @@ def print_event(event: ev.ClientEvent) -> None:
             "join_abandoned"
         )
         emit(name, session=event.session, tries_left=event.tries_left)
-    elif isinstance(event, ev.Invited | ev.PeopleChanged):
+    elif isinstance(event, ev.Invited | ev.InvitationClosed | ev.PeopleChanged):
         pass  # `wait` answers invitations itself; no command watches the people list
     else:
         assert_never(event)

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from messenger import events as ev
@@ -23,16 +24,32 @@ from messenger.files import OfferPolicy
 from messenger.net.connection import ConnectionLostError, ServerConnection, ServerKeyCheck
 from messenger.protocol import codes, wire
 from messenger.protocol.errors import (
+    ErrorCode,
     LocalProtocolError,
     MessengerError,
     PeerKeyChangedError,
     RemoteProtocolError,
+    ServerUnreachableError,
     error_from_code,
 )
 from messenger.protocol.vocabulary import Role, SessionMode
 from messenger.session import Session
 
 log = logging.getLogger("messenger.client")
+#: Pings go out at least this often (more often if the relay's idle timeout is short).
+MAX_PING_INTERVAL = 15.0
+#: A ping unanswered for this long (or one interval, if longer) means the link is dead.
+MIN_PONG_TIMEOUT = 1.0
+
+
+class LinkState(StrEnum):
+    """Where the connection to the relay is. One value, so "closed after a fatal error"
+    and "closed by us" cannot disagree the way two flags did."""
+
+    IDLE = "idle"  #: not connected yet
+    OPEN = "open"
+    FAILED = "failed"  #: lost or refused by the relay; ``close()`` still cleans up
+    CLOSED = "closed"  #: ``close()`` ran: tasks stopped, socket closed
 
 #: Checks a peer before an RSA session starts: (peer id, name, key fingerprint) -> raise.
 PeerCheck = Callable[[str, str, str], None]
@@ -77,7 +94,9 @@ class Client:
         self._invitations: dict[str, ev.Invited] = {}
         #: Invitations sent and not yet answered by the relay: ref -> person id.
         self._inviting: dict[int, str] = {}
-        self._closing = False
+        self.link = LinkState.IDLE
+        #: The nonce of the ping still waiting for its pong, and when it went out.
+        self._unanswered: tuple[int, float] | None = None
 
     @property
     def id(self) -> str:
@@ -85,7 +104,7 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._closing
+        return self.link is LinkState.OPEN
 
     @property
     def server(self):  # -> ServerIdentity | None
@@ -101,22 +120,29 @@ class Client:
             accept_invites=self.accept_invites,
             check_server_key=self._check_server_key,
         )
+        self.link = LinkState.OPEN
         self._tasks = [
             asyncio.create_task(self._read_loop(), name="client-reader"),
             asyncio.create_task(self._keepalive(), name="client-keepalive"),
         ]
 
     async def close(self) -> None:
-        """Leave every session politely, then close the connection."""
-        if self._closing:
+        """Leave every session politely (if the link is still up), then stop every task and
+        close the connection. Safe to call twice, and after the link failed."""
+        if self.link is LinkState.CLOSED:
             return
-        self._closing = True
-        for session in list(self.sessions.values()):
-            await session.leave()
-        for task in self._tasks:
+        polite = self.link is LinkState.OPEN
+        self.link = LinkState.CLOSED
+        if polite:
+            for session in list(self.sessions.values()):
+                await session.leave()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._connection is not None:
-            await self._connection.flush()
+            if polite:
+                await self._connection.flush()
             await self._connection.close()
 
     # -- password sessions ------------------------------------------------------------------
@@ -254,13 +280,38 @@ class Client:
             self._pending.pop(ref, None)
 
     async def _keepalive(self) -> None:
-        """Ping often enough that the relay's idle timeout never fires on a quiet session."""
+        """Ping often enough that the relay's idle timeout never fires on a quiet session,
+        and notice a dead link: a ping with no pong in time fails the connection (a relay
+        that froze, or a network that silently drops everything, never sends a close)."""
         assert self._connection is not None and self._connection.welcome is not None
-        interval = max(0.05, self._connection.welcome.idle_timeout / 3)
-        for nonce in itertools.count(1):
+        loop = asyncio.get_running_loop()
+        interval = max(0.05, min(MAX_PING_INTERVAL, self._connection.welcome.idle_timeout / 3))
+        deadline = max(MIN_PONG_TIMEOUT, interval)
+        nonces = itertools.count(1)
+        while self.link is LinkState.OPEN:
             await asyncio.sleep(interval)
+            if self._unanswered is not None:
+                if loop.time() - self._unanswered[1] >= deadline:
+                    await self._link_lost(
+                        ServerUnreachableError(
+                            f"The server at {self.host}:{self.port} stopped answering."
+                        )
+                    )
+                    return
+                continue
+            nonce = next(nonces)
+            self._unanswered = (nonce, loop.time())
             with contextlib.suppress(MessengerError):
                 await self._send(wire.Ping(nonce=nonce))
+
+    async def _link_lost(self, error: MessengerError) -> None:
+        """Fail everything, and let go of the socket (nothing more will come on it)."""
+        self._fail_everything(error)
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self._connection is not None:
+            await self._connection.close()
 
     async def _read_loop(self) -> None:
         assert self._connection is not None
@@ -275,10 +326,13 @@ class Client:
         except Exception as exc:  # never let the reader die silently
             log.exception("client reader failed")
             error = RemoteProtocolError(f"Unexpected failure reading from the server: {exc}")
-        if not self._closing:
-            self._fail_everything(error)
+        self._fail_everything(error)
 
     def _fail_everything(self, error: MessengerError) -> None:
+        """The link is gone: every waiter and session learns why, once."""
+        if self.link is not LinkState.OPEN:
+            return
+        self.link = LinkState.FAILED
         futures: list[asyncio.Future[Any]] = [
             *self._pending.values(),
             *self._pending_joins.values(),
@@ -303,6 +357,8 @@ class Client:
             session = self.sessions.get(message.session)
             if session is not None:
                 session.deliver(message)
+            elif isinstance(message, wire.PeerLeft):
+                self._invitation_closed(message.session, ev.InvitationEnd.WITHDRAWN)
         elif isinstance(message, wire.Invitation):
             invited = ev.Invited(message.session, message.from_id, message.from_name)
             self._invitations[message.session] = invited
@@ -317,7 +373,10 @@ class Client:
                 self._emit(ev.PeopleChanged(message.people))
         elif isinstance(message, wire.Error):
             self._on_error(message)
-        elif not isinstance(message, wire.Pong):
+        elif isinstance(message, wire.Pong):
+            if self._unanswered is not None and message.nonce == self._unanswered[0]:
+                self._unanswered = None
+        else:
             raise RemoteProtocolError(f"The server sent an unexpected {type(message).__name__}.")
 
     def _resolve(self, ref: int, value: object) -> None:
@@ -376,7 +435,6 @@ class Client:
         error = error_from_code(message.code, message.message)
         if message.fatal:
             # The relay will close the connection; report it with this cause.
-            self._closing = True
             self._fail_everything(error)
             return
         if message.ref:
@@ -392,7 +450,16 @@ class Client:
             session = self.sessions.get(message.session)
             if session is not None:
                 session.deliver_error(error)
-            self._invitations.pop(message.session, None)
+            reason = (
+                ev.InvitationEnd.EXPIRED
+                if error.code is ErrorCode.TIMEOUT
+                else ev.InvitationEnd.WITHDRAWN
+            )
+            self._invitation_closed(message.session, reason)
+
+    def _invitation_closed(self, session_id: str, reason: ev.InvitationEnd) -> None:
+        if self._invitations.pop(session_id, None) is not None:
+            self._emit(ev.InvitationClosed(session_id, reason))
 
 
 def _check_pairing(session: Session, message: wire.Paired) -> None:

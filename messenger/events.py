@@ -53,6 +53,19 @@ class Invited:
     from_name: str
 
 
+class InvitationEnd(StrEnum):
+    EXPIRED = "expired"  #: nobody answered in time
+    WITHDRAWN = "withdrawn"  #: the inviter left or went offline
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationClosed:
+    """An invitation we have not answered is gone; answering it now would do nothing."""
+
+    session: str
+    reason: InvitationEnd
+
+
 @dataclass(frozen=True, slots=True)
 class PeopleChanged:
     """Who is online now (everyone but us)."""
@@ -158,6 +171,7 @@ ClientEvent = (
     | SessionReady
     | PairingAttemptFailed
     | Invited
+    | InvitationClosed
     | PeopleChanged
     | MessageReceived
     | MessageDelivered

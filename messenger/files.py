@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import errno
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,9 @@ from messenger.protocol.transfer import (
     OfferTerms,
     SendWindow,
     check_offer,
+    check_transfer_id,
     chunk_count,
+    new_transfer_id,
 )
 
 __all__ = ["PARTIAL_DIR", "FileError", "OfferPolicy", "Transfers"]
@@ -151,7 +152,7 @@ class Transfers:
             digest = (await loop.run_in_executor(None, sha256_file, path)).digest()
         except OSError as exc:
             raise FileError("unreadable", f"Cannot read {path}: {exc.strerror or exc}.") from None
-        transfer = Outgoing(uuid.uuid4().hex, path, size, digest, CHUNK_SIZE)
+        transfer = Outgoing(new_transfer_id(), path, size, digest, CHUNK_SIZE)
         self.outgoing[transfer.id] = transfer
         await self._send(
             FileOffer(
@@ -336,7 +337,9 @@ class Transfers:
     # -- both ways --------------------------------------------------------------------------
 
     async def handle(self, payload: object) -> None:
-        """A file payload from the peer."""
+        """A file payload from the peer. Its transfer id is checked first, whatever the
+        payload: ids reach dictionaries, events and logs, and must have one harmless form."""
+        check_transfer_id(getattr(payload, "id", ""))
         if isinstance(payload, FileOffer):
             await self._got_offer(payload)
         elif isinstance(payload, FileChunk):

@@ -5,14 +5,23 @@ appended; only when the whole-file SHA-256 matches is it moved to a fresh name i
 overwriting anything). A fixed-size JSON record beside it says how many chunks are in, so a
 re-offer of the same file (same SHA-256, size and chunk size), even in a new session after a
 dropped link, resumes there. Blocking methods say so: callers run them in an executor.
+
+Nothing the peer sends is used raw in a path: the partial file is named after the SHA-256
+(hex) or, for a second copy arriving at once, a random suffix; the final name has been
+through ``safe_name``. Every path is checked to stay directly inside its folder, the
+partial folder must be a real folder (not a symlink), and files are opened with
+``O_NOFOLLOW``, so someone who can write into DIR cannot redirect our writes elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import secrets
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -31,16 +40,22 @@ class NameTakenError(OSError):
 
 def sha256_file(path: Path, limit: int | None = None) -> hashlib._Hash:
     """Hash a file (or its first ``limit`` bytes); blocking, run it in an executor."""
+    with open(path, "rb") as handle:
+        return _sha256_of_handle(handle, limit)
+
+
+def _sha256_of_handle(handle: BinaryIO, limit: int | None = None) -> hashlib._Hash:
+    """Hash an open file from its start (up to ``limit`` bytes)."""
     digest = hashlib.sha256()
     remaining = limit
-    with path.open("rb") as handle:
-        while remaining is None or remaining > 0:
-            block = handle.read(HASH_BLOCK if remaining is None else min(HASH_BLOCK, remaining))
-            if not block:
-                break
-            digest.update(block)
-            if remaining is not None:
-                remaining -= len(block)
+    handle.seek(0)
+    while remaining is None or remaining > 0:
+        block = handle.read(HASH_BLOCK if remaining is None else min(HASH_BLOCK, remaining))
+        if not block:
+            break
+        digest.update(block)
+        if remaining is not None:
+            remaining -= len(block)
     return digest
 
 
@@ -53,10 +68,10 @@ class PartialFile:
         time gets its own file instead of sharing (and corrupting) the first one's."""
         self.folder = folder
         self.terms = terms
-        partial_dir = folder / PARTIAL_DIR
-        self.path = partial_dir / f"{terms.sha256.hex()}.part"
+        self.partial_dir = folder / PARTIAL_DIR
+        self.path = self.partial_dir / f"{terms.sha256.hex()}.part"
         if self.path in set(taken):
-            self.path = partial_dir / f"{terms.sha256.hex()}-{terms.id}.part"
+            self.path = self.partial_dir / f"{terms.sha256.hex()}-{secrets.token_hex(8)}.part"
         self._handle: BinaryIO | None = None
         self._hasher = hashlib.sha256()
 
@@ -72,15 +87,33 @@ class PartialFile:
         """Create the partial file, or reopen one left by an earlier attempt at the same
         file, and return the first chunk still needed. Blocking (may hash what is there)."""
         terms = self.terms
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_partial_dir()
         start = self._resumable_chunks()
         offset = start * terms.chunk_size
-        self._hasher = sha256_file(self.path, offset) if start else hashlib.sha256()
-        handle = self.path.open("r+b" if start else "wb")
-        handle.truncate(offset)
+        fd = _open_inside(self.partial_dir, self.path.name, os.O_RDWR | os.O_CREAT)
+        handle = os.fdopen(fd, "r+b")
+        try:
+            self._hasher = _sha256_of_handle(handle, offset)
+            handle.truncate(offset)
+            handle.seek(offset)
+        except BaseException:
+            handle.close()
+            raise
         handle.seek(offset)
         self._handle = handle
         return start
+
+    def _make_partial_dir(self) -> None:
+        """Create (one level, private) or reuse the partial folder; refuse a symlink or
+        anything else that is not a plain folder of ours."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            self.partial_dir.mkdir(mode=0o700)
+        info = os.lstat(self.partial_dir)
+        if not stat.S_ISDIR(info.st_mode):
+            raise OSError(
+                errno.ENOTDIR, f"{self.partial_dir} is not a plain folder (a link?); refusing"
+            )
 
     def _resumable_chunks(self) -> int:
         """How many chunks the resume record vouches for (0 when it does not fit the offer
@@ -88,13 +121,18 @@ class PartialFile:
         terms = self.terms
         start = 0
         with contextlib.suppress(OSError, ValueError, TypeError):
-            state = json.loads(self.state_path.read_text())
+            fd = _open_inside(self.partial_dir, self.state_path.name, os.O_RDONLY)
+            with os.fdopen(fd, "rb") as record:
+                state = json.loads(record.read(STATE_RECORD_SIZE * 4))
             if (state.get("size"), state.get("chunk_size")) == (terms.size, terms.chunk_size):
                 start = min(int(state.get("next", 0)), terms.chunks)
-        if start and (
-            not self.path.exists() or self.path.stat().st_size < start * terms.chunk_size
-        ):
-            start = 0
+        if start:
+            try:
+                size = os.lstat(self.path).st_size
+            except OSError:
+                size = -1
+            if size < start * terms.chunk_size:
+                start = 0
         return start
 
     def append(self, data: bytes) -> None:
@@ -116,7 +154,7 @@ class PartialFile:
         state = {"size": self.terms.size, "chunk_size": self.terms.chunk_size, "next": next_index}
         record = json.dumps(state).encode().ljust(STATE_RECORD_SIZE)
         with contextlib.suppress(OSError):
-            fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = _open_inside(self.partial_dir, self.state_path.name, os.O_WRONLY | os.O_CREAT)
             try:
                 os.pwrite(fd, record, 0)
             finally:
@@ -139,6 +177,7 @@ class PartialFile:
         final = _reserve_name(self.folder, self.terms.name)
         os.replace(self.path, final)
         self.state_path.unlink(missing_ok=True)
+        self._tidy()
         return final
 
     def discard(self) -> None:
@@ -146,16 +185,30 @@ class PartialFile:
         self.close()
         self.path.unlink(missing_ok=True)
         self.state_path.unlink(missing_ok=True)
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """Remove the partial folder once nothing is left in it (no empty litter)."""
+        with contextlib.suppress(OSError):
+            self.partial_dir.rmdir()
 
 
 def _reserve_name(folder: Path, name: str) -> Path:
     """A path in ``folder`` that did not exist, claimed atomically (never overwrite)."""
     for attempt in range(10_000):
-        candidate = folder / numbered(name, attempt)
+        candidate = numbered(name, attempt)
         try:
-            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fd = _open_inside(folder, candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             continue
         os.close(fd)
-        return candidate
+        return folder / candidate
     raise NameTakenError(f"too many files named like {name}")
+
+
+def _open_inside(folder: Path, name: str, flags: int) -> int:
+    """``os.open(folder/name)`` for a plain name directly inside ``folder``, never following
+    a symlink (a planted link fails with ELOOP instead of redirecting the write)."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+        raise OSError(errno.EINVAL, f"refusing the file name {name!r}")
+    return os.open(folder / name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

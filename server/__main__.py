@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a new connection must say hello within this ({defaults.handshake_timeout:g} s)",
     )
     parser.add_argument(
+        "--invite-timeout",
+        type=positive_float,
+        default=defaults.invite_timeout,
+        help=f"withdraw invitations not answered within this ({defaults.invite_timeout:g} s)",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument("--version", action="version", version=f"messenger-server {__version__}")

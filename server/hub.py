@@ -355,6 +355,14 @@ class Hub:
         if record is None or not record.pending:
             return
         inviter = self._connections.get(record.creator)
+        invitee = self._connections.get(record.joiner) if record.joiner is not None else None
+        if invitee is not None:  # first, so its prompt closes as "expired", not "withdrawn"
+            invitee.send_nowait(
+                _error_frame(
+                    TimeoutError_("The invitation expired before it was answered."),
+                    session=session,
+                )
+            )
         self._leave(record.creator, session)
         if inviter is not None:
             inviter.send_nowait(

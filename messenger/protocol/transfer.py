@@ -16,6 +16,7 @@ travels sealed like any payload, so the relay learns nothing but how many chunks
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 
@@ -107,11 +108,26 @@ class OfferTerms:
         return self.size - self.chunk_size * (self.chunks - 1)
 
 
+#: A transfer id is 32 lowercase hex digits (a random 128-bit value), nothing else: it comes
+#: from the peer, so it is checked before it is used as a key, and never used in a path.
+_TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_transfer_id() -> str:
+    return secrets.token_hex(16)
+
+
+def check_transfer_id(transfer_id: str) -> str:
+    """Return the id if it has the one allowed form; RemoteProtocolError otherwise."""
+    if not _TRANSFER_ID.fullmatch(transfer_id):
+        raise RemoteProtocolError("The peer sent a file transfer id of the wrong form.")
+    return transfer_id
+
+
 def check_offer(
     transfer_id: str, name: str, size: int, sha256: bytes, chunk_size: int
 ) -> OfferTerms:
-    if not 0 < len(transfer_id) <= 64:
-        raise RemoteProtocolError("A file offer has a bad id.")
+    check_transfer_id(transfer_id)
     if not 0 <= size <= MAX_FILE_SIZE:
         raise RemoteProtocolError("A file offer announces an impossible size.")
     if len(sha256) != 32:

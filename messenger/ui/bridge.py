@@ -8,6 +8,7 @@ signals are emitted on the GUI thread.
 from __future__ import annotations
 
 import asyncio
+from typing import assert_never
 
 from PySide6.QtCore import QObject, Signal
 
@@ -25,6 +26,8 @@ class ClientBridge(QObject):
     sessionFailed = Signal(str, str, str)  # session, error code, message
     disconnected = Signal(str, str)  # error code, message
     invited = Signal(str, str, str)  # session, from id, from name
+    invitationClosed = Signal(str, str)  # session, "expired" or "withdrawn"
+    pairingAttemptFailed = Signal(str, str, int)  # session, reason, tries left
     peopleChanged = Signal(list)  # [wire.Person]
     # File transfers. Sizes are ``object``: a Qt int is 32 bits and files pass 2 GiB.
     fileOffered = Signal(str, str, str, object, str)  # session, id, name, size, sha256
@@ -64,6 +67,10 @@ class ClientBridge(QObject):
             self.disconnected.emit(event.error.code.value, str(event.error))
         elif isinstance(event, ev.Invited):
             self.invited.emit(event.session, event.from_id, event.from_name)
+        elif isinstance(event, ev.InvitationClosed):
+            self.invitationClosed.emit(event.session, event.reason.value)
+        elif isinstance(event, ev.PairingAttemptFailed):
+            self.pairingAttemptFailed.emit(event.session, event.reason.value, event.tries_left)
         elif isinstance(event, ev.PeopleChanged):
             self.peopleChanged.emit(list(event.people))
         elif isinstance(event, ev.FileOffered):
@@ -82,6 +89,8 @@ class ClientBridge(QObject):
             self.fileCancelled.emit(event.session, event.id, event.by, event.reason)
         elif isinstance(event, ev.FileFailed):
             self.fileFailed.emit(event.session, event.id, event.code, event.message)
+        else:
+            assert_never(event)
 
     def stop(self) -> None:
         self._task.cancel()

@@ -49,6 +49,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
         self._dialogs: list[QWidget] = []
+        #: Invitation prompts on screen, by session, so an expired one can be closed.
+        self._invitation_boxes: dict[str, QMessageBox] = {}
         self.tray: TrayIcon | None = None
 
         self.session_list = SessionList()
@@ -133,6 +135,8 @@ class MainWindow(QMainWindow):
         bridge.sessionFailed.connect(self._session_failed)
         bridge.disconnected.connect(self._disconnected)
         bridge.invited.connect(self._invited)
+        bridge.invitationClosed.connect(self._invitation_closed)
+        bridge.pairingAttemptFailed.connect(self._pairing_attempt_failed)
         self.transfers.attach(bridge)
 
     def current_session(self) -> str | None:
@@ -262,18 +266,58 @@ class MainWindow(QMainWindow):
             self,
         )
         box.setObjectName("invitationBox")
+        box.setProperty("inviter", who)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         accept = box.addButton("Accept", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Decline", QMessageBox.ButtonRole.RejectRole)
+        decline = box.addButton("Decline", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(decline)
         self._dialogs.append(box)
+        self._invitation_boxes[session_id] = box
         done = self.controller.loop_future()
         box.finished.connect(lambda _result: None if done.done() else done.set_result(None))
         box.open()
         await done
         self._dialogs.remove(box)
+        if self._invitation_boxes.pop(session_id, None) is None:
+            return  # closed because the invitation expired or was withdrawn: nothing to answer
         try:
             await self.controller.answer(session_id, box.clickedButton() is accept, who)
         except MessengerError as exc:
             QMessageBox.warning(self, "Invitation", str(exc))
+
+    def _invitation_closed(self, session_id: str, reason: str) -> None:
+        """An invitation on screen is gone: close its prompt (so it cannot be accepted into
+        a dead session) and say why."""
+        box = self._invitation_boxes.pop(session_id, None)
+        if box is None:
+            return
+        who = box.property("inviter") or "The other person"
+        box.done(0)
+        why = (
+            "expired before you answered"
+            if reason == "expired"
+            else f"was withdrawn ({who} left or went offline)"
+        )
+        notice = QMessageBox(
+            QMessageBox.Icon.Information, "Invitation", f"The invitation {why}.", parent=self
+        )
+        notice.setObjectName("invitationClosedBox")
+        notice.setTextFormat(Qt.TextFormat.PlainText)
+        notice.open()
+        self._dialogs.append(notice)
+        notice.finished.connect(lambda _result: self._dialogs.remove(notice))
+
+    def _pairing_attempt_failed(self, session_id: str, reason: str, tries_left: int) -> None:
+        page = self.pages.get(session_id)
+        if page is None:
+            return
+        what = (
+            "tried to join with a wrong password"
+            if reason == "wrong_password"
+            else "joined but did not finish"
+        )
+        tries = "1 more try" if tries_left == 1 else f"{tries_left} more tries"
+        page.add_system_line(f"Someone {what}. Your code still works ({tries} before it closes).")
 
     # -- actions ----------------------------------------------------------------------------
 

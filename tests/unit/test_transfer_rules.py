@@ -30,6 +30,8 @@ NAME_MAX_BYTES = 255
 INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
 
 # -- safe_name: a peer's name becomes a plain base name --------------------------------------
+#: A transfer id of the one allowed form: 32 lowercase hex digits.
+TID = "0123456789abcdef" * 2
 
 
 @pytest.mark.parametrize(
@@ -227,14 +229,14 @@ def test_chunk_count_rounds_up_to_whole_chunks(size, chunks):
 
 
 def test_every_chunk_is_full_except_a_short_last_one():
-    terms = check_offer("t1", "x.bin", 3 * CHUNK_SIZE + 10, SHA, CHUNK_SIZE)
+    terms = check_offer(TID, "x.bin", 3 * CHUNK_SIZE + 10, SHA, CHUNK_SIZE)
 
     assert terms.chunks == 4
     assert [terms.expected_length(i) for i in range(4)] == [CHUNK_SIZE] * 3 + [10]
 
 
 def test_a_file_of_exact_chunks_has_a_full_last_chunk():
-    terms = check_offer("t1", "x.bin", 2 * CHUNK_SIZE, SHA, CHUNK_SIZE)
+    terms = check_offer(TID, "x.bin", 2 * CHUNK_SIZE, SHA, CHUNK_SIZE)
 
     assert terms.chunks == 2
     assert terms.expected_length(1) == CHUNK_SIZE
@@ -243,7 +245,7 @@ def test_a_file_of_exact_chunks_has_a_full_last_chunk():
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 10**12), st.integers(1, MAX_CHUNK_SIZE))
 def test_chunk_lengths_always_add_up_to_the_size(size, chunk_size):
-    terms = check_offer("t", "f", size, SHA, chunk_size)
+    terms = check_offer(TID, "f", size, SHA, chunk_size)
 
     full = max(0, terms.chunks - 1) * chunk_size
     last = terms.expected_length(terms.chunks - 1) if terms.chunks else 0
@@ -256,7 +258,7 @@ def test_chunk_lengths_always_add_up_to_the_size(size, chunk_size):
 
 
 def test_a_sound_offer_is_accepted_with_its_name_made_safe():
-    terms = check_offer("a" * 64, "../x.bin", MAX_FILE_SIZE, SHA, MAX_CHUNK_SIZE)
+    terms = check_offer(TID, "../x.bin", MAX_FILE_SIZE, SHA, MAX_CHUNK_SIZE)
 
     assert terms.name == "x.bin"
     assert terms.size == MAX_FILE_SIZE
@@ -264,22 +266,27 @@ def test_a_sound_offer_is_accepted_with_its_name_made_safe():
 
 
 def test_an_empty_file_may_be_offered():
-    assert check_offer("t", "empty", 0, SHA, CHUNK_SIZE).chunks == 0
+    assert check_offer(TID, "empty", 0, SHA, CHUNK_SIZE).chunks == 0
 
 
 @pytest.mark.parametrize(
     ("transfer_id", "size", "sha256", "chunk_size", "why"),
     [
-        ("", 10, SHA, CHUNK_SIZE, "bad id"),
-        ("x" * 65, 10, SHA, CHUNK_SIZE, "bad id"),
-        ("t", -1, SHA, CHUNK_SIZE, "impossible size"),
-        ("t", MAX_FILE_SIZE + 1, SHA, CHUNK_SIZE, "impossible size"),
-        ("t", 10, SHA[:31], CHUNK_SIZE, "SHA-256"),
-        ("t", 10, SHA + b"!", CHUNK_SIZE, "SHA-256"),
-        ("t", 10, b"", CHUNK_SIZE, "SHA-256"),
-        ("t", 10, SHA, 0, "chunk size"),
-        ("t", 10, SHA, -5, "chunk size"),
-        ("t", 10, SHA, MAX_CHUNK_SIZE + 1, "chunk size"),
+        ("", 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("x" * 65, 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("../../PWNED", 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("A" * 32, 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("a" * 31, 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("a" * 31 + "/", 10, SHA, CHUNK_SIZE, "wrong form"),
+        ("a" * 32 + "\n", 10, SHA, CHUNK_SIZE, "wrong form"),
+        (TID, -1, SHA, CHUNK_SIZE, "impossible size"),
+        (TID, MAX_FILE_SIZE + 1, SHA, CHUNK_SIZE, "impossible size"),
+        (TID, 10, SHA[:31], CHUNK_SIZE, "SHA-256"),
+        (TID, 10, SHA + b"!", CHUNK_SIZE, "SHA-256"),
+        (TID, 10, b"", CHUNK_SIZE, "SHA-256"),
+        (TID, 10, SHA, 0, "chunk size"),
+        (TID, 10, SHA, -5, "chunk size"),
+        (TID, 10, SHA, MAX_CHUNK_SIZE + 1, "chunk size"),
     ],
 )
 def test_a_malformed_offer_is_a_protocol_error(transfer_id, size, sha256, chunk_size, why):

@@ -848,8 +848,8 @@ def test_an_unreadable_path_is_refused_before_anything_is_offered(source, inbox)
 def test_a_cancel_from_the_peer_for_an_unknown_transfer_is_ignored(inbox):
     async def scenario() -> None:
         link = await linked(inbox)
-        await link.bob.transfers.handle(FileCancel(id="nope", reason="x"))
-        await link.alice.transfers.handle(FileAck(id="nope", next=3))
+        await link.bob.transfers.handle(FileCancel(id="f" * 32, reason="x"))
+        await link.alice.transfers.handle(FileAck(id="f" * 32, next=3))
         await link.alice.transfers.cancel("nope")
         assert link.alice.events == [] and link.bob.events == []
         assert link.alice.sent == [] and link.bob.sent == []
