@@ -286,32 +286,34 @@ class SqliteMailbox:
             outcomes = [(batch[0], None, _as_server_error(exc))]
         else:
             self.commits += 1
+        # One wake-up per event loop per batch, not one per request.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for request, value, error in outcomes:
-            self._settle(request.loop, request.future, value, error)
+            by_loop.setdefault(request.loop, []).append((request.future, value, error))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     def _settle_on_loop(
         self, future: asyncio.Future[None] | None, value: None, error: BaseException | None
     ) -> None:
         if future is not None and self._loop is not None:
-            self._settle(self._loop, future, value, error)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(_settle_all, [(future, value, error)])
 
-    @staticmethod
-    def _settle(
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
-        value: Any,
-        error: BaseException | None,
-    ) -> None:
-        def settle() -> None:
-            if future.done():  # the caller was cancelled; the work is done regardless
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
 
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(settle)
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    """On the event loop: hand each caller its result (after the batch's COMMIT)."""
+    for future, value, error in outcomes:
+        if future.done():  # the caller was cancelled; the work is done regardless
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
 
 def _as_server_error(exc: BaseException) -> BaseException:
