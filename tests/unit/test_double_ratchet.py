@@ -711,3 +711,15 @@ def test_used_and_evicted_keys_are_overwritten_in_place() -> None:
     second = store._keys[(b"k", 1)].key
     store.pop((b"k", 1))
     assert first == second == bytearray(32)
+
+
+def test_replaced_chain_and_root_keys_are_overwritten_in_place() -> None:
+    alice, bob = meet()
+    sending, root = alice._cks, alice._rk
+    bob.decrypt(alice.encrypt(b"x", AD), AD)
+    assert sending == bytearray(32)  # the chain key before this message
+    receiving = alice._ckr
+    assert receiving is None  # the initiator has no receiving chain before Bob writes
+    alice.decrypt(bob.encrypt(b"y", AD), AD)  # a DH step replaces the root key
+    assert root == bytearray(32)
+    assert alice._cks != bytearray(32)
