@@ -3,6 +3,10 @@
 Each session makes a new EphemeralKey and drops it afterwards, so a later theft of the identity
 key cannot recover past session keys. The raw shared secret is not uniform; callers feed it to
 kdf.hkdf_sha256, never use it as a key directly.
+
+The double ratchet keeps its current key pair across restarts, so a key can be exported as
+its raw 32-byte RFC 7748 scalar and imported again; that export is a secret and belongs only
+in encrypted storage.
 """
 
 import hmac
@@ -14,6 +18,7 @@ from Crypto.PublicKey.ECC import EccKey
 from messenger.crypto.errors import AuthenticationError
 
 PUBLIC_SIZE = 32
+PRIVATE_SIZE = 32
 SHARED_SIZE = 32
 
 _BAD_PEER = "The peer's X25519 share is invalid or of low order: no secret was agreed."
@@ -40,6 +45,26 @@ class EphemeralKey:
     def generate(cls) -> "EphemeralKey":
         """Make a fresh key from the OS CSPRNG; cheap (about 0.3 ms), so never reuse one."""
         return cls(ECC.generate(curve="Curve25519"))
+
+    @classmethod
+    def from_private_bytes(cls, raw: bytes) -> "EphemeralKey":
+        """Rebuild a key from the 32 bytes ``private_bytes`` gave, e.g. from saved state.
+
+        Any 32 bytes are a valid X25519 private key (RFC 7748 clamps the scalar), so only the
+        length is checked; ValueError otherwise.
+        """
+        if len(raw) != PRIVATE_SIZE:
+            raise ValueError(f"an X25519 private key is {PRIVATE_SIZE} bytes")
+        return cls(DH.import_x25519_private_key(bytes(raw)))
+
+    def private_bytes(self) -> bytes:
+        """The raw 32-byte private key (RFC 7748 scalar, before clamping): a secret.
+
+        Only for saving state that must survive a restart (the double ratchet's current key
+        pair), into storage that is itself encrypted.
+        """
+        seed: bytes = self._key.seed
+        return seed
 
     @property
     def public_bytes(self) -> bytes:

@@ -6,4 +6,6 @@ Layers, outermost first:
 - ``password_handshake``: PBKDF2 -> SPAKE2 -> key confirmation between two peers.
 - ``channel``: AES-256-GCM records with epochs, sequence numbers and key rotation.
 - ``conversation``: chat messages, receipts and rotation policy on top of a channel.
+- ``double_ratchet``: Signal's Double Ratchet for conversations that outlive connections
+  (with ``skipped_keys`` and ``double_ratchet_state`` for its bounded store and saved form).
 """

@@ -7,7 +7,10 @@
     └── RemoteProtocolError        the other side (peer or relay) broke the protocol
         ├── FrameTooLargeError
         ├── TamperedError          a sealed record failed authentication
-        └── ReplayedError          an authentic record arrived twice or out of order
+        ├── ReplayedError          an authentic record arrived twice or out of order
+        └── TooFarAheadError       a ratchet message skips more keys than allowed
+    DamagedStateError              saved ratchet state is damaged or of an unknown version
+    QueueFullError                 the relay's queue for that person is over quota
     WrongPasswordError             key confirmation failed: the passwords differ
     SessionFullError / NoSuchSessionError / CodeUsedError / SessionBurnedError / PeerLeftError
     ServerUnreachableError / ServerError / TimeoutError_
@@ -48,6 +51,9 @@ class ErrorCode(StrEnum):
     PEER_OFFLINE = "peer_offline"
     PEER_KEY_CHANGED = "peer_key_changed"
     DECLINED = "declined"
+    TOO_FAR_AHEAD = "too_far_ahead"
+    DAMAGED_STATE = "damaged_state"
+    QUEUE_FULL = "queue_full"
 
 
 class MessengerError(Exception):
@@ -93,6 +99,38 @@ class ReplayedError(RemoteProtocolError):
     ended."""
 
     code = ErrorCode.REPLAYED
+
+
+class TooFarAheadError(RemoteProtocolError):
+    """A message claims that too many earlier messages went missing; it was refused.
+
+    The double ratchet derives and keeps a key for every message it skips, so a header that
+    asked to skip without limit could make us compute and store keys for ever. Past the
+    limit (``RatchetLimits.max_skip``) the message is refused and nothing changes.
+    """
+
+    code = ErrorCode.TOO_FAR_AHEAD
+
+
+class DamagedStateError(MessengerError):
+    """This conversation's saved keys are damaged or from an unknown version; it cannot go on.
+
+    Raised when saved ratchet state does not parse, fails a sanity check, or was written by
+    a version we do not know. Nothing is guessed or repaired: a conversation needs a new
+    meeting to start again.
+    """
+
+    code = ErrorCode.DAMAGED_STATE
+
+
+class QueueFullError(MessengerError):
+    """That person's queue on the server is full, so the message was not kept; try again later.
+
+    The relay keeps a bounded number of messages (and bytes) for each person while they are
+    offline; once they come back and take their messages, there is room again.
+    """
+
+    code = ErrorCode.QUEUE_FULL
 
 
 class WrongPasswordError(MessengerError):
@@ -227,6 +265,7 @@ _BY_CODE: dict[str, type[MessengerError]] = {
         PeerOfflineError,
         PeerKeyChangedError,
         DeclinedError,
+        QueueFullError,
     )
 }
 

@@ -22,12 +22,14 @@ QT_FREE_MODULES = [
     "messenger",
     "messenger.crypto",
     "messenger.protocol",
+    "messenger.protocol.double_ratchet",
     "messenger.net",
     "messenger.store",
     "messenger.client",
     "messenger.cli",
     "server",
     "server.__main__",
+    "server.mailbox",
 ]
 
 CHILD = textwrap.dedent(

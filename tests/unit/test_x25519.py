@@ -8,7 +8,7 @@ the all-zero secret, which an attacker would know without any private key.
 import pytest
 
 from messenger.crypto.errors import AuthenticationError
-from messenger.crypto.x25519 import PUBLIC_SIZE, EphemeralKey
+from messenger.crypto.x25519 import PRIVATE_SIZE, PUBLIC_SIZE, EphemeralKey
 
 _ORDER_8_A = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
 _ORDER_8_B = "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"
@@ -98,3 +98,37 @@ def test_repr_shows_only_the_public_share() -> None:
     private = key._key  # the test may look; the repr may not
     assert private.seed.hex() not in shown
     assert format(int(private.d), "x") not in shown
+
+
+def test_a_private_key_survives_export_and_import() -> None:
+    key, peer = EphemeralKey.generate(), EphemeralKey.generate()
+    raw = key.private_bytes()
+    assert isinstance(raw, bytes)
+    assert len(raw) == PRIVATE_SIZE == 32
+    again = EphemeralKey.from_private_bytes(raw)
+    assert again.public_bytes == key.public_bytes
+    assert again.agree(peer.public_bytes) == key.agree(peer.public_bytes)
+    assert EphemeralKey.from_private_bytes(bytearray(raw)).public_bytes == key.public_bytes
+
+
+def test_an_imported_rfc7748_private_key_gives_the_published_public_key() -> None:
+    alice = EphemeralKey.from_private_bytes(
+        bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+    )
+    assert alice.public_bytes.hex() == (
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    )
+    assert alice.private_bytes().hex() == (
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 31, 33, 64])
+def test_a_private_key_of_the_wrong_length_is_refused(size: int) -> None:
+    with pytest.raises(ValueError):
+        EphemeralKey.from_private_bytes(b"\x01" * size)
+
+
+def test_repr_does_not_show_the_exported_private_key() -> None:
+    key = EphemeralKey.generate()
+    assert key.private_bytes().hex() not in repr(key)
