@@ -1,9 +1,14 @@
 """messenger-cli: the headless client. JSON Lines on stdout, one object per line, flushed.
 
-Each stdin line is one message (``/rotate`` rotates the sending key now). Lines typed before
-the session is ready are queued, not lost. On stdin EOF it waits (bounded) until every sent
-message has a receipt, then exits 0. After an ``error`` event it exits 1; usage errors exit 2.
-See docs/cli.md for every command and event.
+Meeting commands (``create``, ``join``, ``invite``, ``wait``) meet someone and then chat:
+each stdin line is one message to them (``/rotate`` renews keys now, ``/send-file PATH``
+offers a file). Lines typed before the meeting is done are queued, not lost; if the relay
+goes away the CLI reconnects and carries on, and lines typed meanwhile go once it is back.
+On stdin EOF it waits (bounded) for running transfers and for receipts, then exits 0.
+
+Conversation commands (``send``, ``inbox``, ``listen``, ``history``, ``forget``,
+``contacts``) work with contacts, online or not. After an ``error`` event the CLI exits 1;
+usage errors exit 2. See docs/cli.md for every command and event.
 """
 
 from __future__ import annotations
@@ -16,22 +21,35 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
 from messenger import events as ev
 from messenger.cli_args import build_parser
 from messenger.client import Client
+from messenger.courier import Courier, LinkPhase
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.files import FileError
-from messenger.protocol.errors import LocalProtocolError, MessengerError, TimeoutError_
+from messenger.protocol.errors import (
+    LocalProtocolError,
+    MessengerError,
+    ServerUnreachableError,
+    TimeoutError_,
+)
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session
 from messenger.store.profile import Profile, ProfileError
+from messenger.store.worker import DatabaseWorker
+from messenger.transfer_link import TransferLink
 
 #: How long to wait at stdin EOF for receipts of what was sent.
 DELIVERY_WAIT = 30.0
+#: How long ``send`` and ``inbox`` wait for the relay to take or hand over everything.
+RELAY_WAIT = 30.0
+#: Pauses between reconnection attempts (the last one repeats).
+RECONNECT_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
 #: Usage errors exit 2 (argparse does that itself).
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -77,14 +95,41 @@ def print_event(event: ev.ClientEvent) -> None:
     if isinstance(event, ev.CodeCreated):
         emit("code", code=event.code, session=event.session)
     elif isinstance(event, ev.SessionReady):
-        peer = {"peer_id": event.peer_id, "peer_name": event.peer_name} if event.peer_id else {}
-        emit("ready", session=event.session, mode=event.mode, safety=event.safety, **peer)
+        emit(
+            "ready",
+            session=event.session,
+            mode=event.mode,
+            safety=event.safety,
+            peer_id=event.peer_id,
+            peer_name=event.peer_name,
+            new_contact=event.new_contact,
+        )
     elif isinstance(event, ev.MessageReceived):
-        emit("message", id=event.id, text=event.text, sent_at=event.sent_at)
+        puzzle = {"puzzle": event.puzzle} if event.puzzle else {}
+        emit(
+            "message",
+            id=event.id,
+            text=event.text,
+            sent_at=event.sent_at,
+            **{"from": event.contact},
+            name=event.name,
+            **puzzle,
+        )
+    elif isinstance(event, ev.MessageSent):
+        emit("sent", to=event.contact, id=event.id)
     elif isinstance(event, ev.MessageDelivered):
-        emit("delivered", id=event.id)
+        emit("delivered", id=event.id, to=event.contact)
+    elif isinstance(event, ev.MessageFailed):
+        emit("not_sent", id=event.id, to=event.contact, code=event.error.code.value,
+             message=str(event.error))  # fmt: skip
     elif isinstance(event, ev.KeysRotated):
-        emit("rotated", epoch=event.epoch)
+        emit("rotated", epoch=event.epoch, contact=event.contact)
+    elif isinstance(event, ev.ContactPresence):
+        emit("presence", id=event.contact, online=event.online)
+    elif isinstance(event, ev.EnvelopeDropped):
+        emit("dropped", reason=event.reason.value)
+    elif isinstance(event, ev.CaughtUp):
+        emit("caught_up", count=event.count)
     elif isinstance(event, ev.PeerLeft):
         emit("peer_left")
         raise SessionEnded(None)
@@ -96,21 +141,11 @@ def print_event(event: ev.ClientEvent) -> None:
     elif isinstance(event, ev.FileAccepted):
         emit("file_accepted", id=event.id, start_chunk=event.start_chunk)
     elif isinstance(event, ev.FileProgress):
-        emit(
-            "file_progress",
-            id=event.id,
-            bytes=event.transferred,
-            total=event.total,
-            direction=event.direction,
-        )
+        emit("file_progress", id=event.id, bytes=event.transferred, total=event.total,
+             direction=event.direction)  # fmt: skip
     elif isinstance(event, ev.FileCompleted):
-        emit(
-            "file_done",
-            id=event.id,
-            path=event.path,
-            sha256=event.sha256,
-            direction=event.direction,
-        )
+        emit("file_done", id=event.id, path=event.path, sha256=event.sha256,
+             direction=event.direction)  # fmt: skip
     elif isinstance(event, ev.FileCancelled):
         emit("file_cancelled", id=event.id, by=event.by, reason=event.reason)
     elif isinstance(event, ev.FileFailed):
@@ -127,86 +162,50 @@ def print_event(event: ev.ClientEvent) -> None:
         assert_never(event)
 
 
-def print_pending(client: Client) -> None:
-    """Print events already queued (receipts, messages) before the process exits."""
-    with contextlib.suppress(SessionEnded):
-        while not client.events.empty():
-            print_event(client.events.get_nowait())
+# -- the runtime: profile, database, conversations ----------------------------------------------
 
 
-async def print_events(client: Client) -> MessengerError | None:
-    """Print events until the session ends; return its error, if any."""
-    try:
-        while True:
-            print_event(await client.events.get())
-    except SessionEnded as ended:
-        return ended.error
+@dataclass
+class Runtime:
+    """What every command that talks to a relay shares across reconnections."""
 
+    args: argparse.Namespace
+    profile: Profile
+    identity: IdentityKey
+    worker: DatabaseWorker
+    courier: Courier
+    events: asyncio.Queue[ev.ClientEvent]
+    name: str
 
-async def pump_stdin(session: Session, lines: StdinLines) -> None:
-    """Send each stdin line; at EOF wait for receipts (bounded)."""
-    while (line := await lines.queue.get()) is not None:
-        if line == "/rotate":
-            await session.rotate()
-        elif line.startswith("/send-file "):
-            await offer_file(session, line.removeprefix("/send-file ").strip())
-        elif line.startswith("/cancel-file "):
-            await session.cancel_file(line.removeprefix("/cancel-file ").strip())
-        elif line:
-            await session.send_text(line)
-    await session.wait_ready()
-    await session.wait_transfers()
-    if not await session.wait_delivered(DELIVERY_WAIT) and session.error is None:
-        raise TimeoutError_(
-            f"{session.undelivered} message(s) were not confirmed by the other person "
-            f"within {DELIVERY_WAIT:.0f} s."
+    def client(self, *, fetch: bool, accept_invites: bool = False) -> Client:
+        host, port = self.args.server
+        return Client(
+            host,
+            port,
+            self.identity,
+            name=self.name,
+            courier=self.courier,
+            accept_invites=accept_invites,
+            check_server_key=self._check_server_key,
+            check_peer=self._check_peer,
+            fetch=fetch,
+            events=self.events,
         )
 
-
-async def offer_file(session: Session, path: str) -> None:
-    """Offer a file; a file that cannot be read is reported, and the session goes on."""
-    try:
-        await session.send_file(Path(path))
-    except FileError as exc:
-        emit("file_error", id="", code=exc.file_code, message=str(exc))
-
-
-async def chat(client: Client, session: Session, lines: StdinLines, stop: asyncio.Event) -> int:
-    """Print events and send stdin lines until the session ends, EOF, or a signal."""
-    printer = asyncio.create_task(print_events(client))
-    pumper = asyncio.create_task(pump_stdin(session, lines))
-    stopper = asyncio.create_task(stop.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {printer, pumper, stopper}, return_when=asyncio.FIRST_COMPLETED
+    async def _check_server_key(self, server: ServerIdentity) -> None:
+        address = "{}:{}".format(*self.args.server)
+        first_use = await self.worker.run(
+            lambda _db: self.profile.known_servers.check(
+                address,
+                server.fingerprint,
+                require_known=self.args.require_known_server,
+                expected=self.args.server_fingerprint,
+            )
         )
-    finally:
-        # Also when chat itself is cancelled (a signal stops the whole command): a pump left
-        # running would go on after the session closed and die with an unretrieved error.
-        for task in (printer, pumper, stopper):
-            task.cancel()
-    if printer in done:
-        return EXIT_ERROR if printer.result() is not None else EXIT_OK
-    if pumper in done and (failure := pumper.exception()) is not None:
-        raise failure
-    print_pending(client)
-    return EXIT_OK
+        emit("server_key", fingerprint=format_fingerprint(server.fingerprint), first_use=first_use)
 
-
-async def wait_for_invitation(client: Client, from_id: str | None) -> Session:
-    """Answer invitations until one is accepted; others' events are printed meanwhile."""
-    while True:
-        event = await client.events.get()
-        if not isinstance(event, ev.Invited):
-            print_event(event)
-            continue
-        if from_id is not None and event.from_id != from_id:
-            await client.answer_invitation(event.session, accept=False)
-            continue
-        emit("invited", **{"from": event.from_id}, name=event.from_name, session=event.session)
-        session = await client.answer_invitation(event.session, accept=True)
-        assert session is not None
-        return session
+    async def _check_peer(self, peer_id: str, name: str, fingerprint: str) -> None:
+        await self.worker.run(lambda _db: self.profile.contacts.check(peer_id, name, fingerprint))
 
 
 def read_passphrase(path: Path | None) -> str | None:
@@ -221,118 +220,432 @@ def read_passphrase(path: Path | None) -> str | None:
     return lines[0]
 
 
-def server_key_checker(
-    profile: Profile, args: argparse.Namespace
-) -> Callable[[ServerIdentity], None]:
-    address = "{}:{}".format(*args.server)
-
-    def check(server: ServerIdentity) -> None:
-        first_use = profile.known_servers.check(
-            address,
-            server.fingerprint,
-            require_known=args.require_known_server,
-            expected=args.server_fingerprint,
-        )
-        emit("server_key", fingerprint=format_fingerprint(server.fingerprint), first_use=first_use)
-
-    return check
-
-
 async def run(args: argparse.Namespace) -> int:
     profile = Profile.open(args.profile)
     if args.name is not None:
         profile.save_settings(name=args.name)
     name = args.name if args.name is not None else profile.name
+    loop = asyncio.get_running_loop()
+    passphrase = read_passphrase(args.passphrase_file)
+    identity: IdentityKey = await loop.run_in_executor(None, profile.unlock, passphrase)
+    worker = DatabaseWorker(profile.db)
+    try:
+        local = await run_local(args, profile, identity, worker, name)
+        if local is not None:
+            return local
+        events: asyncio.Queue[ev.ClientEvent] = asyncio.Queue()
+        courier = Courier(identity, worker, events.put_nowait)
+        accept = args.accept_files
+
+        def link(contact_id: str) -> TransferLink:
+            policy = (lambda _offer: accept) if accept is not None else (lambda _offer: None)
+            return TransferLink(contact_id, courier, events.put_nowait, policy)
+
+        courier.links = link
+        await courier.load()
+        runtime = Runtime(args, profile, identity, worker, courier, events, name)
+        return await run_online(runtime)
+    finally:
+        await worker.close()
+        profile.close()
+
+
+async def run_local(
+    args: argparse.Namespace,
+    profile: Profile,
+    identity: IdentityKey,
+    worker: DatabaseWorker,
+    name: str,
+) -> int | None:
+    """Commands that need no relay; None for the others."""
+    if args.command == "whoami":
+        fingerprint = format_fingerprint(identity.fingerprint)
+        emit("identity", id=identity.fingerprint, name=name, fingerprint=fingerprint)
+        return EXIT_OK
     if args.command == "trust":
-        profile.contacts.trust(args.person)
+        await worker.run(lambda _db: profile.contacts.trust(args.person))
         emit("trusted", id=args.person)
         return EXIT_OK
     if args.command == "contacts":
-        for contact in profile.contacts.all():
+        for contact in await worker.run(lambda db: db.contacts()):
             emit(
                 "contact",
                 id=contact.id,
-                name=contact.name,
+                name=contact.display_name,
                 verified=contact.verified,
-                fingerprint=format_fingerprint(contact.fingerprint),
+                verified_by=contact.verified_by.value if contact.verified_by else None,
+                fingerprint=format_fingerprint(contact.id),
             )
         return EXIT_OK
-    loop = asyncio.get_running_loop()
-    passphrase = read_passphrase(args.passphrase_file)
-    identity: IdentityKey = await loop.run_in_executor(
-        None, profile.load_or_create_identity, passphrase
-    )
-    if args.command == "whoami":
-        emit(
-            "identity",
-            id=identity.fingerprint,
-            name=name,
-            fingerprint=format_fingerprint(identity.fingerprint),
-        )
+    if args.command == "history":
+        return await print_history(worker, args.person, args.limit)
+    if args.command == "forget":
+        if not await worker.run(lambda db: db.forget_contact(args.person)):
+            emit("error", code="unknown_contact", message="That id is not one of your contacts.")
+            return EXIT_ERROR
+        emit("forgotten", id=args.person)
         return EXIT_OK
-    host, port = args.server
-    client = Client(
-        host,
-        port,
-        identity,
-        name=name,
-        accept_invites=args.command == "wait",
-        check_server_key=server_key_checker(profile, args),
-        check_peer=profile.contacts.check,
-        peer_verified=profile.contacts.pin,
-        file_policy=lambda _offer: args.accept_files,
-    )
+    return None
+
+
+async def print_history(worker: DatabaseWorker, contact_id: str, limit: int) -> int:
+    if await worker.run(lambda db: db.contact(contact_id)) is None:
+        emit("error", code="unknown_contact", message="That id is not one of your contacts.")
+        return EXIT_ERROR
+    for message in await worker.run(lambda db: db.history(contact_id, limit=limit)):
+        emit(
+            "history",
+            id=message.msg_id,
+            **{"from": "me" if message.outgoing else contact_id},
+            text=message.body,
+            sent_at=message.sent_at,
+            status=message.status.value,
+        )
+    return EXIT_OK
+
+
+# -- commands that talk to a relay -------------------------------------------------------------
+
+
+async def run_online(rt: Runtime) -> int:
+    """Run the command until it ends or a signal stops it."""
+    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    lines = StdinLines(loop) if args.command in {"create", "join", "wait", "invite"} else None
-    command = asyncio.create_task(run_command(client, args, identity, lines, stop))
+    command = asyncio.create_task(run_command(rt))
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({command, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if command.done():
             return command.result()
-        # A signal before the chat began (connecting, waiting for an invitation): stop now.
         command.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await command
         return EXIT_OK
     finally:
         stopper.cancel()
-        await client.close()
+        await rt.courier.close()
 
 
-async def run_command(
-    client: Client,
-    args: argparse.Namespace,
-    identity: IdentityKey,
-    lines: StdinLines | None,
-    stop: asyncio.Event,
-) -> int:
-    """Connect and carry out one command; errors become an ``error`` event and exit 1."""
+async def run_command(rt: Runtime) -> int:
+    """Carry out one command; errors become an ``error`` event and exit 1."""
+    args = rt.args
+    try:
+        if args.command == "online":
+            return await online(rt)
+        if args.command == "send":
+            return await send(rt)
+        if args.command in ("inbox", "listen"):
+            return await inbox(rt, stay=args.command == "listen")
+        return await meet_and_chat(rt)
+    except MessengerError as exc:
+        print_pending(rt.events)
+        emit_error(exc)
+        return EXIT_ERROR
+
+
+async def online(rt: Runtime) -> int:
+    client = rt.client(fetch=False)
     try:
         await client.connect()
-        if args.command == "online":
-            for person in await client.list_people():
-                emit("person", id=person.id, name=person.name, status=person.status)
-            return EXIT_OK
+        for person in await client.list_people():
+            emit("person", id=person.id, name=person.name, status=person.status)
+    finally:
+        await client.close()
+    return EXIT_OK
+
+
+async def send(rt: Runtime) -> int:
+    """Write to a contact, online or not: each message is committed locally, then posted;
+    ``sent`` once the relay has it."""
+    contact_id = rt.args.person
+    if not rt.courier.has(contact_id):
+        emit("error", code="unknown_contact", message="That id is not one of your contacts.")
+        return EXIT_ERROR
+    if rt.args.text is not None:
+        texts = [rt.args.text]
+    else:
+        lines = StdinLines(asyncio.get_running_loop())
+        texts = [line for line in await _all_lines(lines) if line]
+    client = rt.client(fetch=False)
+    try:
+        await client.connect()
+        for text in texts:
+            await rt.courier.send_text(contact_id, text)
+        await _until(rt, lambda: not rt.courier.pending.get(contact_id), RELAY_WAIT)
+    finally:
+        print_pending(rt.events)
+        await client.close()
+    if rt.courier.pending.get(contact_id):
+        raise TimeoutError_("The relay did not confirm every message; they stay in the outbox.")
+    return EXIT_OK
+
+
+async def _all_lines(lines: StdinLines) -> list[str]:
+    collected = []
+    while (line := await lines.queue.get()) is not None:
+        collected.append(line)
+    return collected
+
+
+async def inbox(rt: Runtime, *, stay: bool) -> int:
+    """Take in what waited (and, with ``stay``, everything after), receipts included."""
+    if stay:
+        return await _keep_connected(rt, fetch=True, accept_invites=False, body=_forever)
+    client = rt.client(fetch=True)
+    try:
+        await client.connect()
+        await _until(rt, lambda: rt.courier.phase is LinkPhase.LIVE, RELAY_WAIT)
+        await _until(rt, lambda: not any(rt.courier.pending.values()), RELAY_WAIT)
+    finally:
+        print_pending(rt.events)
+        await client.close()
+    return EXIT_OK
+
+
+async def _forever(rt: Runtime, client: Client) -> int:
+    while True:
+        print_event(await rt.events.get())
+
+
+async def _until(rt: Runtime, done: Callable[[], bool], timeout: float) -> None:
+    """Print events while waiting for ``done`` (bounded); Disconnected ends the wait."""
+    async with asyncio.timeout(timeout):
+        while not done():
+            rt.courier.changed.clear()
+            getter = asyncio.ensure_future(rt.events.get())
+            changed = asyncio.ensure_future(rt.courier.changed.wait())
+            try:
+                await asyncio.wait({getter, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                event = getter.result()
+                print_event(event)
+
+
+def print_pending(events: asyncio.Queue[ev.ClientEvent]) -> None:
+    """Print events already queued (receipts, messages) before the process exits."""
+    with contextlib.suppress(SessionEnded):
+        while not events.empty():
+            print_event(events.get_nowait())
+
+
+# -- meeting someone, then chatting -------------------------------------------------------------
+
+
+async def meet_and_chat(rt: Runtime) -> int:
+    lines = StdinLines(asyncio.get_running_loop())
+    chat = Chat(rt, lines)
+    return await _keep_connected(
+        rt, fetch=True, accept_invites=rt.args.command == "wait", body=chat.run
+    )
+
+
+async def _keep_connected(
+    rt: Runtime,
+    *,
+    fetch: bool,
+    accept_invites: bool,
+    body: Callable[[Runtime, Client], Awaitable[int]],
+) -> int:
+    """Run ``body`` over a link; if the link drops after the first connection, reconnect
+    with growing pauses and run it again (``body`` decides whether that makes sense)."""
+    attempt = 0
+    connected_once = False
+    while True:
+        client = rt.client(fetch=fetch, accept_invites=accept_invites)
+        try:
+            await client.connect()
+        except ServerUnreachableError:
+            if not connected_once:
+                raise
+            await _pause(attempt)
+            attempt += 1
+            continue
+        connected_once, attempt = True, 0
+        try:
+            return await body(rt, client)
+        except LinkLost:
+            emit("reconnecting")
+        finally:
+            await client.close()
+        await _pause(attempt)
+
+
+async def _pause(attempt: int) -> None:
+    await asyncio.sleep(RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)])
+
+
+class LinkLost(Exception):
+    """Internal: the relay link dropped under a conversation that carries on."""
+
+
+class Chat:
+    """A meeting, then the conversation with whoever it introduced, over as many links as
+    it takes."""
+
+    def __init__(self, rt: Runtime, lines: StdinLines) -> None:
+        self.rt = rt
+        self.lines = lines
+        self.session: Session | None = None
+        self.contact_id = ""
+        self._queued: list[str] = []
+        self.eof = False
+
+    async def run(self, rt: Runtime, client: Client) -> int:
+        if not self.contact_id:
+            self.session = await self._meet(client)
+        printer = asyncio.create_task(self._print(client))
+        pumper = asyncio.create_task(self._pump())
+        try:
+            done, _ = await asyncio.wait({printer, pumper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (printer, pumper):
+                task.cancel()
+        if printer in done:
+            return printer.result()
+        if (failure := pumper.exception()) is not None:
+            raise failure
+        print_pending(rt.events)
+        if self.session is not None:
+            await self.session.leave()
+        return EXIT_OK
+
+    async def _meet(self, client: Client) -> Session:
+        args = self.rt.args
         if args.command == "create":
             session, _code = await client.create_session(args.password)
         elif args.command == "join":
             session = await client.join_session(args.code, args.password)
         elif args.command == "invite":
-            if args.person == identity.fingerprint:
+            if args.person == self.rt.identity.fingerprint:
                 raise LocalProtocolError("That is your own id; invite someone else.")
             session = await client.invite(args.person)
         else:
-            session = await wait_for_invitation(client, args.from_id)
-        assert lines is not None
-        return await chat(client, session, lines, stop)
-    except MessengerError as exc:
-        print_pending(client)
-        emit_error(exc)
-        return EXIT_ERROR
+            session = await wait_for_invitation(client, self.rt.events, args.from_id)
+        return session
+
+    async def _print(self, client: Client) -> int:
+        """Print events; the session's end ends the chat, a lost link after the meeting
+        only pauses it."""
+        while True:
+            event = await self.rt.events.get()
+            session = self.session
+            if isinstance(event, ev.SessionReady) and session and event.session == session.id:
+                self.contact_id = event.peer_id
+            if isinstance(event, ev.Disconnected) and self.contact_id:
+                raise LinkLost()
+            if isinstance(event, ev.SessionFailed) and self.contact_id and (
+                self.session is None or event.session != self.session.id
+            ):
+                continue  # another session of ours; not this chat
+            try:
+                print_event(event)
+            except SessionEnded as ended:
+                return EXIT_ERROR if ended.error is not None else EXIT_OK
+
+    async def _pump(self) -> None:
+        """Send each stdin line; at EOF wait for transfers and receipts (bounded)."""
+        while not self.eof:
+            line = await self.lines.queue.get()
+            if line is None:
+                self.eof = True
+                break
+            await self._line(line)
+        while not self.contact_id:
+            assert self.session is not None
+            await self.session.wait_ready()
+            self.contact_id = self.session.contact_id
+        courier = self.rt.courier
+        link = courier.file_link(self.contact_id)
+        await _wait_transfers(link)
+        if not await _wait_receipts(self.rt, self.contact_id, DELIVERY_WAIT):
+            missing = len(courier.undelivered.get(self.contact_id, ()))
+            raise TimeoutError_(
+                f"{missing} message(s) were not confirmed by the other person "
+                f"within {DELIVERY_WAIT:.0f} s."
+            )
+
+    async def _line(self, line: str) -> None:
+        if self.session is not None and not self.contact_id and self.session.contact_id:
+            self.contact_id = self.session.contact_id
+        courier = self.rt.courier
+        if line == "/rotate":
+            if self.contact_id:
+                await courier.rotate_now(self.contact_id)
+        elif line.startswith("/send-file "):
+            await self._offer(line.removeprefix("/send-file ").strip())
+        elif line.startswith("/cancel-file "):
+            if self.contact_id:
+                transfers = courier.file_link(self.contact_id).transfers
+                await transfers.cancel(line.removeprefix("/cancel-file ").strip())
+        elif line:
+            if self.contact_id:
+                await courier.send_text(self.contact_id, line)
+            else:
+                assert self.session is not None
+                await self.session.send_text(line)  # queued until the meeting is done
+
+    async def _offer(self, path: str) -> None:
+        """Offer a file; a file that cannot be read is reported, and the chat carries on."""
+        try:
+            if self.contact_id:
+                await self.rt.courier.file_link(self.contact_id).offer(Path(path))
+            else:
+                assert self.session is not None
+                await self.session.send_file(Path(path))
+        except FileError as exc:
+            emit("file_error", id="", code=exc.file_code, message=str(exc))
+
+
+async def _wait_transfers(link: TransferLink, stall: float = 60.0) -> None:
+    """Wait until no file transfer runs, giving up after ``stall`` s without progress."""
+    transfers = link.transfers
+    loop = asyncio.get_running_loop()
+    last, deadline = None, loop.time() + stall
+    while transfers.busy and loop.time() < deadline:
+        marker = transfers.progress_marker()
+        if marker != last:
+            last, deadline = marker, loop.time() + stall
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await transfers.changed.wait()
+        transfers.changed.clear()
+
+
+async def _wait_receipts(rt: Runtime, contact_id: str, timeout: float) -> bool:
+    courier = rt.courier
+    try:
+        async with asyncio.timeout(timeout):
+            while courier.undelivered.get(contact_id):
+                courier.changed.clear()
+                await courier.changed.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def wait_for_invitation(
+    client: Client, events: asyncio.Queue[ev.ClientEvent], from_id: str | None
+) -> Session:
+    """Answer invitations until one is accepted; other events are printed meanwhile."""
+    while True:
+        event = await events.get()
+        if not isinstance(event, ev.Invited):
+            print_event(event)
+            continue
+        if from_id is not None and event.from_id != from_id:
+            await client.answer_invitation(event.session, accept=False)
+            continue
+        emit("invited", **{"from": event.from_id}, name=event.from_name, session=event.session)
+        session = await client.answer_invitation(event.session, accept=True)
+        assert session is not None
+        return session
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,5 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("person", type=fingerprint_arg, metavar="ID")
     trust = commands.add_parser("trust", help="accept a person's new key after checking it")
     trust.add_argument("person", type=fingerprint_arg, metavar="ID")
-    commands.add_parser("contacts", help="list pinned people")
+    commands.add_parser("contacts", help="list your contacts")
+    send = commands.add_parser(
+        "send", help="write to a contact, online or not (TEXT, or each stdin line)"
+    )
+    send.add_argument("person", type=fingerprint_arg, metavar="ID")
+    send.add_argument("text", nargs="?", help="the message (default: one per stdin line)")
+    commands.add_parser("inbox", help="take in everything waiting at the relay, then exit")
+    commands.add_parser("listen", help="take in what waits, then stay online for more")
+    history = commands.add_parser("history", help="print the conversation with a contact")
+    history.add_argument("person", type=fingerprint_arg, metavar="ID")
+    history.add_argument(
+        "--limit", type=positive_int, default=100, metavar="N", help="the last N messages (100)"
+    )
+    forget = commands.add_parser("forget", help="delete a contact's conversation and history")
+    forget.add_argument("person", type=fingerprint_arg, metavar="ID")
     return parser
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
+    return int(value)

@@ -12,15 +12,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
 from messenger import events as ev
+from messenger.courier import Courier
 from messenger.crypto.aead import random_bytes
 from messenger.crypto.errors import CryptoError
 from messenger.crypto.rsa import IdentityKey, PublicKey
-from messenger.files import OfferPolicy
 from messenger.net.connection import ConnectionLostError, ServerConnection, ServerKeyCheck
 from messenger.protocol import codes, wire
 from messenger.protocol.errors import (
@@ -52,9 +52,8 @@ class LinkState(StrEnum):
     CLOSED = "closed"  #: ``close()`` ran: tasks stopped, socket closed
 
 #: Checks a peer before an RSA session starts: (peer id, name, key fingerprint) -> raise.
-PeerCheck = Callable[[str, str, str], None]
-#: Called after an RSA session's handshake verified the peer: (peer id, name).
-PeerVerified = Callable[[str, str], object]
+#: A coroutine: the answer comes from the profile's database, which has its own thread.
+PeerCheck = Callable[[str, str, str], Awaitable[None]]
 
 
 class Client:
@@ -67,24 +66,32 @@ class Client:
         identity: IdentityKey,
         *,
         name: str = "",
+        courier: Courier,
         accept_invites: bool = False,
         check_server_key: ServerKeyCheck | None = None,
         check_peer: PeerCheck | None = None,
-        peer_verified: PeerVerified | None = None,
-        file_policy: OfferPolicy | None = None,
+        fetch: bool = True,
+        events: asyncio.Queue[ev.ClientEvent] | None = None,
     ) -> None:
+        """``courier`` carries the conversations with contacts (it outlives this link: a
+        reconnect hands it to a new Client). With ``fetch`` false the relay keeps what waits
+        for us (``messenger-cli send`` takes nothing in)."""
         self.host = host
         self.port = port
         self.identity = identity
         self.name = name
         self.accept_invites = accept_invites
-        self.events: asyncio.Queue[ev.ClientEvent] = asyncio.Queue()
+        #: Where events go; a front end that reconnects passes the same queue to each Client
+        #: (and to the courier), so it reads one stream whatever link carried them.
+        self.events: asyncio.Queue[ev.ClientEvent] = (
+            events if events is not None else asyncio.Queue()
+        )
         self.sessions: dict[str, Session] = {}
         self.people: tuple[wire.Person, ...] = ()
         self._check_server_key = check_server_key
         self._check_peer = check_peer
-        self._peer_verified = peer_verified
-        self._file_policy = file_policy
+        self.courier = courier
+        self._fetch = fetch
         self._connection: ServerConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._refs = itertools.count(1)
@@ -125,6 +132,7 @@ class Client:
             asyncio.create_task(self._read_loop(), name="client-reader"),
             asyncio.create_task(self._keepalive(), name="client-keepalive"),
         ]
+        await self.courier.link_up(self._send, fetch=self._fetch)
 
     async def close(self) -> None:
         """Leave every session politely (if the link is still up), then stop every task and
@@ -133,6 +141,7 @@ class Client:
             return
         polite = self.link is LinkState.OPEN
         self.link = LinkState.CLOSED
+        self.courier.link_down()
         if polite:
             for session in list(self.sessions.values()):
                 await session.leave()
@@ -223,7 +232,9 @@ class Client:
             return None
         try:
             if self._check_peer is not None:
-                self._check_peer(invitation.from_id, invitation.from_name, invitation.from_id)
+                await self._check_peer(
+                    invitation.from_id, invitation.from_name, invitation.from_id
+                )
         except MessengerError:
             await self._send(wire.Decline(session=session_id))
             raise
@@ -245,17 +256,19 @@ class Client:
     def _new_session(
         self, session_id: str, role: Role, mode: SessionMode, password: str = "", salt: bytes = b""
     ) -> Session:
-        """A session wired to this client's connection, events and file policy. Its mode
+        """A session wired to this client's connection, events and conversations. Its mode
         and role come from what we asked for; ``paired`` is checked against them."""
         return Session(
             session_id,
             self._send,
             self._emit,
+            self.courier,
+            self.identity,
+            self.name,
             role=role,
             mode=mode,
             password=password,
             salt=salt,
-            file_policy=self._file_policy,
         )
 
     def _emit(self, event: ev.ClientEvent) -> None:
@@ -318,7 +331,7 @@ class Client:
         error: MessengerError
         try:
             async for message in self._connection.messages():
-                self._dispatch(message)
+                await self._dispatch(message)
         except asyncio.CancelledError:
             raise
         except MessengerError as exc:
@@ -344,15 +357,22 @@ class Client:
         self._people_waiters.clear()
         for session in list(self.sessions.values()):
             session.fail(error)
+        self.courier.link_down()
         self._emit(ev.Disconnected(error))
 
-    def _dispatch(self, message: object) -> None:
-        if isinstance(message, wire.InviteSent):
+    async def _dispatch(self, message: object) -> None:
+        if isinstance(message, wire.RotateTick) and not message.session:
+            await self.courier.tick()
+        elif await self.courier.dispatch(message):
+            pass
+        elif isinstance(message, wire.Error) and self.courier.claims(message):
+            await self.courier.failed(message, error_from_code(message.code, message.message))
+        elif isinstance(message, wire.InviteSent):
             self._invite_sent(message)
         elif isinstance(message, wire.SessionCreated):
             self._resolve(message.ref, message)
         elif isinstance(message, wire.Paired):
-            self._on_paired(message)
+            await self._on_paired(message)
         elif isinstance(message, wire.Relay | wire.RotateTick | wire.PeerLeft):
             session = self.sessions.get(message.session)
             if session is not None:
@@ -384,7 +404,7 @@ class Client:
         if future is not None and not future.done():
             future.set_result(value)
 
-    def _on_paired(self, message: wire.Paired) -> None:
+    async def _on_paired(self, message: wire.Paired) -> None:
         """The relay paired us. What kind of session this is, our role in it and (for an
         invitation) who the peer is were decided by our own request; the relay's claims are
         only checked against them, never followed, so a hostile relay cannot switch a
@@ -417,19 +437,12 @@ class Client:
             return
         try:
             if self._check_peer is not None:
-                self._check_peer(message.peer_id, message.peer_name, peer_key.fingerprint)
+                await self._check_peer(message.peer_id, message.peer_name, peer_key.fingerprint)
         except MessengerError as exc:
             session.refuse(exc)
             return
         session.peer_name = message.peer_name
-        verified = None
-        if self._peer_verified is not None:
-            callback = self._peer_verified
-
-            def verified() -> None:
-                callback(message.peer_id, message.peer_name)
-
-        session.begin_rsa(session.role, self.identity, peer_key, on_verified=verified)
+        session.begin_rsa(session.role, peer_key)
 
     def _on_error(self, message: wire.Error) -> None:
         error = error_from_code(message.code, message.message)

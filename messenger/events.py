@@ -1,6 +1,10 @@
 """Events the client core reports to its front ends (messenger-cli, the Qt adapter).
 
 Plain frozen dataclasses: the CLI prints them as JSON lines, the UI turns them into signals.
+
+Two scopes: a *session* is one meeting on the relay (a code or an invitation, while it
+runs); a *contact* is the person it introduced, whose conversation outlives it. Events
+about a conversation name the contact, and the live session with them ("" if none).
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ class CodeCreated:
 
 @dataclass(frozen=True, slots=True)
 class SessionReady:
+    """The meeting is done: ``peer_id`` (proven by the code or the RSA handshake) is a
+    contact now, and the conversation with them has begun."""
+
     session: str
     mode: str
     safety: str
     peer_id: str = ""
     peer_name: str = ""
+    #: The peer was new to us (not a contact before this meeting).
+    new_contact: bool = False
 
 
 class AttemptFailure(StrEnum):
@@ -75,22 +84,83 @@ class PeopleChanged:
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
+    """A message from a contact, stored in the history before this event."""
+
     session: str
     id: str
     text: str
     sent_at: float
+    contact: str = ""
+    name: str = ""
+    puzzle: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    """The relay committed our message (or handed it to the online recipient)."""
+
+    session: str
+    id: str
+    contact: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class MessageDelivered:
+    """The contact stored our message (their receipt came back)."""
+
     session: str
     id: str
+    contact: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFailed:
+    """The relay would not take our message; ``error`` says why (it stays in the history)."""
+
+    session: str
+    id: str
+    contact: str
+    error: MessengerError
 
 
 @dataclass(frozen=True, slots=True)
 class KeysRotated:
+    """Our sending keys took a fresh X25519 step in the conversation with ``contact``;
+    ``epoch`` counts those steps."""
+
     session: str
     epoch: int
+    contact: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPresence:
+    """A contact came online or went offline (only contacts see each other)."""
+
+    contact: str
+    online: bool
+
+
+class DropReason(StrEnum):
+    REPLAYED = "replayed"
+    TAMPERED = "tampered"
+    UNKNOWN = "unknown_conversation"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeDropped:
+    """An envelope was refused (and deleted at the relay); nothing of it was shown."""
+
+    reason: DropReason
+    contact: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """Everything the relay kept for us while we were away has been taken in."""
+
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +244,13 @@ ClientEvent = (
     | InvitationClosed
     | PeopleChanged
     | MessageReceived
+    | MessageSent
     | MessageDelivered
+    | MessageFailed
     | KeysRotated
+    | ContactPresence
+    | EnvelopeDropped
+    | CaughtUp
     | PeerLeft
     | SessionFailed
     | Disconnected

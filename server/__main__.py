@@ -40,6 +40,12 @@ def positive_float(value: str) -> float:
     return number
 
 
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
+    return int(value)
+
+
 def port_number(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) < 65536:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")
@@ -89,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=defaults.invite_timeout,
         help=f"withdraw invitations not answered within this ({defaults.invite_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--queue-max-messages",
+        type=positive_int,
+        default=defaults.queue_max_messages,
+        help=f"envelopes kept per offline person ({defaults.queue_max_messages})",
+    )
+    parser.add_argument(
+        "--queue-max-bytes",
+        type=positive_int,
+        default=defaults.queue_max_bytes,
+        help=f"bytes kept per offline person ({defaults.queue_max_bytes})",
+    )
+    parser.add_argument(
+        "--queue-max-age",
+        type=positive_float,
+        default=defaults.queue_max_age,
+        help=f"seconds an envelope waits before it is dropped ({defaults.queue_max_age:g})",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]

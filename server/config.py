@@ -34,3 +34,7 @@ class ServerConfig:
     send_queue_frames: int = 64
     #: An invitation not answered within this many seconds is withdrawn.
     invite_timeout: float = 120.0
+    #: Store and forward, per recipient: envelopes, bytes and seconds an envelope may wait.
+    queue_max_messages: int = 10_000
+    queue_max_bytes: int = 64 * 1024 * 1024
+    queue_max_age: float = 30 * 24 * 3600.0

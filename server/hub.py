@@ -22,8 +22,10 @@ from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
     NoSuchSessionError,
+    NotAllowedError,
     PeerBusyError,
     PeerOfflineError,
+    QueueFullError,
     RemoteProtocolError,
     SessionBurnedError,
     SessionFullError,
@@ -34,6 +36,8 @@ from messenger.protocol.transport import ServerHandshake
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
+from server.mailbox import Quotas, SqliteMailbox, mailbox_path
+from server.mailroom import Mailroom
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
@@ -44,6 +48,8 @@ log = logging.getLogger("messenger.server")
 _REQUEST_ERRORS = (
     LocalProtocolError,
     NoSuchSessionError,
+    NotAllowedError,
+    QueueFullError,
     CodeUsedError,
     SessionBurnedError,
     SessionFullError,
@@ -68,10 +74,26 @@ class Hub:
         self._invite_timers: dict[str, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
+        #: Store and forward, direct frames and contacts' presence (opened by ``start``).
+        self.mailroom: Mailroom | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
+        data_dir = self.config.data_dir
+        if data_dir is None:
+            raise ValueError("The relay needs a data folder for its mailbox.")
+        mailbox = await SqliteMailbox.open(
+            mailbox_path(data_dir),
+            quotas=Quotas(
+                max_messages=self.config.queue_max_messages,
+                max_bytes=self.config.queue_max_bytes,
+                max_age=self.config.queue_max_age,
+            ),
+        )
+        self.mailroom = Mailroom(mailbox, self._connections_of)
+        self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
             self._accept, self.config.host, self.config.port, limit=READ_CHUNK
         )
@@ -84,12 +106,18 @@ class Hub:
             self._server.close()
             self._server = None
         self.rotation.cancel_all()
+        if self._ticker is not None:
+            self._ticker.cancel()
         for timer in self._invite_timers.values():
             timer.cancel()
         for conn in list(self._connections.values()):
             conn.stream.writer.close()
         if self._handlers:
             await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self.mailroom is not None:
+            mailroom, self.mailroom = self.mailroom, None
+            await mailroom.close()
+            await mailroom.mailbox.close()
 
     @property
     def connection_count(self) -> int:
@@ -166,6 +194,8 @@ class Hub:
             Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
         )
         log.info("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
+        if self.mailroom is not None:
+            self.mailroom.person_arrived(client.id)
         await conn.send(
             wire.Welcome(
                 version=PROTOCOL_VERSION,
@@ -178,7 +208,9 @@ class Hub:
 
     async def _dispatch(self, conn: ClientConnection, message: object) -> None:
         kind = getattr(message, "TYPE", "?")
-        handler = getattr(self, f"handle_{kind}", None)
+        handler = getattr(self, f"handle_{kind}", None) or getattr(
+            self.mailroom, f"handle_{kind}", None
+        )
         if handler is None:
             raise RemoteProtocolError(f"Clients may not send {kind!r} messages.")
         try:
@@ -348,6 +380,26 @@ class Hub:
             self._leave(conn.conn_id, record.number)
         if self.presence.remove(conn.conn_id) is not None:
             self._presence_changed()
+        if self.mailroom is not None:
+            self.mailroom.connection_closed(conn)
+
+    def _connections_of(self, person_id: str) -> list[ClientConnection]:
+        """``person_id``'s open, authenticated connections, oldest first."""
+        return [
+            conn
+            for present in self.presence.connections_of(person_id)
+            if (conn := self._connections.get(present.conn_id)) is not None
+        ]
+
+    async def _tick_everyone(self) -> None:
+        """Every ``rotate_interval``, tell every connection it is time to renew keys: each
+        client then takes a fresh X25519 step in its conversations that need one."""
+        interval = self.config.rotate_interval
+        while True:
+            await asyncio.sleep(interval)
+            for conn in list(self._connections.values()):
+                if conn.person_id:
+                    conn.send_nowait(wire.RotateTick(session=""))
 
     def _invite_expired(self, session: str) -> None:
         self._invite_timers.pop(session, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
@@ -29,7 +29,8 @@ CONNECT_TIMEOUT = 15.0
 SEND_QUEUE_FRAMES = 64
 
 #: Called with the server's identity before any secret is sent; raises to refuse it.
-ServerKeyCheck = Callable[[ServerIdentity], None]
+#: A coroutine: the pins live in the profile's database, which has its own thread.
+ServerKeyCheck = Callable[[ServerIdentity], Awaitable[None]]
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -114,7 +115,7 @@ class ServerConnection:
         await self._stream.send_raw(handshake.hello())
         self.server = handshake.got_server_hello(await self._stream.read_body())
         if check_server_key is not None:
-            check_server_key(self.server)
+            await check_server_key(self.server)
         key_exchange, cipher = handshake.key_exchange()
         await self._stream.send_raw(key_exchange)
         self._stream.start_sealing(cipher)

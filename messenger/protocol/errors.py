@@ -51,6 +51,7 @@ class ErrorCode(StrEnum):
     PEER_OFFLINE = "peer_offline"
     PEER_KEY_CHANGED = "peer_key_changed"
     DECLINED = "declined"
+    NOT_ALLOWED = "not_allowed"
     TOO_FAR_AHEAD = "too_far_ahead"
     DAMAGED_STATE = "damaged_state"
     QUEUE_FULL = "queue_full"
@@ -242,6 +243,12 @@ class DeclinedError(MessengerError):
     code = ErrorCode.DECLINED
 
 
+class NotAllowedError(MessengerError):
+    """That person does not take messages from you (you are not their contact any more)."""
+
+    code = ErrorCode.NOT_ALLOWED
+
+
 _BY_CODE: dict[str, type[MessengerError]] = {
     cls.code.value: cls
     for cls in (
@@ -266,6 +273,7 @@ _BY_CODE: dict[str, type[MessengerError]] = {
         PeerKeyChangedError,
         DeclinedError,
         QueueFullError,
+        NotAllowedError,
     )
 }
 

@@ -45,6 +45,7 @@ __all__ = ["HandshakeComplete", "PasswordHandshake", "Role", "SendPacket", "Sess
 
 _LABEL = b"messenger v1 password session"
 CONFIRM_SIZE = 32
+EXPORTER_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ class SessionKeys:
     send_direction: Direction
     safety: str
     ratchet: tuple[EphemeralKey, bytes] | None = None
+    #: A secret both sides share, bound to this handshake's transcript, for what comes after
+    #: it (the introduction and the conversation's first keys); never used as a key itself.
+    exporter: bytes = b""
 
     def __repr__(self) -> str:  # keys must never reach a log line
         return f"SessionKeys(direction={self.send_direction.name}, safety={self.safety!r})"
@@ -185,16 +189,23 @@ class PasswordHandshake:
             + msg_joiner
         ).digest()
         self._transcript = transcript
-        material = hkdf_sha256(shared, 4 * KEY_SIZE + SEED_SIZE, salt=transcript, info=_LABEL)
+        material = hkdf_sha256(
+            shared, 4 * KEY_SIZE + SEED_SIZE + EXPORTER_SIZE, salt=transcript, info=_LABEL
+        )
+        exporter = material[4 * KEY_SIZE + SEED_SIZE :]
         k_c2j, k_j2c, confirm_creator, confirm_joiner = (
             material[i * KEY_SIZE : (i + 1) * KEY_SIZE] for i in range(4)
         )
-        safety = format_safety_number(material[4 * KEY_SIZE :])
+        safety = format_safety_number(material[4 * KEY_SIZE : 4 * KEY_SIZE + SEED_SIZE])
         if self.role is Role.CREATOR:
-            keys = SessionKeys(k_c2j, k_j2c, Direction.CREATOR_TO_JOINER, safety)
+            keys = SessionKeys(
+                k_c2j, k_j2c, Direction.CREATOR_TO_JOINER, safety, exporter=exporter
+            )
             my_confirm_key, self._peer_confirm_key = confirm_creator, confirm_joiner
         else:
-            keys = SessionKeys(k_j2c, k_c2j, Direction.JOINER_TO_CREATOR, safety)
+            keys = SessionKeys(
+                k_j2c, k_c2j, Direction.JOINER_TO_CREATOR, safety, exporter=exporter
+            )
             my_confirm_key, self._peer_confirm_key = confirm_joiner, confirm_creator
         self._keys = keys
         self._my_confirm = hmac_sha256(

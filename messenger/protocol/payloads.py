@@ -16,18 +16,44 @@ MAX_TEXT_BYTES = 64 * 1024
 payloads = Schema("payload", max_bin_len=MAX_FRAME_BODY, max_str_len=MAX_TEXT_BYTES)
 
 
+#: Receipts name at most this many messages each (one receipt per batch received).
+MAX_RECEIPT_IDS = 1024
+#: Message ids are chosen by their sender: bounded, as everything from the wire.
+MAX_ID_LEN = 64
+
+
 @message(payloads, "text")
 class Text:
     id: str
     text: str
     sent_at: float
+    #: Set for a puzzle: the classical cipher ``text`` was made with (see the cipher lab).
+    puzzle: str = ""
 
 
 @message(payloads, "receipt")
 class Receipt:
-    """The peer opened the message with this id (itself sealed, so the relay cannot forge it)."""
+    """The peer stored the messages with these ids (sealed, so the relay cannot forge it)."""
 
-    id: str
+    ids: tuple[str, ...]
+
+
+@message(payloads, "heal")
+class Heal:
+    """An empty message that carries our new ratchet key, so the peer can take its next DH
+    step even when we have nothing to say; ``request`` asks the peer to do the same."""
+
+    request: bool = False
+
+
+@message(payloads, "introduce")
+class Introduce:
+    """Who we are, sent once inside a meeting's sealed channel (see ``introduction``)."""
+
+    key: bytes
+    name: str
+    ratchet: bytes
+    signature: bytes
 
 
 @message(payloads, "bye")
@@ -47,6 +73,8 @@ class FileOffer:
     size: int
     sha256: bytes
     chunk_size: int
+    #: The transfer's own key: its chunks and acks are sealed under keys derived from it.
+    key: bytes = b""
 
 
 @message(payloads, "file_accept")

@@ -226,20 +226,31 @@ class RsaHandshake:
         self._transcript = SHA256.new(self._t0 + _lp(self._init_body) + _lp(response)).digest()
         material = hkdf_sha256(
             initiator_secret + responder_secret + shared,
-            3 * KEY_SIZE,
+            4 * KEY_SIZE,
             salt=self._transcript,
             info=_LABEL,
         )
         k_i2r, k_r2i = material[:KEY_SIZE], material[KEY_SIZE : 2 * KEY_SIZE]
-        self._confirm_key = material[2 * KEY_SIZE :]
+        self._confirm_key = material[2 * KEY_SIZE : 3 * KEY_SIZE]
+        exporter = material[3 * KEY_SIZE :]
         safety = rsa_safety_number(self._identity.fingerprint, self._peer.fingerprint)
         if self.role is Role.CREATOR:
             self._keys = SessionKeys(
-                k_i2r, k_r2i, Direction.CREATOR_TO_JOINER, safety, ratchet=(self._eph, peer_eph)
+                k_i2r,
+                k_r2i,
+                Direction.CREATOR_TO_JOINER,
+                safety,
+                ratchet=(self._eph, peer_eph),
+                exporter=exporter,
             )
         else:
             self._keys = SessionKeys(
-                k_r2i, k_i2r, Direction.JOINER_TO_CREATOR, safety, ratchet=(self._eph, peer_eph)
+                k_r2i,
+                k_i2r,
+                Direction.JOINER_TO_CREATOR,
+                safety,
+                ratchet=(self._eph, peer_eph),
+                exporter=exporter,
             )
 
     def _complete(self) -> HandshakeComplete:

@@ -26,6 +26,23 @@ frame after ``key_exchange``, both ways, is sealed by the transport (see ``trans
     C: Ping(nonce)                      S: Pong(nonce)
                                         S: Error(code, message, session, ref, fatal)
 
+Conversations between contacts (store and forward; see docs/protocol.md)::
+
+    C: RegisterTokens(tokens)           tokens others must show to post to us (the relay keeps
+    C: RevokeTokens(tokens)             only their SHA-256); registering again is harmless
+    C: Post(ref, to, token, data)       S: Posted(ref, id)    committed to disk, or Error
+    C: Fetch()                          S: Deliver(id, data)... then CaughtUp(count), and from
+                                           then on Deliver as envelopes for us arrive
+    C: Ack(ids)                         we committed them: the relay deletes them
+    C: Direct(ref, to, token, data)     S: Forwarded(data) -> the recipient if online, never
+                                           stored; Error(peer_offline, ref) if not
+    C: Watch(people)                    S: PresenceNote(id, online) now and on every change,
+                                           for each person whose token we hold
+                                        S: RotateTick(session="") every rotate_interval
+
+A ``Post``'s ``data`` is sealed end to end; the relay stores the recipient, those bytes and
+the time, never who sent them.
+
 ``ref`` is a number the client picks to match a reply to its request. An ``Error`` with
 ``fatal`` set is followed by the relay closing the connection; other errors concern one
 request or session and leave the connection usable.
@@ -197,6 +214,93 @@ class ListPeople:
 @message(control, "people")
 class People:
     people: tuple[Person, ...] = ()
+
+
+# -- conversations: store and forward ---------------------------------------------------
+
+#: An envelope's sealed bytes: a long message plus the ratchet's header and tag fits.
+MAX_ENVELOPE = 256 * 1024
+#: A direct frame carries at most one file chunk (1 MiB, padded) plus its headers.
+MAX_DIRECT = 1024 * 1024 + 64 * 1024
+#: Delivery tokens are random values of this size.
+TOKEN_SIZE = 32
+#: At most this many ids or tokens in one message (the schema bounds arrays anyway).
+MAX_BATCH = 1024
+
+
+@message(control, "register_tokens")
+class RegisterTokens:
+    tokens: tuple[bytes, ...]
+
+
+@message(control, "revoke_tokens")
+class RevokeTokens:
+    tokens: tuple[bytes, ...]
+
+
+@message(control, "post")
+class Post:
+    to: str
+    token: bytes
+    data: bytes
+    ref: int = 0
+
+
+@message(control, "posted")
+class Posted:
+    id: int
+    ref: int = 0
+
+
+@message(control, "fetch")
+class Fetch:
+    pass
+
+
+@message(control, "deliver")
+class Deliver:
+    id: int
+    data: bytes
+
+
+@message(control, "caught_up")
+class CaughtUp:
+    count: int = 0
+
+
+@message(control, "ack")
+class Ack:
+    ids: tuple[int, ...]
+
+
+@message(control, "direct")
+class Direct:
+    to: str
+    token: bytes
+    data: bytes
+    ref: int = 0
+
+
+@message(control, "forwarded")
+class Forwarded:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    id: str
+    token: bytes
+
+
+@message(control, "watch")
+class Watch:
+    people: tuple[Watched, ...]
+
+
+@message(control, "presence_note")
+class PresenceNote:
+    id: str
+    online: bool
 
 
 # -- housekeeping -----------------------------------------------------------------------

@@ -15,13 +15,17 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QObject, Signal
 
+from messenger import events as ev
 from messenger.client import Client
+from messenger.courier import Courier
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
 from messenger.protocol.errors import LocalProtocolError, MessengerError
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
+from messenger.store.worker import DatabaseWorker
+from messenger.transfer_link import TransferLink
 from messenger.ui.bridge import ClientBridge
 from server.embedded import EmbeddedRelay
 
@@ -70,6 +74,11 @@ class AppController(QObject):
         super().__init__(parent)
         self.profile = profile
         self.identity: IdentityKey | None = None
+        #: The encrypted database's thread and the conversations; they outlive connections.
+        self.worker: DatabaseWorker | None = None
+        self.courier: Courier | None = None
+        #: One event stream for every connection (a reconnect keeps the same one).
+        self.events: asyncio.Queue[ev.ClientEvent] = asyncio.Queue()
         self.client: Client | None = None
         self.bridge: ClientBridge | None = None
         self.relay: EmbeddedRelay | None = None
@@ -86,12 +95,20 @@ class AppController(QObject):
         return self.profile.name
 
     async def load_identity(self, passphrase: str | None = None) -> IdentityKey:
-        """Load or create the identity key in the executor (generation takes seconds)."""
+        """Unlock the profile in the executor: load or create the identity key (generation
+        takes seconds) and open the encrypted database; then load the conversations."""
         loop = asyncio.get_running_loop()
-        self.identity = await loop.run_in_executor(
-            None, self.profile.load_or_create_identity, passphrase
-        )
-        return self.identity
+        identity = await loop.run_in_executor(None, self.profile.unlock, passphrase)
+        self.identity = identity
+        if self.worker is None:
+            self.worker = DatabaseWorker(self.profile.db)
+            courier = Courier(identity, self.worker, self.events.put_nowait)
+            courier.links = lambda contact_id: TransferLink(
+                contact_id, courier, self.events.put_nowait
+            )
+            await courier.load()
+            self.courier = courier
+        return identity
 
     async def connect_to(self, choice: ServerChoice) -> ClientBridge:
         """Start the embedded relay if chosen, then connect; raises MessengerError."""
@@ -113,22 +130,31 @@ class AppController(QObject):
         self.server_address = f"{host}:{port}"
         pin_address = EMBEDDED if choice.embedded else self.server_address
 
-        def check(server: ServerIdentity) -> None:
-            first = self.profile.known_servers.check(
-                pin_address, server.fingerprint, expected=choice.expected_fingerprint
+        worker, courier = self.worker, self.courier
+        assert worker is not None and courier is not None
+
+        async def check(server: ServerIdentity) -> None:
+            first = await worker.run(
+                lambda _db: self.profile.known_servers.check(
+                    pin_address, server.fingerprint, expected=choice.expected_fingerprint
+                )
             )
             self.server_fingerprint = server.fingerprint
             self.serverKeyShown.emit(server.fingerprint, first)
+
+        async def check_peer(peer_id: str, name: str, fingerprint: str) -> None:
+            await worker.run(lambda _db: self.profile.contacts.check(peer_id, name, fingerprint))
 
         client = Client(
             host,
             port,
             self.identity,
             name=self.name,
+            courier=courier,
             accept_invites=True,
             check_server_key=check,
-            check_peer=self.profile.contacts.check,
-            peer_verified=self.profile.contacts.pin,
+            check_peer=check_peer,
+            events=self.events,
         )
         try:
             await client.connect()
@@ -155,6 +181,12 @@ class AppController(QObject):
         await self._drop_connection()
         if self.relay is not None:
             await self.relay.stop()
+        if self.courier is not None:
+            await self.courier.close()
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            await worker.close()
+            self.profile.close()
 
     # -- sessions ---------------------------------------------------------------------------
 
