@@ -40,6 +40,17 @@ def positive_float(value: str) -> float:
     return number
 
 
+def byte_count(value: str) -> int:
+    """``4194304``, ``512K`` or ``4M``: a number of bytes above 0."""
+    units = {"K": 1024, "M": 1024 * 1024}
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(text[-1:], 1)
+    digits = text[:-1] if text[-1:] in units else text
+    if not digits.isdigit() or not int(digits) > 0:
+        raise argparse.ArgumentTypeError(f"expected a byte count like 4M or 65536, got {value!r}")
+    return int(digits) * scale
+
+
 def port_number(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) < 65536:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")
@@ -83,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=defaults.handshake_timeout,
         help=f"a new connection must say hello within this ({defaults.handshake_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--send-queue-bytes",
+        type=byte_count,
+        default=defaults.send_queue_bytes,
+        help="bytes queued for one client before senders to it wait, e.g. 4M "
+        f"({defaults.send_queue_bytes // 1024 // 1024} MiB)",
+    )
+    parser.add_argument(
+        "--send-timeout",
+        type=positive_float,
+        default=defaults.send_timeout,
+        help="a client that makes no room in its queue for this long is disconnected "
+        f"({defaults.send_timeout:g} s)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]

@@ -30,7 +30,17 @@ class ServerConfig:
     max_sessions_per_connection: int = 32
     #: Wrong-password attempts a session number survives before it is burned.
     max_failed_pairings: int = 3
-    #: Frames queued for one slow client before senders to it are made to wait.
-    send_queue_frames: int = 64
+    #: Bytes queued for one client (frames the socket has not taken yet) before senders to
+    #: it are made to wait (backpressure). One frame bigger than this still goes alone.
+    send_queue_bytes: int = 4 * 1024 * 1024
+    #: A sender waits this long for room in a client's queue; then that client, which has
+    #: stopped reading, is disconnected (``timeout``).
+    send_timeout: float = 30.0
     #: An invitation not answered within this many seconds is withdrawn.
     invite_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.send_queue_bytes < 1:
+            raise ValueError("send_queue_bytes must be >= 1")
+        if not self.send_timeout > 0:
+            raise ValueError("send_timeout must be more than 0")

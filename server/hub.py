@@ -61,32 +61,51 @@ class Hub:
         self.rotation = RotationTimers(config.rotate_interval, self._rotation_tick)
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
-        self._handlers: set[asyncio.Task[None]] = set()
+        #: Every connection's handler, from the moment it is accepted, with its socket.
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        #: Handlers in their cleanup, which must not be cancelled.
+        self._cleaning: set[asyncio.Task[None]] = set()
         self._invite_timers: dict[str, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
         self._server = await asyncio.start_server(
-            self._accept, self.config.host, self.config.port, limit=READ_CHUNK
+            self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
     async def close(self) -> None:
-        """Stop accepting, close every connection, await every handler. Safe to call twice."""
+        """Stop accepting, close every connection, await every handler. Safe to call twice
+        (also at once: the second call waits for the first)."""
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close())
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
-            self._server = None
         self.rotation.cancel_all()
         for timer in self._invite_timers.values():
             timer.cancel()
-        for conn in list(self._connections.values()):
-            conn.stream.writer.close()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        self._invite_timers.clear()
+        # Handlers are registered when their connection is accepted, so none is missed; and
+        # none is added after this point (``_accepted`` refuses while closing).
+        while self._handlers:
+            handlers = list(self._handlers)
+            for task in handlers:
+                if task not in self._cleaning:
+                    task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
 
     @property
     def connection_count(self) -> int:
@@ -94,40 +113,60 @@ class Hub:
 
     # -- one connection ---------------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await self._handle(reader, writer)
-        finally:
-            self._handlers.discard(task)
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A connection arrived: start its handler and register it at once, so that a
+        ``close()`` that comes before the handler's first step still cancels and awaits it."""
+        if self._closing:
+            writer.transport.abort()
+            return
+        task = asyncio.get_running_loop().create_task(self._handle(reader, writer))
+        self._handlers[task] = writer
+        task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        writer = self._handlers.pop(task)
+        self._cleaning.discard(task)
+        # A handler cancelled before its first step never reached its own cleanup.
+        writer.transport.abort()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a connection handler failed outside its guard", exc_info=exc)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        address = str((writer.get_extra_info("peername") or ("?", 0))[0])
+        address = _address_of(writer)
         stream = FramedStream(
             reader,
             writer,
             max_frame=self.config.max_frame,
-            queue_frames=self.config.send_queue_frames,
+            queue_bytes=self.config.send_queue_bytes,
+            send_timeout=self.config.send_timeout,
         )
-        conn = ClientConnection(next(self._ids), address, stream)
+        task = asyncio.current_task()
+        assert task is not None
+        conn = ClientConnection(next(self._ids), address, stream, task)
         self._per_address[address] = self._per_address.get(address, 0) + 1
         self._connections[conn.conn_id] = conn
         log.info("conn %d: connected from %s", conn.conn_id, address)
         reason = "closed"
         try:
-            if self._per_address[address] > self.config.max_connections_per_address:
-                raise BusyError("Too many connections from your address.")
-            async with asyncio.timeout(self.config.handshake_timeout):
-                await self._handshake(conn)
-            while True:
-                try:
-                    async with asyncio.timeout(self.config.idle_timeout):
-                        message = await stream.read_message()
-                except TimeoutError:
-                    raise TimeoutError_("Closed an idle connection.") from None
-                await self._dispatch(conn, message)
+            try:
+                if self._per_address[address] > self.config.max_connections_per_address:
+                    raise BusyError("Too many connections from your address.")
+                async with asyncio.timeout(self.config.handshake_timeout):
+                    await self._handshake(conn)
+                while True:
+                    try:
+                        async with asyncio.timeout(self.config.idle_timeout):
+                            message = await stream.read_message()
+                    except TimeoutError:
+                        raise TimeoutError_("Closed an idle connection.") from None
+                    await self._dispatch(conn, message)
+            except asyncio.CancelledError:
+                # Another handler found this client not reading (``conn.kick``): end it with
+                # that error. Any other cancellation (the relay stopping) goes on up.
+                if conn.kicked is None or self._closing:
+                    raise
+                task.uncancel()
+                raise conn.kicked from None
         except StreamClosed:
             reason = "peer closed"
         except TimeoutError:
@@ -138,17 +177,22 @@ class Hub:
             stream.send_urgent(_fatal(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             reason = "connection lost"
+        except asyncio.CancelledError:
+            reason = "relay stopping"
+            raise
         except Exception:
             # One failing handler must never take the relay down: log once, abort, move on.
             log.exception("conn %d: handler failed", conn.conn_id)
             reason = "internal error"
         finally:
+            conn.closing = True  # from here on nobody may cancel this cleanup
+            self._cleaning.add(task)
             self._forget(conn)
-            await stream.close()
             del self._connections[conn.conn_id]
             self._per_address[address] -= 1
             if not self._per_address[address]:
                 del self._per_address[address]
+            await stream.close()
             log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
 
     async def _handshake(self, conn: ClientConnection) -> None:
@@ -317,10 +361,15 @@ class Hub:
         return [p for p in self.presence.people(self.pairing.is_busy) if p.id != conn.person_id]
 
     def _presence_changed(self) -> None:
+        if self._closing:
+            return
         for watcher_id in list(self.presence.watchers):
             watcher = self._connections.get(watcher_id)
             if watcher is not None:
-                watcher.send_nowait(wire.People(people=tuple(self._people_for(watcher))))
+                # Only the newest list matters: it replaces one still waiting in the queue.
+                watcher.send_nowait(
+                    wire.People(people=tuple(self._people_for(watcher))), coalesce="people"
+                )
 
     def _leave(self, member: int, session: str) -> None:
         result = self.pairing.leave(session, member)
@@ -329,6 +378,8 @@ class Hub:
         self._notify_left(session, result.notify_left)
 
     def _notify_left(self, session: str, members: tuple[int, ...]) -> None:
+        if self._closing:
+            return  # nobody left: the relay is stopping, and every client sees it close
         for member in members:
             other = self._connections.get(member)
             if other is not None:
@@ -368,7 +419,7 @@ class Hub:
         for member in record.members:
             conn = self._connections.get(member)
             if conn is not None:
-                conn.send_nowait(wire.RotateTick(session=session))
+                conn.send_nowait(wire.RotateTick(session=session), coalesce=f"rotate {session}")
 
 
 def _error_frame(
@@ -380,6 +431,10 @@ def _error_frame(
 
 def _fatal(exc: MessengerError) -> wire.Error:
     return _error_frame(exc, fatal=True)
+
+
+def _address_of(writer: asyncio.StreamWriter) -> str:
+    return str((writer.get_extra_info("peername") or ("?", 0))[0])
 
 
 def _check_session_id(session: str) -> None:
