@@ -40,6 +40,12 @@ def positive_float(value: str) -> float:
     return number
 
 
+def positive_int(value: str) -> int:
+    if not value.isdigit() or not int(value) > 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
+    return int(value)
+
+
 def byte_count(value: str) -> int:
     """``4194304``, ``512K`` or ``4M``: a number of bytes above 0."""
     units = {"K": 1024, "M": 1024 * 1024}
@@ -108,6 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.send_timeout,
         help="a client that makes no room in its queue for this long is disconnected "
         f"({defaults.send_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--handshakes-per-second",
+        type=positive_float,
+        default=defaults.handshakes_per_second,
+        help="new connections per second one address may handshake; more get 'busy' "
+        f"({defaults.handshakes_per_second:g})",
+    )
+    parser.add_argument(
+        "--handshake-burst",
+        type=positive_int,
+        default=defaults.handshake_burst,
+        help=f"handshakes one address may start at once ({defaults.handshake_burst})",
+    )
+    parser.add_argument(
+        "--joins-per-minute",
+        type=positive_float,
+        default=defaults.joins_per_minute,
+        help="session joins per minute from one address; more get 'busy' "
+        f"({defaults.joins_per_minute:g})",
+    )
+    parser.add_argument(
+        "--crypto-threads",
+        type=positive_int,
+        default=defaults.crypto_threads,
+        help=f"threads for the relay's RSA work ({defaults.crypto_threads})",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]

@@ -38,9 +38,21 @@ class ServerConfig:
     send_timeout: float = 30.0
     #: An invitation not answered within this many seconds is withdrawn.
     invite_timeout: float = 120.0
+    #: New connections per second from one address that get a transport handshake (the
+    #: relay's RSA work); up to ``handshake_burst`` at once (twice the connection limit, so
+    #: a machine can reconnect everything while its old connections are still closing).
+    #: More: ``busy`` and closed, before any RSA work.
+    handshakes_per_second: float = 10.0
+    handshake_burst: int = 64
+    #: ``join`` requests per minute from one address (a full bucket holds a minute's worth);
+    #: more get a ``busy`` error, so nobody sweeps session numbers quickly.
+    joins_per_minute: float = 20.0
+    #: Threads for the relay's RSA private-key work, off the event loop.
+    crypto_threads: int = 2
 
     def __post_init__(self) -> None:
-        if self.send_queue_bytes < 1:
-            raise ValueError("send_queue_bytes must be >= 1")
-        if not self.send_timeout > 0:
-            raise ValueError("send_timeout must be more than 0")
+        if self.send_queue_bytes < 1 or self.crypto_threads < 1 or self.handshake_burst < 1:
+            raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
+        for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0")

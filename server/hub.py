@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
@@ -28,15 +32,19 @@ from messenger.protocol.errors import (
     SessionFullError,
     TimeoutError_,
 )
+from messenger.protocol.framing import encode_frame
 from messenger.protocol.transport import ServerHandshake
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
+from server.limits import AddressLimits
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
 
 log = logging.getLogger("messenger.server")
+
+T = TypeVar("T")
 
 #: Errors about one request: reported to the client, the connection stays open.
 _REQUEST_ERRORS = (
@@ -59,6 +67,13 @@ class Hub:
         self.pairing = PairingState(max_failed_pairings=config.max_failed_pairings)
         self.presence = Presence()
         self.rotation = RotationTimers(config.rotate_interval, self._rotation_tick)
+        self._limits = AddressLimits(
+            handshakes_per_second=config.handshakes_per_second,
+            handshake_burst=config.handshake_burst,
+            joins_per_minute=config.joins_per_minute,
+        )
+        # RSA private-key work (about 2 ms a handshake) must not stall every other client.
+        self._crypto = ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="relay-rsa")
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
         #: Every connection's handler, from the moment it is accepted, with its socket.
@@ -68,6 +83,7 @@ class Hub:
         self._invite_timers: dict[str, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
+        self._refused = _RefusalLog()
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
 
@@ -106,6 +122,7 @@ class Hub:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        self._crypto.shutdown(wait=False, cancel_futures=True)
 
     @property
     def connection_count(self) -> int:
@@ -118,6 +135,16 @@ class Hub:
         ``close()`` that comes before the handler's first step still cancels and awaits it."""
         if self._closing:
             writer.transport.abort()
+            return
+        address = _address_of(writer)
+        try:
+            self._limits.check_handshake(address)
+        except BusyError as exc:
+            # Over the handshake rate: refused before any RSA work, and as cheaply as we can
+            # (no task, no log line per connection: a flood must not flood the log either).
+            writer.write(encode_frame(wire.encode(_fatal(exc))))
+            writer.close()
+            self._refused.note(address)
             return
         task = asyncio.get_running_loop().create_task(self._handle(reader, writer))
         self._handlers[task] = writer
@@ -195,13 +222,21 @@ class Hub:
             await stream.close()
             log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
 
+    async def _offload(self, work: Callable[..., T], *args: object) -> T:
+        """Run RSA work in the crypto threads, off the event loop. If the connection ends
+        while the work still waits for a thread, it never runs."""
+        return await asyncio.get_running_loop().run_in_executor(self._crypto, work, *args)
+
     async def _handshake(self, conn: ClientConnection) -> None:
         """Transport handshake, then the client's signature over it (see ``transport``)."""
-        handshake = ServerHandshake(self.server_key)
         stream = conn.stream
-        await stream.send_raw(handshake.got_client_hello(await stream.read_body()))
-        stream.start_sealing(handshake.got_key_exchange(await stream.read_body()))
-        client = handshake.got_auth(await stream.read_body())
+        handshake = await self._offload(ServerHandshake, self.server_key)
+        hello = await stream.read_body()
+        await stream.send_raw(await self._offload(handshake.got_client_hello, hello))
+        stream.start_sealing(
+            await self._offload(handshake.got_key_exchange, await stream.read_body())
+        )
+        client = await self._offload(handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
         self.presence.add(
             Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
@@ -246,6 +281,7 @@ class Hub:
         await conn.send(wire.SessionCreated(session=record.number, ref=message.ref))
 
     async def handle_join(self, conn: ClientConnection, message: wire.JoinSession) -> None:
+        self._limits.check_join(conn.address)
         _check_session_id(message.session)
         self._check_session_quota(conn)
         record = self.pairing.join(message.session, conn.conn_id)
@@ -435,6 +471,32 @@ def _fatal(exc: MessengerError) -> wire.Error:
 
 def _address_of(writer: asyncio.StreamWriter) -> str:
     return str((writer.get_extra_info("peername") or ("?", 0))[0])
+
+
+class _RefusalLog:
+    """Logs handshakes refused for their rate as one line a minute, not one per connection."""
+
+    PERIOD = 60.0
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._addresses: set[str] = set()
+        self._logged_at: float | None = None
+
+    def note(self, address: str) -> None:
+        self._count += 1
+        if len(self._addresses) < 1000:
+            self._addresses.add(address)
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= self.PERIOD:
+            log.warning(
+                "refused %d connection(s) from %d address(es) over the handshake rate limit",
+                self._count,
+                len(self._addresses),
+            )
+            self._count = 0
+            self._addresses.clear()
+            self._logged_at = now
 
 
 def _check_session_id(session: str) -> None:

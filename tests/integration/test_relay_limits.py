@@ -8,7 +8,10 @@ per-address limits are not the honest client's.
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,3 +229,74 @@ def test_peer_left_reaches_a_member_whose_queue_is_full(make_relay, connect):
 
     seen = messages_until(reader, wire.PeerLeft(session=quiet), timeout=SOON)
     assert any(isinstance(m, wire.Relay) for m in seen), "the queue was not full after all"
+
+
+# -- item 2: a flood of hellos ----------------------------------------------------------------
+
+
+def test_a_hello_flood_from_one_address_is_refused_busy_while_other_clients_ping_on(
+    relay, connect
+):
+    honest = connect(relay.port, source=ELSEWHERE)
+    honest.handshake("honest")
+    seconds = 2.0
+    flooder = subprocess.Popen(
+        [
+            sys.executable, "-m", "tests.bench.hello_flood", "flood", "--port", str(relay.port),
+            "--seconds", str(seconds), "--threads", "8",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        round_trips = []
+        nonce = 0
+        while flooder.poll() is None:
+            nonce += 1
+            round_trips.append(ping_round_trip(honest, nonce))
+        out, err = flooder.communicate(timeout=SOON)
+    finally:
+        if flooder.poll() is None:
+            flooder.kill()
+            flooder.wait()
+    assert flooder.returncode == 0, err
+    report = json.loads(out)
+    counts, elapsed = report["counts"], report["seconds"]
+    total = sum(counts.values())
+
+    # Default limits: 64 handshakes at once per address, then 10 a second; the rest is
+    # refused with busy before any RSA work, which is what lets the flood run this fast.
+    assert counts.get("server_hello", 0) <= 64 + 10 * (elapsed + 1), counts
+    assert counts.get("busy", 0) >= 0.8 * total, f"the flood was not refused: {counts}"
+    assert total >= 300, f"the flood never got going: {counts}"
+    # Every ping of the honest client came back, none slowly (a generous bound: 2 cores).
+    assert round_trips and max(round_trips) < 2.0, sorted(round_trips)[-5:]
+    # The limit is per address: the honest client's address can still connect.
+    connect(relay.port, identity=1, source=ELSEWHERE).handshake("honest again")
+
+
+# -- item 3: sweeping session numbers ---------------------------------------------------------
+
+
+def test_joins_over_the_per_address_rate_get_busy_and_the_connection_stays_usable(
+    relay, connect
+):
+    sweeper = connect(relay.port)
+    sweeper.handshake("sweeper")
+
+    answers = []
+    for number in range(100, 121):  # the default: 20 joins a minute from one address
+        sweeper.send(wire.JoinSession(session=str(number)))
+        answers.append(sweeper.recv())
+
+    assert all(isinstance(a, wire.Error) and not a.fatal for a in answers), answers
+    assert [a.code for a in answers[:20]] == ["no_such_session"] * 20, answers
+    assert answers[20].code == "busy" and answers[20].session == "120", answers[20]
+    assert ping_round_trip(sweeper, 1) < SOON  # refused, not dropped
+    # Someone at another address still pairs by code.
+    creator = connect(relay.port, identity=1, source=ELSEWHERE)
+    joiner = connect(relay.port, identity=2, source="127.0.0.3")
+    for connection in (creator, joiner):
+        connection.handshake()
+    code_session(creator, joiner)
