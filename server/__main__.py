@@ -142,7 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"threads for the relay's RSA work ({defaults.crypto_threads})",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO (default) logs connections by number and address, never who they are; "
+        "DEBUG adds who authenticated and session events (see docs/security.md)",
     )
     parser.add_argument("--version", action="version", version=f"messenger-server {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -191,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Session events say who is who and who pairs with whom: only when asked to debug.
+    logging.getLogger("messenger.server.sessions").setLevel(
+        logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
     )
     config = config_from_args(args)
     data_dir = config.data_dir or default_data_dir()

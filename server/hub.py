@@ -42,7 +42,12 @@ from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
 
-log = logging.getLogger("messenger.server")
+#: Connection events: numbers, addresses, why a connection ended. Never who it belongs to.
+conn_log = logging.getLogger("messenger.server")
+#: Session events (who authenticated, created, joined, invited, accepted, left). They tie
+#: connections to people and to each other, so ``messenger-server`` shows them only at
+#: ``--log-level DEBUG`` (see "What the relay logs" in docs/security.md).
+log = logging.getLogger("messenger.server.sessions")
 
 T = TypeVar("T")
 
@@ -156,7 +161,7 @@ class Hub:
         # A handler cancelled before its first step never reached its own cleanup.
         writer.transport.abort()
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("a connection handler failed outside its guard", exc_info=exc)
+            conn_log.error("a connection handler failed outside its guard", exc_info=exc)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = _address_of(writer)
@@ -172,7 +177,7 @@ class Hub:
         conn = ClientConnection(next(self._ids), address, stream, task)
         self._per_address[address] = self._per_address.get(address, 0) + 1
         self._connections[conn.conn_id] = conn
-        log.info("conn %d: connected from %s", conn.conn_id, address)
+        conn_log.info("conn %d: connected from %s", conn.conn_id, address)
         reason = "closed"
         try:
             try:
@@ -209,7 +214,7 @@ class Hub:
             raise
         except Exception:
             # One failing handler must never take the relay down: log once, abort, move on.
-            log.exception("conn %d: handler failed", conn.conn_id)
+            conn_log.exception("conn %d: handler failed", conn.conn_id)
             reason = "internal error"
         finally:
             conn.closing = True  # from here on nobody may cancel this cleanup
@@ -220,7 +225,7 @@ class Hub:
             if not self._per_address[address]:
                 del self._per_address[address]
             await stream.close()
-            log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
+            conn_log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
 
     async def _offload(self, work: Callable[..., T], *args: object) -> T:
         """Run RSA work in the crypto threads, off the event loop. If the connection ends
@@ -241,7 +246,7 @@ class Hub:
         self.presence.add(
             Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
         )
-        log.info("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
+        log.debug("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
         await conn.send(
             wire.Welcome(
                 version=PROTOCOL_VERSION,
@@ -297,9 +302,7 @@ class Hub:
         if target is None or self.pairing.is_busy(conn.conn_id):
             raise PeerBusyError()
         record = self.pairing.invite(conn.conn_id, target.conn_id)
-        log.info(
-            "conn %d: invited conn %d to session %s", conn.conn_id, target.conn_id, record.number
-        )
+        log.debug("conn %d: sent an invitation (session %s)", conn.conn_id, record.number)
         self._invite_timers[record.number] = asyncio.get_running_loop().call_later(
             self.config.invite_timeout, self._invite_expired, record.number
         )
@@ -312,13 +315,13 @@ class Hub:
     async def handle_accept(self, conn: ClientConnection, message: wire.Accept) -> None:
         record = self.pairing.accept(message.session, conn.conn_id)
         self._cancel_invite_timer(record.number)
-        log.info("conn %d: accepted session %s", conn.conn_id, record.number)
+        log.debug("conn %d: accepted session %s", conn.conn_id, record.number)
         await self._announce_pair(record)
 
     async def handle_decline(self, conn: ClientConnection, message: wire.Decline) -> None:
         record = self.pairing.decline(message.session, conn.conn_id)
         self._cancel_invite_timer(record.number)
-        log.info("conn %d: declined session %s", conn.conn_id, record.number)
+        log.debug("conn %d: declined session %s", conn.conn_id, record.number)
         inviter = self._connections.get(record.creator)
         if inviter is not None:
             inviter.send_nowait(_error_frame(DeclinedError(), session=record.number))
@@ -354,7 +357,7 @@ class Hub:
 
     async def handle_leave(self, conn: ClientConnection, message: wire.LeaveSession) -> None:
         self._leave(conn.conn_id, message.session)
-        log.info("conn %d: left session %s", conn.conn_id, message.session)
+        log.debug("conn %d: left session %s", conn.conn_id, message.session)
         self._presence_changed()
 
     # -- handlers: presence and housekeeping ------------------------------------------------
@@ -489,7 +492,7 @@ class _RefusalLog:
             self._addresses.add(address)
         now = time.monotonic()
         if self._logged_at is None or now - self._logged_at >= self.PERIOD:
-            log.warning(
+            conn_log.warning(
                 "refused %d connection(s) from %d address(es) over the handshake rate limit",
                 self._count,
                 len(self._addresses),

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from messenger.crypto.aead import random_bytes
-from messenger.crypto.rsa import IdentityKey
+from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.protocol import wire
 from messenger.protocol.framing import MAX_FRAME_BODY
-from tests.integration.conftest import FrameSocket, RawConnection
+from messenger.protocol.transport import ClientHandshake
+from server.__main__ import build_parser
+from tests.integration.conftest import FrameSocket, RawConnection, exchange, pair
 from tests.support import HOST, SOON, Keys
 
 pytestmark = pytest.mark.timeout(120)
@@ -300,3 +302,65 @@ def test_joins_over_the_per_address_rate_get_busy_and_the_connection_stays_usabl
     for connection in (creator, joiner):
         connection.handshake()
     code_session(creator, joiner)
+
+
+# -- item 4: what the relay's log says about people -------------------------------------------
+
+
+def accepting_invitations(connection: RawConnection, name: str) -> wire.Welcome:
+    """``handshake``, but announcing that this client takes invitations."""
+    connection._handshake = ClientHandshake(connection.identity, name, accept_invites=True)
+    connection.write_body(connection._handshake.hello())
+    return connection.finish_handshake()
+
+
+def test_the_default_log_names_no_person_and_no_invitation(make_relay, make_cli, connect, keys):
+    assert build_parser().parse_args([]).log_level == "INFO"  # the default is what we test
+    relay = make_relay("--log-level", "INFO")
+    invitee = connect(relay.port, identity=0)
+    inviter = connect(relay.port, identity=1)
+    accepting_invitations(invitee, "invitee")
+    inviter.handshake("inviter")
+
+    inviter.send(wire.Invite(to=invitee.identity.fingerprint, ref=1))
+    assert isinstance(inviter.recv(), wire.InviteSent)
+    invitation = invitee.recv()
+    assert isinstance(invitation, wire.Invitation), invitation
+    invitee.send(wire.Accept(session=invitation.session))
+    for side in (invitee, inviter):
+        assert isinstance(side.recv(), wire.Paired)
+    inviter.send(wire.LeaveSession(session=invitation.session))
+    assert invitee.recv() == wire.PeerLeft(session=invitation.session)
+    alice, bob = pair(make_cli, relay.addr)  # and a session by code, between CLIs
+    exchange(alice, bob, "hello")
+    for cli in (alice, bob):
+        cli.stop()
+    for connection in (invitee, inviter):
+        connection.close()
+    relay.wait_for_log(
+        lambda lines: sum("disconnected" in line for line in lines) >= 4,
+        timeout=SOON,
+        what="every connection to be logged as closed",
+    )
+
+    log = "\n".join(relay.log)
+    assert "connected from 127.0.0.1" in log  # connections are logged, by number and address
+    for index in range(len(keys.identity_pems)):
+        person = keys.identity(index).fingerprint
+        assert person[:8] not in log, f"the log names person {person[:8]}:\n{log}"
+        assert format_fingerprint(person)[:9] not in log, f"the log names {person[:8]}:\n{log}"
+    for word in ("invit", "authenticated", "accepted", "joined", "created session"):
+        assert word not in log, f"the log says who did what ({word!r}):\n{log}"
+
+
+def test_the_debug_log_is_where_identities_and_session_events_are(make_relay, connect):
+    relay = make_relay("--log-level", "DEBUG")
+    connection = connect(relay.port)
+    connection.handshake()
+    relay.wait_for_log(
+        lambda lines: any(
+            f"authenticated as {connection.identity.fingerprint[:16]}" in line for line in lines
+        ),
+        timeout=SOON,
+        what="the DEBUG line naming the identity",
+    )
