@@ -8,6 +8,10 @@ from pathlib import Path
 import platformdirs
 
 from messenger.protocol.framing import MAX_FRAME_BODY
+from messenger.protocol.wire import MAX_PEOPLE
+
+#: People in one ``people`` message: the control schema's array bound.
+MAX_PEOPLE_LISTED = MAX_PEOPLE
 
 
 def default_data_dir() -> Path:
@@ -49,8 +53,12 @@ class ServerConfig:
     joins_per_minute: float = 20.0
     #: Threads for the relay's RSA private-key work, off the event loop.
     crypto_threads: int = 2
+    #: The most people one ``people`` message lists (the wire's array bound is 4096).
+    max_people_listed: int = MAX_PEOPLE_LISTED
 
     def __post_init__(self) -> None:
+        if not 0 < self.max_people_listed <= MAX_PEOPLE_LISTED:
+            raise ValueError(f"max_people_listed must be 1..{MAX_PEOPLE_LISTED}")
         if self.send_queue_bytes < 1 or self.crypto_threads < 1 or self.handshake_burst < 1:
             raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
         for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):

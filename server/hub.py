@@ -365,7 +365,7 @@ class Hub:
     async def handle_list_people(self, conn: ClientConnection, message: wire.ListPeople) -> None:
         if message.watch:
             self.presence.watchers.add(conn.conn_id)
-        await conn.send(wire.People(people=tuple(self._people_for(conn))))
+        await conn.send(self._people_message(conn, self._everyone()))
 
     async def handle_ping(self, conn: ClientConnection, message: wire.Ping) -> None:
         await conn.send(wire.Pong(nonce=message.nonce))
@@ -396,19 +396,31 @@ class Hub:
         if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
             raise BusyError("You have too many sessions open at once.")
 
-    def _people_for(self, conn: ClientConnection) -> list[wire.Person]:
-        return [p for p in self.presence.people(self.pairing.is_busy) if p.id != conn.person_id]
+    def _everyone(self) -> list[wire.Person]:
+        return self.presence.people(self.pairing.is_busy)
+
+    def _people_message(self, conn: ClientConnection, everyone: list[wire.Person]) -> wire.People:
+        """Everyone but ``conn``'s own person, cut at ``max_people_listed`` (the wire's array
+        bound: a longer list would be a fatal protocol error for every watcher)."""
+        limit = self.config.max_people_listed
+        people: list[wire.Person] = []
+        for person in everyone:
+            if person.id == conn.person_id:
+                continue
+            if len(people) == limit:
+                return wire.People(people=tuple(people), truncated=True)
+            people.append(person)
+        return wire.People(people=tuple(people))
 
     def _presence_changed(self) -> None:
-        if self._closing:
+        if not self.presence.watchers or self._closing:
             return
+        everyone = self._everyone()
         for watcher_id in list(self.presence.watchers):
             watcher = self._connections.get(watcher_id)
             if watcher is not None:
                 # Only the newest list matters: it replaces one still waiting in the queue.
-                watcher.send_nowait(
-                    wire.People(people=tuple(self._people_for(watcher))), coalesce="people"
-                )
+                watcher.send_nowait(self._people_message(watcher, everyone), coalesce="people")
 
     def _leave(self, member: int, session: str) -> None:
         result = self.pairing.leave(session, member)
