@@ -41,9 +41,20 @@ def positive_float(value: str) -> float:
 
 
 def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdigit() or not int(value) > 0:
         raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
     return int(value)
+
+
+def byte_count(value: str) -> int:
+    """``4194304``, ``512K`` or ``4M``: a number of bytes above 0."""
+    units = {"K": 1024, "M": 1024 * 1024}
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(text[-1:], 1)
+    digits = text[:-1] if text[-1:] in units else text
+    if not digits.isdigit() or not int(digits) > 0:
+        raise argparse.ArgumentTypeError(f"expected a byte count like 4M or 65536, got {value!r}")
+    return int(digits) * scale
 
 
 def port_number(value: str) -> int:
@@ -91,6 +102,46 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a new connection must say hello within this ({defaults.handshake_timeout:g} s)",
     )
     parser.add_argument(
+        "--send-queue-bytes",
+        type=byte_count,
+        default=defaults.send_queue_bytes,
+        help="bytes queued for one client before senders to it wait, e.g. 4M "
+        f"({defaults.send_queue_bytes // 1024 // 1024} MiB)",
+    )
+    parser.add_argument(
+        "--send-timeout",
+        type=positive_float,
+        default=defaults.send_timeout,
+        help="a client that makes no room in its queue for this long is disconnected "
+        f"({defaults.send_timeout:g} s)",
+    )
+    parser.add_argument(
+        "--handshakes-per-second",
+        type=positive_float,
+        default=defaults.handshakes_per_second,
+        help="new connections per second one address may handshake; more get 'busy' "
+        f"({defaults.handshakes_per_second:g})",
+    )
+    parser.add_argument(
+        "--handshake-burst",
+        type=positive_int,
+        default=defaults.handshake_burst,
+        help=f"handshakes one address may start at once ({defaults.handshake_burst})",
+    )
+    parser.add_argument(
+        "--joins-per-minute",
+        type=positive_float,
+        default=defaults.joins_per_minute,
+        help="session joins per minute from one address; more get 'busy' "
+        f"({defaults.joins_per_minute:g})",
+    )
+    parser.add_argument(
+        "--crypto-threads",
+        type=positive_int,
+        default=defaults.crypto_threads,
+        help=f"threads for the relay's RSA work ({defaults.crypto_threads})",
+    )
+    parser.add_argument(
         "--invite-timeout",
         type=positive_float,
         default=defaults.invite_timeout,
@@ -104,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--queue-max-bytes",
-        type=positive_int,
+        type=byte_count,
         default=defaults.queue_max_bytes,
         help=f"bytes kept per offline person ({defaults.queue_max_bytes})",
     )
@@ -115,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds an envelope waits before it is dropped ({defaults.queue_max_age:g})",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO (default) logs connections by number and address, never who they are; "
+        "DEBUG adds who authenticated and session events (see docs/security.md)",
     )
     parser.add_argument("--version", action="version", version=f"messenger-server {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -164,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Session events say who is who and who pairs with whom: only when asked to debug.
+    logging.getLogger("messenger.server.sessions").setLevel(
+        logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
     )
     config = config_from_args(args)
     data_dir = config.data_dir or default_data_dir()

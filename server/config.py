@@ -8,6 +8,10 @@ from pathlib import Path
 import platformdirs
 
 from messenger.protocol.framing import MAX_FRAME_BODY
+from messenger.protocol.wire import MAX_PEOPLE
+
+#: People in one ``people`` message: the control schema's array bound.
+MAX_PEOPLE_LISTED = MAX_PEOPLE
 
 
 def default_data_dir() -> Path:
@@ -30,11 +34,37 @@ class ServerConfig:
     max_sessions_per_connection: int = 32
     #: Wrong-password attempts a session number survives before it is burned.
     max_failed_pairings: int = 3
-    #: Frames queued for one slow client before senders to it are made to wait.
-    send_queue_frames: int = 64
+    #: Bytes queued for one client (frames the socket has not taken yet) before senders to
+    #: it are made to wait (backpressure). One frame bigger than this still goes alone.
+    send_queue_bytes: int = 4 * 1024 * 1024
+    #: A sender waits this long for room in a client's queue; then that client, which has
+    #: stopped reading, is disconnected (``timeout``).
+    send_timeout: float = 30.0
     #: An invitation not answered within this many seconds is withdrawn.
     invite_timeout: float = 120.0
     #: Store and forward, per recipient: envelopes, bytes and seconds an envelope may wait.
     queue_max_messages: int = 10_000
     queue_max_bytes: int = 64 * 1024 * 1024
     queue_max_age: float = 30 * 24 * 3600.0
+    #: New connections per second from one address that get a transport handshake (the
+    #: relay's RSA work); up to ``handshake_burst`` at once (twice the connection limit, so
+    #: a machine can reconnect everything while its old connections are still closing).
+    #: More: ``busy`` and closed, before any RSA work.
+    handshakes_per_second: float = 10.0
+    handshake_burst: int = 64
+    #: ``join`` requests per minute from one address (a full bucket holds a minute's worth);
+    #: more get a ``busy`` error, so nobody sweeps session numbers quickly.
+    joins_per_minute: float = 20.0
+    #: Threads for the relay's RSA private-key work, off the event loop.
+    crypto_threads: int = 2
+    #: The most people one ``people`` message lists (the wire's array bound is 4096).
+    max_people_listed: int = MAX_PEOPLE_LISTED
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_people_listed <= MAX_PEOPLE_LISTED:
+            raise ValueError(f"max_people_listed must be 1..{MAX_PEOPLE_LISTED}")
+        if self.send_queue_bytes < 1 or self.crypto_threads < 1 or self.handshake_burst < 1:
+            raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
+        for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0")

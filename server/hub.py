@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
@@ -32,17 +36,26 @@ from messenger.protocol.errors import (
     TimeoutError_,
     WrongPasswordError,
 )
+from messenger.protocol.framing import encode_frame
 from messenger.protocol.transport import ServerHandshake
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
+from server.limits import AddressLimits
 from server.mailbox import Quotas, SqliteMailbox, mailbox_path
 from server.mailroom import Mailroom
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
 
-log = logging.getLogger("messenger.server")
+#: Connection events: numbers, addresses, why a connection ended. Never who it belongs to.
+conn_log = logging.getLogger("messenger.server")
+#: Session events (who authenticated, created, joined, invited, accepted, left). They tie
+#: connections to people and to each other, so ``messenger-server`` shows them only at
+#: ``--log-level DEBUG`` (see "What the relay logs" in docs/security.md).
+log = logging.getLogger("messenger.server.sessions")
+
+T = TypeVar("T")
 
 #: Errors about one request: reported to the client, the connection stays open.
 _REQUEST_ERRORS = (
@@ -68,15 +81,28 @@ class Hub:
         self.pairing = PairingState(max_failed_pairings=config.max_failed_pairings)
         self.presence = Presence()
         self.rotation = RotationTimers(config.rotate_interval, self._rotation_tick)
+        self._limits = AddressLimits(
+            handshakes_per_second=config.handshakes_per_second,
+            handshake_burst=config.handshake_burst,
+            joins_per_minute=config.joins_per_minute,
+        )
+        # RSA private-key work (about 2 ms a handshake) must not stall every other client.
+        self._crypto = ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="relay-rsa")
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
-        self._handlers: set[asyncio.Task[None]] = set()
+        #: Every connection's handler, from the moment it is accepted, with its socket.
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        #: Handlers in their cleanup, which must not be cancelled.
+        self._cleaning: set[asyncio.Task[None]] = set()
         self._invite_timers: dict[str, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         #: Store and forward, direct frames and contacts' presence (opened by ``start``).
         self.mailroom: Mailroom | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._refused = _RefusalLog()
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -95,25 +121,40 @@ class Hub:
         self.mailroom = Mailroom(mailbox, self._connections_of)
         self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
-            self._accept, self.config.host, self.config.port, limit=READ_CHUNK
+            self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
     async def close(self) -> None:
-        """Stop accepting, close every connection, await every handler. Safe to call twice."""
+        """Stop accepting, close every connection, await every handler. Safe to call twice
+        (also at once: the second call waits for the first)."""
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close())
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
-            self._server = None
         self.rotation.cancel_all()
         if self._ticker is not None:
             self._ticker.cancel()
         for timer in self._invite_timers.values():
             timer.cancel()
-        for conn in list(self._connections.values()):
-            conn.stream.writer.close()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        self._invite_timers.clear()
+        # Handlers are registered when their connection is accepted, so none is missed; and
+        # none is added after this point (``_accepted`` refuses while closing).
+        while self._handlers:
+            handlers = list(self._handlers)
+            for task in handlers:
+                if task not in self._cleaning:
+                    task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self._crypto.shutdown(wait=False, cancel_futures=True)
         if self.mailroom is not None:
             mailroom, self.mailroom = self.mailroom, None
             await mailroom.close()
@@ -125,40 +166,70 @@ class Hub:
 
     # -- one connection ---------------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A connection arrived: start its handler and register it at once, so that a
+        ``close()`` that comes before the handler's first step still cancels and awaits it."""
+        if self._closing:
+            writer.transport.abort()
+            return
+        address = _address_of(writer)
         try:
-            await self._handle(reader, writer)
-        finally:
-            self._handlers.discard(task)
+            self._limits.check_handshake(address)
+        except BusyError as exc:
+            # Over the handshake rate: refused before any RSA work, and as cheaply as we can
+            # (no task, no log line per connection: a flood must not flood the log either).
+            writer.write(encode_frame(wire.encode(_fatal(exc))))
+            writer.close()
+            self._refused.note(address)
+            return
+        task = asyncio.get_running_loop().create_task(self._handle(reader, writer))
+        self._handlers[task] = writer
+        task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        writer = self._handlers.pop(task)
+        self._cleaning.discard(task)
+        # A handler cancelled before its first step never reached its own cleanup.
+        writer.transport.abort()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            conn_log.error("a connection handler failed outside its guard", exc_info=exc)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        address = str((writer.get_extra_info("peername") or ("?", 0))[0])
+        address = _address_of(writer)
         stream = FramedStream(
             reader,
             writer,
             max_frame=self.config.max_frame,
-            queue_frames=self.config.send_queue_frames,
+            queue_bytes=self.config.send_queue_bytes,
+            send_timeout=self.config.send_timeout,
         )
-        conn = ClientConnection(next(self._ids), address, stream)
+        task = asyncio.current_task()
+        assert task is not None
+        conn = ClientConnection(next(self._ids), address, stream, task)
         self._per_address[address] = self._per_address.get(address, 0) + 1
         self._connections[conn.conn_id] = conn
-        log.info("conn %d: connected from %s", conn.conn_id, address)
+        conn_log.info("conn %d: connected from %s", conn.conn_id, address)
         reason = "closed"
         try:
-            if self._per_address[address] > self.config.max_connections_per_address:
-                raise BusyError("Too many connections from your address.")
-            async with asyncio.timeout(self.config.handshake_timeout):
-                await self._handshake(conn)
-            while True:
-                try:
-                    async with asyncio.timeout(self.config.idle_timeout):
-                        message = await stream.read_message()
-                except TimeoutError:
-                    raise TimeoutError_("Closed an idle connection.") from None
-                await self._dispatch(conn, message)
+            try:
+                if self._per_address[address] > self.config.max_connections_per_address:
+                    raise BusyError("Too many connections from your address.")
+                async with asyncio.timeout(self.config.handshake_timeout):
+                    await self._handshake(conn)
+                while True:
+                    try:
+                        async with asyncio.timeout(self.config.idle_timeout):
+                            message = await stream.read_message()
+                    except TimeoutError:
+                        raise TimeoutError_("Closed an idle connection.") from None
+                    await self._dispatch(conn, message)
+            except asyncio.CancelledError:
+                # Another handler found this client not reading (``conn.kick``): end it with
+                # that error. Any other cancellation (the relay stopping) goes on up.
+                if conn.kicked is None or self._closing:
+                    raise
+                task.uncancel()
+                raise conn.kicked from None
         except StreamClosed:
             reason = "peer closed"
         except TimeoutError:
@@ -169,31 +240,44 @@ class Hub:
             stream.send_urgent(_fatal(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             reason = "connection lost"
+        except asyncio.CancelledError:
+            reason = "relay stopping"
+            raise
         except Exception:
             # One failing handler must never take the relay down: log once, abort, move on.
-            log.exception("conn %d: handler failed", conn.conn_id)
+            conn_log.exception("conn %d: handler failed", conn.conn_id)
             reason = "internal error"
         finally:
+            conn.closing = True  # from here on nobody may cancel this cleanup
+            self._cleaning.add(task)
             self._forget(conn)
-            await stream.close()
             del self._connections[conn.conn_id]
             self._per_address[address] -= 1
             if not self._per_address[address]:
                 del self._per_address[address]
-            log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
+            await stream.close()
+            conn_log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
+
+    async def _offload(self, work: Callable[..., T], *args: object) -> T:
+        """Run RSA work in the crypto threads, off the event loop. If the connection ends
+        while the work still waits for a thread, it never runs."""
+        return await asyncio.get_running_loop().run_in_executor(self._crypto, work, *args)
 
     async def _handshake(self, conn: ClientConnection) -> None:
         """Transport handshake, then the client's signature over it (see ``transport``)."""
-        handshake = ServerHandshake(self.server_key)
         stream = conn.stream
-        await stream.send_raw(handshake.got_client_hello(await stream.read_body()))
-        stream.start_sealing(handshake.got_key_exchange(await stream.read_body()))
-        client = handshake.got_auth(await stream.read_body())
+        handshake = await self._offload(ServerHandshake, self.server_key)
+        hello = await stream.read_body()
+        await stream.send_raw(await self._offload(handshake.got_client_hello, hello))
+        stream.start_sealing(
+            await self._offload(handshake.got_key_exchange, await stream.read_body())
+        )
+        client = await self._offload(handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
         self.presence.add(
             Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
         )
-        log.info("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
+        log.debug("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
         if self.mailroom is not None:
             self.mailroom.person_arrived(client.id)
         await conn.send(
@@ -237,6 +321,7 @@ class Hub:
         await conn.send(wire.SessionCreated(session=record.number, ref=message.ref))
 
     async def handle_join(self, conn: ClientConnection, message: wire.JoinSession) -> None:
+        self._limits.check_join(conn.address)
         _check_session_id(message.session)
         self._check_session_quota(conn)
         record = self.pairing.join(message.session, conn.conn_id)
@@ -252,9 +337,7 @@ class Hub:
         if target is None or self.pairing.is_busy(conn.conn_id):
             raise PeerBusyError()
         record = self.pairing.invite(conn.conn_id, target.conn_id)
-        log.info(
-            "conn %d: invited conn %d to session %s", conn.conn_id, target.conn_id, record.number
-        )
+        log.debug("conn %d: sent an invitation (session %s)", conn.conn_id, record.number)
         self._invite_timers[record.number] = asyncio.get_running_loop().call_later(
             self.config.invite_timeout, self._invite_expired, record.number
         )
@@ -267,13 +350,13 @@ class Hub:
     async def handle_accept(self, conn: ClientConnection, message: wire.Accept) -> None:
         record = self.pairing.accept(message.session, conn.conn_id)
         self._cancel_invite_timer(record.number)
-        log.info("conn %d: accepted session %s", conn.conn_id, record.number)
+        log.debug("conn %d: accepted session %s", conn.conn_id, record.number)
         await self._announce_pair(record)
 
     async def handle_decline(self, conn: ClientConnection, message: wire.Decline) -> None:
         record = self.pairing.decline(message.session, conn.conn_id)
         self._cancel_invite_timer(record.number)
-        log.info("conn %d: declined session %s", conn.conn_id, record.number)
+        log.debug("conn %d: declined session %s", conn.conn_id, record.number)
         inviter = self._connections.get(record.creator)
         if inviter is not None:
             inviter.send_nowait(_error_frame(DeclinedError(), session=record.number))
@@ -314,7 +397,7 @@ class Hub:
 
     async def handle_leave(self, conn: ClientConnection, message: wire.LeaveSession) -> None:
         self._leave(conn.conn_id, message.session)
-        log.info("conn %d: left session %s", conn.conn_id, message.session)
+        log.debug("conn %d: left session %s", conn.conn_id, message.session)
         self._presence_changed()
 
     # -- handlers: presence and housekeeping ------------------------------------------------
@@ -322,7 +405,7 @@ class Hub:
     async def handle_list_people(self, conn: ClientConnection, message: wire.ListPeople) -> None:
         if message.watch:
             self.presence.watchers.add(conn.conn_id)
-        await conn.send(wire.People(people=tuple(self._people_for(conn))))
+        await conn.send(self._people_message(conn, self._everyone()))
 
     async def handle_ping(self, conn: ClientConnection, message: wire.Ping) -> None:
         await conn.send(wire.Pong(nonce=message.nonce))
@@ -353,14 +436,31 @@ class Hub:
         if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
             raise BusyError("You have too many sessions open at once.")
 
-    def _people_for(self, conn: ClientConnection) -> list[wire.Person]:
-        return [p for p in self.presence.people(self.pairing.is_busy) if p.id != conn.person_id]
+    def _everyone(self) -> list[wire.Person]:
+        return self.presence.people(self.pairing.is_busy)
+
+    def _people_message(self, conn: ClientConnection, everyone: list[wire.Person]) -> wire.People:
+        """Everyone but ``conn``'s own person, cut at ``max_people_listed`` (the wire's array
+        bound: a longer list would be a fatal protocol error for every watcher)."""
+        limit = self.config.max_people_listed
+        people: list[wire.Person] = []
+        for person in everyone:
+            if person.id == conn.person_id:
+                continue
+            if len(people) == limit:
+                return wire.People(people=tuple(people), truncated=True)
+            people.append(person)
+        return wire.People(people=tuple(people))
 
     def _presence_changed(self) -> None:
+        if not self.presence.watchers or self._closing:
+            return
+        everyone = self._everyone()
         for watcher_id in list(self.presence.watchers):
             watcher = self._connections.get(watcher_id)
             if watcher is not None:
-                watcher.send_nowait(wire.People(people=tuple(self._people_for(watcher))))
+                # Only the newest list matters: it replaces one still waiting in the queue.
+                watcher.send_nowait(self._people_message(watcher, everyone), coalesce="people")
 
     def _leave(self, member: int, session: str) -> None:
         result = self.pairing.leave(session, member)
@@ -369,6 +469,8 @@ class Hub:
         self._notify_left(session, result.notify_left)
 
     def _notify_left(self, session: str, members: tuple[int, ...]) -> None:
+        if self._closing:
+            return  # nobody left: the relay is stopping, and every client sees it close
         for member in members:
             other = self._connections.get(member)
             if other is not None:
@@ -436,7 +538,7 @@ class Hub:
         for member in record.members:
             conn = self._connections.get(member)
             if conn is not None:
-                conn.send_nowait(wire.RotateTick(session=session))
+                conn.send_nowait(wire.RotateTick(session=session), coalesce=f"rotate {session}")
 
 
 def _error_frame(
@@ -448,6 +550,36 @@ def _error_frame(
 
 def _fatal(exc: MessengerError) -> wire.Error:
     return _error_frame(exc, fatal=True)
+
+
+def _address_of(writer: asyncio.StreamWriter) -> str:
+    return str((writer.get_extra_info("peername") or ("?", 0))[0])
+
+
+class _RefusalLog:
+    """Logs handshakes refused for their rate as one line a minute, not one per connection."""
+
+    PERIOD = 60.0
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._addresses: set[str] = set()
+        self._logged_at: float | None = None
+
+    def note(self, address: str) -> None:
+        self._count += 1
+        if len(self._addresses) < 1000:
+            self._addresses.add(address)
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= self.PERIOD:
+            conn_log.warning(
+                "refused %d connection(s) from %d address(es) over the handshake rate limit",
+                self._count,
+                len(self._addresses),
+            )
+            self._count = 0
+            self._addresses.clear()
+            self._logged_at = now
 
 
 def _check_session_id(session: str) -> None:

@@ -172,9 +172,20 @@ class _Lines:
 
 
 class RelayProcess:
-    """``python -m server`` on 127.0.0.1 with an OS-chosen port."""
+    """``python -m server`` on 127.0.0.1 with an OS-chosen port.
 
-    def __init__(self, data_dir: Path, *extra: str, rotate_interval: float = 300.0) -> None:
+    It logs at ``log_level`` (None: the relay's default, INFO). Tests use DEBUG by default:
+    only there does the relay log which identity each connection proved, which
+    ``connections_of`` reads.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra: str,
+        rotate_interval: float = 300.0,
+        log_level: str | None = "DEBUG",
+    ) -> None:
         self.args = [
             sys.executable,
             "-m",
@@ -187,6 +198,7 @@ class RelayProcess:
             str(data_dir),
             "--rotate-interval",
             str(rotate_interval),
+            *(["--log-level", log_level] if log_level else []),
             *extra,
         ]
         self.proc = subprocess.Popen(

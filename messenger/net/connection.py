@@ -25,8 +25,9 @@ from messenger.protocol.transport import ClientHandshake, ServerIdentity
 
 log = logging.getLogger("messenger.net")
 CONNECT_TIMEOUT = 15.0
-#: Frames waiting for the socket before ``send`` makes the caller wait.
-SEND_QUEUE_FRAMES = 64
+#: Bytes waiting for the socket before ``send`` makes the caller wait: room for the file
+#: sender's window of 8 one-MiB chunks.
+SEND_QUEUE_BYTES = 8 * 1024 * 1024
 
 #: Called with the server's identity before any secret is sent; raises to refuse it.
 #: A coroutine: the pins live in the profile's database, which has its own thread.
@@ -82,7 +83,7 @@ class ServerConnection:
                 "Check the address and that the server is running."
             ) from None
         stream = FramedStream(
-            reader, writer, max_frame=MAX_FRAME_BODY, queue_frames=SEND_QUEUE_FRAMES
+            reader, writer, max_frame=MAX_FRAME_BODY, queue_bytes=SEND_QUEUE_BYTES
         )
         connection = cls(stream, address)
         try:
@@ -131,7 +132,10 @@ class ServerConnection:
         """Queue one message; waits (backpressure) while the socket is behind."""
         if self._closed or not self._stream.writing:
             raise ConnectionLostError(f"The connection to {self.address} is closed.")
-        await self._stream.send(message)
+        try:
+            await self._stream.send(message)
+        except StreamClosed:
+            raise ConnectionLostError(f"The connection to {self.address} is closed.") from None
 
     async def receive(self) -> object:
         """The next message from the relay; ConnectionLostError at EOF."""

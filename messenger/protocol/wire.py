@@ -65,8 +65,12 @@ SALT_SIZE = 16
 NONCE_SIZE = 32
 #: An RSA-3072 SubjectPublicKeyInfo is 422 bytes; leave room, but bound it.
 MAX_KEY_DER = 1024
+#: Items in one list (the unpacker's array bound), so the longest ``people`` list.
+MAX_PEOPLE = 4096
 
-control = Schema("control", max_bin_len=MAX_FRAME_BODY, max_str_len=4096)
+control = Schema(
+    "control", max_bin_len=MAX_FRAME_BODY, max_str_len=4096, max_array_len=MAX_PEOPLE
+)
 
 
 # -- transport handshake ----------------------------------------------------------------
@@ -214,6 +218,8 @@ class ListPeople:
 @message(control, "people")
 class People:
     people: tuple[Person, ...] = ()
+    #: More people are online than one message lists (``MAX_PEOPLE``).
+    truncated: bool = False
 
 
 # -- conversations: store and forward ---------------------------------------------------
