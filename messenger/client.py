@@ -40,6 +40,8 @@ log = logging.getLogger("messenger.client")
 MAX_PING_INTERVAL = 15.0
 #: A ping unanswered for this long (or one interval, if longer) means the link is dead.
 MIN_PONG_TIMEOUT = 1.0
+#: ... but not sooner than this (or the relay's idle timeout, if shorter).
+PONG_GRACE = 35.0
 
 
 class LinkState(StrEnum):
@@ -298,8 +300,11 @@ class Client:
         that froze, or a network that silently drops everything, never sends a close)."""
         assert self._connection is not None and self._connection.welcome is not None
         loop = asyncio.get_running_loop()
-        interval = max(0.05, min(MAX_PING_INTERVAL, self._connection.welcome.idle_timeout / 3))
-        deadline = max(MIN_PONG_TIMEOUT, interval)
+        idle_timeout = self._connection.welcome.idle_timeout
+        interval = max(0.05, min(MAX_PING_INTERVAL, idle_timeout / 3))
+        # The relay may hold our ping while it waits (up to its send timeout, 30 s) to hand
+        # a frame of ours to a peer that reads slowly: allow that, within the idle timeout.
+        deadline = max(MIN_PONG_TIMEOUT, interval, min(idle_timeout, PONG_GRACE))
         nonces = itertools.count(1)
         while self.link is LinkState.OPEN:
             await asyncio.sleep(interval)

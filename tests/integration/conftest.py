@@ -447,9 +447,15 @@ def make_relay_with(tmp_path: Path, keys: Keys) -> Iterator[Callable[..., RelayP
     ``key`` (another pool key plays a relay whose key changed); all are stopped after."""
     relays: list[RelayProcess] = []
 
-    def start(key: IdentityKey, *extra: str, rotate_interval: float = 300.0) -> RelayProcess:
-        data_dir = tmp_path / f"relay-{len(relays)}"
-        keys.install_relay_key(data_dir, key)
+    def start(
+        key: IdentityKey,
+        *extra: str,
+        rotate_interval: float = 300.0,
+        data_dir: Path | None = None,
+    ) -> RelayProcess:
+        if data_dir is None:  # a new relay; with data_dir, the same one started again
+            data_dir = tmp_path / f"relay-{len(relays)}"
+            keys.install_relay_key(data_dir, key)
         relay = RelayProcess(data_dir, *extra, rotate_interval=rotate_interval)
         relays.append(relay)
         return relay
