@@ -21,6 +21,7 @@ from typing import Any
 
 from messenger import events as ev
 from messenger.cli_args import build_parser
+from messenger.cli_lab import run_lab
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.files import FileError
@@ -324,6 +325,8 @@ async def run_command(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "lab":  # needs no profile and no relay
+        return run_lab(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from messenger import __version__
+from messenger.cli_lab import add_lab_arguments
 from messenger.crypto.rsa import parse_fingerprint
 from messenger.net.connection import parse_address
 
@@ -88,4 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     trust = commands.add_parser("trust", help="accept a person's new key after checking it")
     trust.add_argument("person", type=fingerprint_arg, metavar="ID")
     commands.add_parser("contacts", help="list pinned people")
+    lab = commands.add_parser("lab", help="classical ciphers on stdin (no relay, no profile)")
+    add_lab_arguments(lab)
     return parser

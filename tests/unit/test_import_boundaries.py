@@ -26,6 +26,8 @@ QT_FREE_MODULES = [
     "messenger.store",
     "messenger.client",
     "messenger.cli",
+    "messenger.cli_lab",
+    "messenger.crypto.classical.attacks",
     "server",
     "server.__main__",
 ]
