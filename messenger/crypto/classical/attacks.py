@@ -391,7 +391,7 @@ def attack(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     seed: int | None = None,
-    max_seconds: float = 4.0,
+    max_seconds: float = 3.5,
 ) -> AttackResult:
     """Break ``ciphertext`` made with ``cipher``, knowing nothing else. Raises
     ``LabError`` for an unknown cipher or too little text; returns the best candidate
