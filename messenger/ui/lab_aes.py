@@ -28,7 +28,7 @@ def _hex_view(object_name: str) -> QPlainTextEdit:
     view.setReadOnly(True)
     view.setFont(monospace_font())
     view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    view.setMinimumHeight(64)
+    view.setMinimumHeight(56)
     return view
 
 
@@ -46,16 +46,15 @@ class AesPanel(QGroupBox):
         self.comparison.setTextFormat(Qt.TextFormat.PlainText)
         self.comparison.setWordWrap(True)
         self.chart = BarChart.for_bytes()
-        self.chart.setMinimumHeight(80)
+        self.chart.setMinimumHeight(72)
         layout = QVBoxLayout(self)
         layout.setSpacing(4)
         layout.addWidget(
             hint_label(
-                "Padded to a size bucket, sealed with a fresh random key and nonce each "
-                "time (hex: nonce, ciphertext, tag)."
+                "Padded, then sealed with a fresh random key and nonce each time."
             )
         )
-        layout.addWidget(QLabel("Sealed once:"))
+        layout.addWidget(QLabel("Sealed once (nonce, ciphertext, tag):"))
         layout.addWidget(self.first_view, 1)
         layout.addWidget(QLabel("Sealed again:"))
         layout.addWidget(self.second_view, 1)

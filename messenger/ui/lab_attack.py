@@ -83,7 +83,7 @@ class AttackPanel(QGroupBox):
         self.text_view.setReadOnly(True)
         self.text_view.setPlaceholderText("The best plaintext found appears here.")
         self.text_view.setMinimumHeight(60)
-        self.text_view.setMaximumHeight(96)
+        self.text_view.setMaximumHeight(84)
         self.error = ErrorLabel()
 
         buttons = QHBoxLayout()

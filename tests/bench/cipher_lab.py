@@ -32,7 +32,7 @@ LENGTHS = {
     "caesar": [10, 15, 20, 30, 40],
     "mono": [100, 150, 200, 300, 400],
     "transposition": [100, 150, 200, 300],
-    "vigenere": [200, 300, 400, 600],
+    "vigenere": [100, 150, 200, 300, 600],
 }
 #: (length, share of passages that must be solved) from issue 14.
 TARGETS = {"caesar": (40, 1.0), "mono": (300, 0.9), "transposition": (300, 0.9),

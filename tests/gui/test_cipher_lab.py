@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
 
 from messenger.crypto.classical import CIPHERS, normalise
 from messenger.store.profile import Profile
@@ -27,20 +28,20 @@ PLAIN = (
 
 
 @pytest.fixture
-def lab(qtbot) -> CipherLab:
+def lab(qtbot: QtBot) -> CipherLab:
     window = CipherLab()
     qtbot.addWidget(window)
     window.show()
     return window
 
 
-def type_plaintext(qtbot, lab: CipherLab, text: str) -> None:
+def type_plaintext(qtbot: QtBot, lab: CipherLab, text: str) -> None:
     lab.plain_edit.clear()
     lab.plain_edit.setFocus()
     qtbot.keyClicks(lab.plain_edit, text)
 
 
-def test_typing_enciphers_live_with_the_chosen_cipher_and_key(qtbot, lab: CipherLab) -> None:
+def test_typing_enciphers_live_with_the_chosen_cipher_and_key(qtbot: QtBot, lab: CipherLab) -> None:
     lab.select_cipher("vigenere")
     lab.key_edit.clear()
     qtbot.keyClicks(lab.key_edit, "lemon")
@@ -51,7 +52,7 @@ def test_typing_enciphers_live_with_the_chosen_cipher_and_key(qtbot, lab: Cipher
     assert lab.cipher_chart.values[ord("F") - 65] == pytest.approx(2 / 12)
 
 
-def test_typing_ciphertext_deciphers_it_with_the_key(qtbot, lab: CipherLab) -> None:
+def test_typing_ciphertext_deciphers_it_with_the_key(qtbot: QtBot, lab: CipherLab) -> None:
     lab.select_cipher("caesar")
     lab.key_edit.setText("3")
     lab.cipher_edit.clear()
@@ -60,7 +61,7 @@ def test_typing_ciphertext_deciphers_it_with_the_key(qtbot, lab: CipherLab) -> N
     assert lab.plain_edit.toPlainText() == "MEETME"
 
 
-def test_a_bad_key_is_explained_in_the_window(qtbot, lab: CipherLab) -> None:
+def test_a_bad_key_is_explained_in_the_window(qtbot: QtBot, lab: CipherLab) -> None:
     lab.select_cipher("transposition")
     lab.key_edit.setText("7")
     assert lab.key_error.isVisible()
@@ -76,7 +77,7 @@ def test_each_cipher_starts_with_a_key_that_works(lab: CipherLab) -> None:
         assert lab.cipher_edit.toPlainText(), name
 
 
-def test_attack_shows_progress_and_recovers_the_text(qtbot, lab: CipherLab) -> None:
+def test_attack_shows_progress_and_recovers_the_text(qtbot: QtBot, lab: CipherLab) -> None:
     lab.select_cipher("mono")
     lab.key_edit.setText("QWERTYUIOPASDFGHJKLZXCVBNM")
     lab.plain_edit.setPlainText(PLAIN)
@@ -99,7 +100,9 @@ def test_attack_shows_progress_and_recovers_the_text(qtbot, lab: CipherLab) -> N
     assert panel.key_label.textFormat() == Qt.TextFormat.PlainText
 
 
-def test_cancel_stops_a_long_attack_and_the_window_stays_responsive(qtbot, lab: CipherLab) -> None:
+def test_cancel_stops_a_long_attack_and_the_window_stays_responsive(
+    qtbot: QtBot, lab: CipherLab
+) -> None:
     # Letters that are not English never settle on one best key: without Cancel this
     # attack would run for its whole minute.
     rng = random.Random(3)
@@ -130,7 +133,7 @@ def test_cancel_stops_a_long_attack_and_the_window_stays_responsive(qtbot, lab: 
     assert not panel.running and panel.attack_button.isEnabled()
 
 
-def test_a_puzzle_opens_ready_to_attack(qtbot, lab: CipherLab) -> None:
+def test_a_puzzle_opens_ready_to_attack(qtbot: QtBot, lab: CipherLab) -> None:
     secret = "Wkh vkls vdlov dw gdzq, eulqj wkh pds dqg d zdup frdw."
     lab.open_puzzle("caesar", secret)
     assert lab.cipher_name == "caesar"
@@ -142,7 +145,7 @@ def test_a_puzzle_opens_ready_to_attack(qtbot, lab: CipherLab) -> None:
     assert finished.args[0].text == "The ship sails at dawn, bring the map and a warm coat."
 
 
-def test_send_as_puzzle_hands_over_cipher_and_ciphertext(qtbot, lab: CipherLab) -> None:
+def test_send_as_puzzle_hands_over_cipher_and_ciphertext(qtbot: QtBot, lab: CipherLab) -> None:
     lab.select_cipher("vigenere")
     lab.key_edit.setText("LEMON")
     lab.plain_edit.setPlainText("attack at dawn")
@@ -160,7 +163,7 @@ def test_aes_seals_the_same_text_differently_every_time(lab: CipherLab) -> None:
     assert max(lab.aes_panel.chart.values) < 0.2  # no bin stands out like E does
 
 
-def test_the_menu_action_opens_one_lab_window(qtbot, tmp_path: Path) -> None:
+def test_the_menu_action_opens_one_lab_window(qtbot: QtBot, tmp_path: Path) -> None:
     window = MainWindow(AppController(Profile.open(tmp_path / "profile")))
     qtbot.addWidget(window)
     window.show()

@@ -116,11 +116,16 @@ def _frequency_key(letters: bytes, stats: EnglishStats) -> list[int]:
 
 
 def _climb_mono(
-    letters: bytes, key: list[int], stats: EnglishStats, search: Search, present: list[int]
+    letters: bytes,
+    key: list[int],
+    stats: EnglishStats,
+    search: Search,
+    present: list[int],
+    max_seconds: float,
 ) -> float:
-    """Swap pairs of key letters while any swap raises the score; ``key`` is changed in
-    place. Pairs of letters that are both absent from the ciphertext change nothing and
-    are skipped."""
+    """Swap pairs of key letters while any swap raises the score (or until ``max_seconds``
+    into the search); ``key`` is changed in place. Pairs of letters that are both absent
+    from the ciphertext change nothing and are skipped."""
 
     def score() -> float:
         return stats.score(letters.translate(bytes.maketrans(_UPPER, bytes(65 + p for p in key))))
@@ -139,6 +144,8 @@ def _climb_mono(
             else:
                 key[i], key[j] = key[j], key[i]
         search.tick(len(pairs))
+        if search.elapsed() >= max_seconds:
+            break
     return best
 
 
@@ -149,30 +156,40 @@ def attack_mono(
     rng: random.Random,
     *,
     restarts: int = 40,
-    agree: int = 3,
-    max_seconds: float = 4.0,
+    agree: int = 6,
+    max_seconds: float = 3.5,
+    kick_every: int = 3,
 ) -> None:
-    """Hill-climb from the frequency key, then from random keys, until the best score
-    has been reached ``agree`` times, ``restarts`` climbs were made, or ``max_seconds``."""
+    """Hill-climb from the frequency key, then from new starting keys, until the best score
+    has been reached ``agree`` times, ``restarts`` climbs were made, or ``max_seconds``.
+    A new start is a random key; with ``kick_every`` > 0 it is the best key with a few
+    random swaps ("kicked"), and a random key only every ``kick_every``-th time."""
     letters = prepared.letters
     present = sorted({c - 65 for c in letters})
     quadgrams = max(1, len(letters) - 3)
     best_score = float("-inf")
+    best_key: list[int] = []
     reached = 0
     key = _frequency_key(letters, stats)
     for climb in range(restarts):
-        value = _climb_mono(letters, key, stats, search, present)
+        value = _climb_mono(letters, key, stats, search, present, max_seconds)
         encrypt_key = "".join(ALPHABET[key.index(p)] for p in range(26))
         if value > best_score + 1e-9:
-            best_score, reached = value, 1
+            best_score, best_key, reached = value, key[:], 1
             search.offer(encrypt_key, value / quadgrams)
         elif abs(value - best_score) <= 1e-9:
             reached += 1
         search.progress(max((climb + 1) / restarts, search.elapsed() / max_seconds))
         if reached >= agree or search.elapsed() >= max_seconds:
             break
-        key = list(range(26))
-        rng.shuffle(key)
+        if kick_every and (climb + 1) % kick_every:
+            key = best_key[:]
+            for _ in range(rng.randint(2, 5)):
+                i, j = rng.sample(range(26), 2)
+                key[i], key[j] = key[j], key[i]
+        else:
+            key = list(range(26))
+            rng.shuffle(key)
 
 
 # -- Columnar transposition ---------------------------------------------------------------
