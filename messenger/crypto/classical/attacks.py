@@ -20,27 +20,28 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from collections import Counter
 from collections.abc import Callable
 
 from messenger.crypto.classical.ciphers import CIPHERS, cipher_named, decrypt_columns
 from messenger.crypto.classical.errors import LabError
+from messenger.crypto.classical.keylength import ioc_lengths, kasiski_lengths
 from messenger.crypto.classical.search import (
     AttackResult,
     Cancelled,
     ProgressCallback,
     Search,
 )
-from messenger.crypto.classical.stats import (
-    EnglishStats,
-    chi_squared,
-    english,
-    index_of_coincidence,
-    letter_counts,
-)
+from messenger.crypto.classical.stats import EnglishStats, chi_squared, english, letter_counts
 from messenger.crypto.classical.text import ALPHABET, letters_only, normalise
 
-__all__ = ["MIN_LETTERS", "attack", "attack_caesar", "attack_mono", "attack_transposition"]
+__all__ = [
+    "MIN_LETTERS",
+    "attack",
+    "attack_caesar",
+    "attack_mono",
+    "attack_transposition",
+    "attack_vigenere",
+]
 
 #: Fewer letters than this and no statistics can say anything: the attack refuses.
 MIN_LETTERS = 8
@@ -313,30 +314,6 @@ def attack_transposition(
 # -- Vigenère -----------------------------------------------------------------------------
 
 
-def _kasiski_lengths(letters: bytes, max_length: int) -> Counter[int]:
-    """How many distances between repeated trigrams each key length divides."""
-    seen: dict[bytes, int] = {}
-    votes: Counter[int] = Counter()
-    for i in range(len(letters) - 2):
-        trigram = letters[i : i + 3]
-        if trigram in seen:
-            distance = i - seen[trigram]
-            for length in range(2, max_length + 1):
-                if distance % length == 0:
-                    votes[length] += 1
-        seen[trigram] = i
-    return votes
-
-
-def _ioc_lengths(letters: bytes, max_length: int) -> list[tuple[float, int]]:
-    """(mean index of coincidence of the columns, key length), best first."""
-    ranked = []
-    for length in range(1, max_length + 1):
-        columns = [letters[i::length] for i in range(length)]
-        ranked.append((sum(map(index_of_coincidence, columns)) / length, length))
-    return sorted(ranked, reverse=True)
-
-
 def _best_shift(counts: list[int], stats: EnglishStats) -> int:
     """The Caesar shift whose undoing makes ``counts`` most English (least chi-squared)."""
     return min(range(26), key=lambda s: chi_squared(counts[s:] + counts[:s], stats.letter_freq))
@@ -369,8 +346,8 @@ def attack_vigenere(
 ) -> None:
     letters = prepared.letters
     max_length = max(1, min(max_key_length, len(letters) // 4))
-    by_ioc = [length for _ioc, length in _ioc_lengths(letters, max_length)]
-    kasiski = [length for length, _votes in _kasiski_lengths(letters, max_length).most_common(3)]
+    by_ioc = [length for _ioc, length in ioc_lengths(letters, max_length)]
+    kasiski = [length for length, _votes in kasiski_lengths(letters, max_length).most_common(3)]
     lengths = list(dict.fromkeys(by_ioc[:candidates] + kasiski))
     quadgrams = max(1, len(letters) - 3)
     for done, length in enumerate(lengths):

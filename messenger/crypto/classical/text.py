@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["ALPHABET", "LOWER", "letters_only", "normalise", "to_codes"]
+__all__ = ["ALPHABET", "LOWER", "letters_only", "normalise"]
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = ALPHABET.lower()
@@ -32,10 +32,3 @@ def letters_only(text: str) -> str:
     attack scores, and what keep-mode encryption changes."""
     return "".join(ch for ch in text if ch in _ASCII_LETTERS).upper()
 
-
-def to_codes(letters: str) -> bytes:
-    """Upper-case ASCII letters as bytes 0-25, the form the attacks compute on."""
-    return letters.encode("ascii").translate(_TO_CODES)
-
-
-_TO_CODES = bytes.maketrans(ALPHABET.encode("ascii"), bytes(range(26)))
