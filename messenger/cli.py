@@ -28,6 +28,7 @@ from typing import Any, assert_never
 
 from messenger import events as ev
 from messenger.cli_args import build_parser
+from messenger.cli_lab import run_lab
 from messenger.client import Client
 from messenger.courier import Courier, LinkPhase
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
@@ -650,6 +651,8 @@ async def wait_for_invitation(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "lab":  # needs no profile and no relay
+        return run_lab(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,

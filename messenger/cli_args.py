@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from messenger import __version__
+from messenger.cli_lab import add_lab_arguments
 from messenger.crypto.rsa import parse_fingerprint
 from messenger.net.connection import parse_address
 
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget = commands.add_parser("forget", help="delete a contact's conversation and history")
     forget.add_argument("person", type=fingerprint_arg, metavar="ID")
+    lab = commands.add_parser("lab", help="classical ciphers on stdin (no relay, no profile)")
+    add_lab_arguments(lab)
     return parser
 
 

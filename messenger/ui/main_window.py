@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         )
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.lab_action = self._action(tools_menu, "Cipher &lab…", "Ctrl+L", self.open_cipher_lab)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Messenger", None, self.show_about)
 
@@ -395,6 +397,11 @@ class MainWindow(QMainWindow):
         for session_id in self.controller.open_sessions():
             self._end(session_id, "Session ended: Messenger switched to another server.")
         self.serverChangeRequested.emit(address)
+
+    def open_cipher_lab(self) -> None:
+        from messenger.ui.cipher_lab import show_cipher_lab
+
+        show_cipher_lab(self)
 
     def show_about(self) -> None:
         from messenger.ui.about import show_about

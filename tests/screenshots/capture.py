@@ -2,7 +2,8 @@
 
     make screenshots            # runs this under Xvfb, light and dark
 
-Saves main window, new-session dialog and safety-number dialog PNGs to docs/screenshots/.
+Saves main window, new-session dialog, safety-number dialog, settings and cipher lab PNGs to
+docs/screenshots/.
 Run with ``MESSENGER_THEME=light|dark``; the file names carry the theme.
 """
 
@@ -20,6 +21,7 @@ import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from messenger.store.profile import Profile
+from messenger.ui.cipher_lab import CipherLab
 from messenger.ui.controller import AppController, ServerChoice
 from messenger.ui.icons import app_icon
 from messenger.ui.main_window import MainWindow
@@ -64,6 +66,29 @@ async def window_for(name: str, base: Path, address: str) -> MainWindow:
 
 def page_ready(window: MainWindow, session_id: str) -> Callable[[], bool]:
     return lambda: session_id in window.pages and window.pages[session_id].verify_button.isEnabled()
+
+
+LAB_TEXT = (
+    "Meet me by the old bridge at seven, and bring the map. If it rains, we will wait under "
+    "the trees on the north bank until the boat comes back across the water. Tell nobody "
+    "where we are going; the fewer people who know, the safer we all are."
+)
+
+
+async def cipher_lab(window: MainWindow, theme: str) -> None:
+    """Tools > Cipher lab, a substitution cipher broken by the Attack button."""
+    window.lab_action.trigger()
+    lab = window.findChild(CipherLab)
+    assert lab is not None
+    lab.resize(1180, 760)
+    lab.select_cipher("mono")
+    lab.key_edit.setText("ZEBRAS")
+    lab.keep_box.setChecked(True)
+    lab.plain_edit.setPlainText(LAB_TEXT)
+    await lab.attack_panel.run_attack()
+    await settle()
+    lab.grab().save(str(OUT / f"cipher-lab-{theme}.png"))
+    lab.close()
 
 
 async def scene(theme: str) -> None:
@@ -134,6 +159,8 @@ async def scene(theme: str) -> None:
         await settle()
         settings.grab().save(str(OUT / f"settings-{theme}.png"))
         settings.close()
+
+        await cipher_lab(alice, theme)
     finally:
         for window in (alice, bob):
             await window.controller.shutdown()

@@ -27,6 +27,8 @@ QT_FREE_MODULES = [
     "messenger.store",
     "messenger.client",
     "messenger.cli",
+    "messenger.cli_lab",
+    "messenger.crypto.classical.attacks",
     "server",
     "server.__main__",
     "server.mailbox",

@@ -1,0 +1,1 @@
+"""Maintenance scripts that regenerate shipped data files (run by hand, not by pytest)."""
