@@ -662,3 +662,36 @@ def test_resources_are_found_in_a_checkout_and_in_a_bundle(monkeypatch, tmp_path
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert resource_path("icons", "lock.svg") == Path(tmp_path) / "resources" / "icons" / "lock.svg"
+
+
+def test_code_words_complete_as_they_are_typed(shown, qtbot):
+    controller = FakeController()
+    dialog = shown(NewSessionDialog(controller))
+    dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
+    code_input = find(dialog, QLineEdit, "codeInput")
+    completer = code_input.completer()
+    assert completer is not None, "the code field completes code words"
+    dialog.activateWindow()
+    code_input.setFocus()
+    qtbot.waitUntil(code_input.hasFocus, timeout=TIMEOUT)
+    qtbot.keyClicks(code_input, "7 Orbit lan")
+    popup = completer.popup()
+    qtbot.waitUntil(popup.isVisible, timeout=TIMEOUT)
+    offered = [popup.model().index(row, 0).data() for row in range(popup.model().rowCount())]
+    assert offered == ["lantern"], "only the word being typed is completed"
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert code_input.text() == "7 Orbit lantern"
+    assert controller.calls == [], "choosing a completion does not join yet"
+    with qtbot.waitSignal(dialog.sessionStarted, timeout=TIMEOUT):
+        qtbot.keyClick(code_input, Qt.Key.Key_Return)
+    assert controller.calls == [("join_code", "7 Orbit lantern", None)]
+
+
+def test_a_number_or_a_separator_offers_no_completion(shown, qtbot):
+    dialog = shown(NewSessionDialog(FakeController()))
+    dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
+    code_input = find(dialog, QLineEdit, "codeInput")
+    code_input.setFocus()
+    qtbot.keyClicks(code_input, "7 ")
+    assert not code_input.completer().popup().isVisible()
