@@ -129,13 +129,13 @@ class Bubble(QFrame):
 class ChatPage(QWidget):
     """Messages of one session plus its composer."""
 
-    sendRequested = Signal(str, str)  # session id, text
-    verifyRequested = Signal(str)  # session id
-    fileRequested = Signal(str, str)  # session id, local path
+    sendRequested = Signal(str, str)  # conversation key, text
+    verifyRequested = Signal(str)  # conversation key
+    fileRequested = Signal(str, str)  # conversation key, local path
 
-    def __init__(self, session_id: str, title: str, mode: str, parent: QWidget | None = None):
+    def __init__(self, key: str, title: str, mode: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session_id = session_id
+        self.key = key
         self.mode = mode
         self._bubbles: dict[str, Bubble] = {}
         self._ready = False
@@ -153,7 +153,7 @@ class ChatPage(QWidget):
         self.verify_button.setObjectName("verifyButton")
         self.verify_button.setEnabled(False)
         self.verify_button.setToolTip("Compare safety numbers with the other person")
-        self.verify_button.clicked.connect(lambda: self.verifyRequested.emit(self.session_id))
+        self.verify_button.clicked.connect(lambda: self.verifyRequested.emit(self.key))
         header.addWidget(self.title)
         header.addWidget(self.badge)
         header.addStretch(1)
@@ -270,7 +270,7 @@ class ChatPage(QWidget):
     # -- private ----------------------------------------------------------------------------
 
     def _submit(self, text: str) -> None:
-        self.sendRequested.emit(self.session_id, text)
+        self.sendRequested.emit(self.key, text)
 
     def clear_composer(self) -> None:
         self.composer.clear()
@@ -287,7 +287,7 @@ class ChatPage(QWidget):
     def _request_files(self, paths: list[str]) -> None:
         if self.takes_files:
             for path in paths:
-                self.fileRequested.emit(self.session_id, path)
+                self.fileRequested.emit(self.key, path)
 
     def _consider_drag(self, event: QDragMoveEvent) -> None:
         if self.takes_files and local_files(event.mimeData()):

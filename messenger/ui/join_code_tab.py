@@ -151,4 +151,4 @@ class JoinCodeTab(NewSessionTab):
             return
         if not self._alive():
             return
-        self.sessionStarted.emit(info.session.id)
+        self.sessionStarted.emit(info.key)

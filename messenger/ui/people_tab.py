@@ -160,4 +160,4 @@ class PeopleTab(NewSessionTab):
                 self._update_invite_button()
         if not self._alive():
             return
-        self.sessionStarted.emit(info.session.id)
+        self.sessionStarted.emit(info.key)

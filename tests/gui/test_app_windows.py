@@ -188,7 +188,7 @@ def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
 
     digits = []
     for window in (alice, bob):
-        window.verify_session(only_page(window).session_id)
+        window.verify_session(only_page(window).key)
         safety = window.findChild(SafetyDialog)
         qtbot.waitUntil(lambda s=safety: s is not None and s.isVisible(), timeout=SOON)
         text = safety.findChild(QLabel, "safetyDigits").text()

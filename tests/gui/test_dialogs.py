@@ -59,6 +59,10 @@ class FakeInfo:
     title: str
     code: str = ""
 
+    @property
+    def key(self) -> str:
+        return self.session.id
+
 
 class FakeController:
     """Canned answers for the dialog's calls; ``error`` makes the next call raise it."""

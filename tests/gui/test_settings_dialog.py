@@ -207,7 +207,7 @@ def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
     controller = window.controller
     first_client = controller.client
     info = run(qtbot, controller.create_code())
-    page = window.page(info.session.id)
+    page = window.page(info.key)
 
     dialog = open_settings(window)
     assert not dialog.switch_note.isVisible()

@@ -89,17 +89,17 @@ async def scene(theme: str) -> None:
         )
         next(b for b in box.buttons() if b.text() == "Accept").click()
         rsa_info = await rsa
-        await until(page_ready(alice, rsa_info.session.id))
-        alice.pages[rsa_info.session.id].composer.setPlainText("Now over RSA identities too.")
-        alice.pages[rsa_info.session.id].composer.submit()
+        await until(page_ready(alice, rsa_info.key))
+        alice.pages[rsa_info.key].composer.setPlainText("Now over RSA identities too.")
+        alice.pages[rsa_info.key].composer.submit()
         # A password session by code, alongside it.
         info = await alice.controller.create_code()
         joined = await bob.controller.join_code(info.code)
-        await until(page_ready(alice, info.session.id))
+        await until(page_ready(alice, info.key))
         lines = [
-            (alice, info.session.id, "Hi Bob! The code worked on the first try."),
-            (bob, joined.session.id, "Hello Alice. Shall we compare safety numbers?"),
-            (alice, info.session.id, "Yes, reading mine now: 12 groups of five digits."),
+            (alice, info.key, "Hi Bob! The code worked on the first try."),
+            (bob, joined.key, "Hello Alice. Shall we compare safety numbers?"),
+            (alice, info.key, "Yes, reading mine now: 12 groups of five digits."),
         ]
         for window, session_id, text in lines:
             window.pages[session_id].composer.setPlainText(text)
