@@ -24,6 +24,7 @@ from messenger.ui.bridge import ClientBridge
 from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.reconnect import ConnectionKeeper
+from messenger.ui.theme import message_box
 
 log = logging.getLogger("messenger.ui")
 
@@ -87,12 +88,8 @@ async def connect(
             window.attach(bridge)
             return bridge
         except ServerKeyChangedError as exc:
-            box = QMessageBox(
-                QMessageBox.Icon.Critical,
-                "The server's key has changed",
-                str(exc),
-                QMessageBox.StandardButton.NoButton,
-                window,
+            box = message_box(
+                window, QMessageBox.Icon.Critical, "The server's key has changed", str(exc)
             )
             box.setObjectName("serverKeyChanged")
             box.setInformativeText(
@@ -122,7 +119,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     try:
         profile = Profile.open(args.profile)
     except ProfileError as exc:
-        QMessageBox.critical(None, "Messenger", str(exc))
+        message_box(None, QMessageBox.Icon.Critical, "Messenger", str(exc)).exec()
         return 1
     controller = AppController(profile)
     if not await unlock_identity(controller):

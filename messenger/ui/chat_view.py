@@ -145,8 +145,10 @@ class ChatPage(QWidget):
         self.setAcceptDrops(True)
 
         header = QHBoxLayout()
-        self.title = QLabel(title)
+        self.title = QLabel()
         self.title.setObjectName("chatTitle")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a peer's name, whatever it holds
+        self.title.setText(title)
         self.badge = QLabel("")
         self.badge.setObjectName("verifiedBadge")
         self.verify_button = QPushButton("Verify…")
@@ -199,8 +201,11 @@ class ChatPage(QWidget):
     # -- what the page shows ----------------------------------------------------------------
 
     def add_system_line(self, text: str) -> QLabel:
-        line = QLabel(text)
+        """A centred line about the session; plain text (it quotes names and reasons)."""
+        line = QLabel()
         line.setObjectName("systemLine")
+        line.setTextFormat(Qt.TextFormat.PlainText)
+        line.setText(text)
         line.setWordWrap(True)
         line.setAlignment(Qt.AlignmentFlag.AlignCenter)
         line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -54,6 +54,16 @@ class ServerChoice:
             raise LocalProtocolError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class PersonStatus:
+    """What we know of someone online: a pinned contact (verified or not), or someone new,
+    possibly using the name of a contact (``looks_like``: that contact's name)."""
+
+    known: bool
+    verified: bool
+    looks_like: str = ""
+
+
 def _new_key() -> str:
     return uuid.uuid4().hex
 
@@ -255,6 +265,16 @@ class AppController(QObject):
 
     async def people(self) -> list:
         return list(await self._client().list_people(watch=True))
+
+    def person_status(self, person_id: str, name: str) -> PersonStatus:
+        """Whether someone online is a contact (pinned key), verified, or new; a newcomer
+        whose name passes for a contact's is flagged (``store.names``)."""
+        contacts = self.profile.contacts
+        contact = contacts.get(person_id)
+        if contact is not None:
+            return PersonStatus(known=True, verified=contact.verified)
+        other = contacts.look_alike_of(name, person_id)
+        return PersonStatus(known=False, verified=False, looks_like=other.name if other else "")
 
     async def send(self, key: str, text: str) -> str:
         return await self._session(key).send_text(text)

@@ -31,6 +31,7 @@ from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
 from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
 from messenger.ui.status_bar import WindowStatusBar
+from messenger.ui.theme import message_box
 from messenger.ui.transfer_cards import TransferCards
 from messenger.ui.tray import TrayIcon
 
@@ -252,13 +253,12 @@ class MainWindow(QMainWindow):
     @asyncSlot(str, str, str)
     async def _invited(self, key: str, from_id: str, from_name: str) -> None:
         who = from_name or from_id[:16]
-        box = QMessageBox(
+        box = message_box(
+            self,
             QMessageBox.Icon.Question,
             "Invitation",
             f"{who} wants to start an RSA session with you.\n\n"
             f"Their key: {format_fingerprint(from_id)}",
-            QMessageBox.StandardButton.NoButton,
-            self,
         )
         box.setObjectName("invitationBox")
         accept = box.addButton("Accept", QMessageBox.ButtonRole.AcceptRole)
@@ -272,7 +272,9 @@ class MainWindow(QMainWindow):
         try:
             await self.controller.answer(key, box.clickedButton() is accept, who)
         except MessengerError as exc:
-            QMessageBox.warning(self, "Invitation", str(exc))
+            warning = message_box(self, QMessageBox.Icon.Warning, "Invitation", str(exc))
+            warning.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            warning.open()
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from messenger.ui.chat_view import clock
 from messenger.ui.icons import icon
+from messenger.ui.theme import plain_tooltip
 
 SESSION_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -77,5 +78,8 @@ class SessionList(QListWidget):
         font.setBold(bool(data["unread"]))
         item.setFont(font)
         item.setToolTip(
-            f"{'RSA' if data['mode'] == 'rsa' else 'Password'} session · {data['state']}"
+            plain_tooltip(
+                f"{data['title']}\n"
+                f"{'RSA' if data['mode'] == 'rsa' else 'Password'} session · {data['state']}"
+            )
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QPainter, QPixmap
+from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from messenger.ui.icons import app_icon
@@ -18,6 +19,15 @@ __all__ = ["TrayIcon", "badge_text"]
 _SIZES = (16, 22, 24, 32, 48, 64)
 _BADGE_COLOUR = QColor("#E5484D")
 NOTIFY_MS = 5000
+
+
+def notification_text(text: str) -> str:
+    """``text`` safe for a desktop notification: some notification servers (and Qt's own
+    balloon) render markup, and a peer's name or message must never paint a fake badge, so
+    text that looks like HTML gets look-alike angle brackets instead."""
+    if not GuiQt.mightBeRichText(text):
+        return text
+    return text.replace("<", "\u2039").replace(">", "\u203a")
 
 
 def badge_text(count: int) -> str:
@@ -95,4 +105,4 @@ class TrayIcon(QSystemTrayIcon):
         """A desktop notification, where the tray supports them; otherwise nothing."""
         if not self.isVisible() or not QSystemTrayIcon.supportsMessages():
             return
-        self.showMessage(title, text, self._base, NOTIFY_MS)
+        self.showMessage(notification_text(title), notification_text(text), self._base, NOTIFY_MS)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QPushButton
 
+from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
@@ -29,6 +30,7 @@ from messenger.resources import resource_path, resources_dir
 from messenger.store.files import ProfileError
 from messenger.ui import theme
 from messenger.ui.about import about_text
+from messenger.ui.controller import PersonStatus
 from messenger.ui.icons import APP_ICON_SIZES, ICON_NAMES, app_icon, icon
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.qr import qr_pixmap
@@ -74,6 +76,16 @@ class FakeController:
         self.calls: list[tuple] = []
         self.gate = asyncio.Event()  # join_code waits for it: a slow server
         self.gate.set()
+        #: Pinned people: id -> (name, verified).
+        self.contacts: dict[str, tuple[str, bool]] = {}
+
+    def person_status(self, person_id: str, name: str) -> PersonStatus:
+        if person_id in self.contacts:
+            return PersonStatus(known=True, verified=self.contacts[person_id][1])
+        clash = next(
+            (n for pid, (n, _v) in self.contacts.items() if pid != person_id and n == name), None
+        )
+        return PersonStatus(known=False, verified=False, looks_like=clash or "")
 
     def _maybe_fail(self) -> None:
         if self.error is not None:
@@ -365,7 +377,10 @@ def test_invite_is_disabled_for_a_busy_person_and_enabled_for_a_free_one(shown, 
         people.item(i).data(Qt.ItemDataRole.UserRole): people.item(i).text()
         for i in range(people.count())
     }
-    assert texts == {"id-a": "Alice \u2014 busy", "id-b": "Bob \u2014 free"}
+    assert {pid: text.splitlines()[0] for pid, text in texts.items()} == {
+        "id-a": "Alice \u2014 busy",
+        "id-b": "Bob \u2014 free",
+    }
     invite = find(dialog, QPushButton, "inviteButton")
     assert not invite.isEnabled()
 
@@ -401,7 +416,7 @@ def test_the_people_list_follows_people_changed(shown, qtbot):
     people.setCurrentRow(0)
     assert dialog.people_tab.invite_button.isEnabled()
     controller.bridge.peopleChanged.emit([Person("id-c", "Carol", "busy")])
-    assert people.item(0).text() == "Carol \u2014 busy"
+    assert people.item(0).text().splitlines()[0] == "Carol \u2014 busy"
     assert not dialog.people_tab.invite_button.isEnabled()
 
 
@@ -699,3 +714,37 @@ def test_a_number_or_a_separator_offers_no_completion(shown, qtbot):
     code_input.setFocus()
     qtbot.keyClicks(code_input, "7 ")
     assert not code_input.completer().popup().isVisible()
+
+
+ALICE_1 = "a1" * 32
+ALICE_2 = "a2" * 32
+ALICE_3 = "a3" * 32
+
+
+def test_two_people_with_one_name_are_told_apart_by_contact_mark_and_fingerprint(shown, qtbot):
+    controller = FakeController(
+        [Person(ALICE_1, "Alice", "free"), Person(ALICE_2, "Alice", "free")]
+    )
+    controller.contacts = {ALICE_1: ("Alice", True)}  # a verified contact
+    dialog = shown(NewSessionDialog(controller))
+    people = people_tab(dialog, qtbot)
+    qtbot.waitUntil(lambda: people.count() == 2, timeout=TIMEOUT)
+    items = {people.item(i).data(Qt.ItemDataRole.UserRole): people.item(i) for i in range(2)}
+    known, stranger = items[ALICE_1], items[ALICE_2]
+    assert known.text() != stranger.text(), "two people called Alice look different"
+    assert "verified contact" in known.text()
+    assert "a1a1 a1a1" in known.text(), "a short fingerprint shows in the list"
+    assert "new" in stranger.text() and "a2a2 a2a2" in stranger.text()
+    assert "not the Alice you know" in stranger.text(), "a newcomer using a contact's name"
+    assert format_fingerprint(ALICE_1) in known.toolTip(), "the whole fingerprint on hover"
+    assert format_fingerprint(ALICE_2) in stranger.toolTip()
+
+
+def test_a_known_contact_who_is_not_verified_says_so(shown, qtbot):
+    controller = FakeController([Person(ALICE_3, "Carol", "free")])
+    controller.contacts = {ALICE_3: ("Carol", False)}
+    dialog = shown(NewSessionDialog(controller))
+    people = people_tab(dialog, qtbot)
+    qtbot.waitUntil(lambda: people.count() == 1, timeout=TIMEOUT)
+    text = people.item(0).text()
+    assert "contact" in text and "not verified" in text
