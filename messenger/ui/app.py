@@ -89,13 +89,22 @@ async def connect(
             return bridge
         except ServerKeyChangedError as exc:
             box = message_box(
-                window, QMessageBox.Icon.Critical, "The server's key has changed", str(exc)
+                window,
+                QMessageBox.Icon.Critical,
+                "The server's key has changed",
+                f"The server at {controller.server_address or choice.address} shows a "
+                "different key than the one Messenger remembered for it.",
+                "That happens when the server was set up again, or when someone is "
+                "intercepting your connection. Messenger did not connect. Trust the new key "
+                "only if the server's operator tells you its key changed.",
+            )
+            box.setDetailedText(
+                f"Remembered key:\n{format_fingerprint(exc.pinned)}\n\n"
+                f"Key shown now:\n{format_fingerprint(exc.presented)}\n\n"
+                "Ask the operator for the key their server shows "
+                "(messenger-server fingerprint) and compare."
             )
             box.setObjectName("serverKeyChanged")
-            box.setInformativeText(
-                "Messenger did not connect. Trust the new key only if the server's operator "
-                "confirmed it changed. New key:\n" + format_fingerprint(exc.presented)
-            )
             stay_off = box.addButton("Stay disconnected", QMessageBox.ButtonRole.RejectRole)
             box.addButton("I checked: trust the new key", QMessageBox.ButtonRole.AcceptRole)
             box.setDefaultButton(stay_off)

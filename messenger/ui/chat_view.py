@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from messenger.ui.file_choosers import ask_for_files
 from messenger.ui.icons import attach_icon
 from messenger.ui.transfer_widgets import TransferCard
+from messenger.ui.wording import KEYS_RENEWED
 
 #: What the tick shows: sent (sealed and handed to the relay) / delivered (sealed receipt).
 TICK_SENT = "✓"
@@ -210,6 +211,20 @@ class ChatPage(QWidget):
         line.setAlignment(Qt.AlignmentFlag.AlignCenter)
         line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.column.addWidget(line)
+        return line
+
+    def note_keys_renewed(self, when: float) -> QLabel:
+        """A quiet "Keys renewed" line; renewals in a row update one line instead of adding
+        more (they happen every few minutes, on both sides)."""
+        last = self.column.itemAt(self.column.count() - 1)
+        line = last.widget() if last is not None else None
+        if isinstance(line, QLabel) and line.property("renewals"):
+            count = int(line.property("renewals")) + 1
+        else:
+            line, count = self.add_system_line(""), 1
+        line.setProperty("renewals", count)
+        times = "" if count == 1 else f" ({count} times)"
+        line.setText(f"{KEYS_RENEWED} at {clock(when)}{times}.")
         return line
 
     def add_message(self, message_id: str, text: str, timestamp: float, outgoing: bool) -> Bubble:

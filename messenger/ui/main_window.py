@@ -34,6 +34,7 @@ from messenger.ui.status_bar import WindowStatusBar
 from messenger.ui.theme import message_box
 from messenger.ui.transfer_cards import TransferCards
 from messenger.ui.tray import TrayIcon
+from messenger.ui.wording import session_kind, technical_kind
 
 
 class MainWindow(QMainWindow):
@@ -167,7 +168,7 @@ class MainWindow(QMainWindow):
         item = self.session_list.add_session(key, info.title, mode)
         self.session_list.setCurrentItem(item)
         if mode == "rsa":
-            page.add_system_line(f"Setting up an RSA session with {info.title}…")
+            page.add_system_line(f"Setting up an invited session with {info.title}\u2026")
 
     # -- bridge signals ---------------------------------------------------------------------
 
@@ -190,10 +191,9 @@ class MainWindow(QMainWindow):
         info.verified = bool(contact and contact.verified)
         page.set_ready(True)
         page.set_verified(info.verified)
-        kind = "RSA" if mode == "rsa" else "Password"
         page.add_system_line(
-            f"{kind} session ready. End-to-end encrypted; "
-            "compare safety numbers to be sure (Verify…)."
+            f"{session_kind(mode)} ready. End-to-end encrypted; "
+            "compare safety numbers to be sure (Verify\u2026)."
         )
         self.session_list.update_session(
             key, title=info.title, state="ready", verified=info.verified, time=time.time()
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
     def _keys_rotated(self, key: str, epoch: int) -> None:
         page = self.pages.get(key)
         if page is not None:
-            page.add_system_line(f"Keys rotated (epoch {epoch}).")
+            page.note_keys_renewed(time.time())
         self._update_epoch()
 
     def _peer_left(self, key: str) -> None:
@@ -257,8 +257,12 @@ class MainWindow(QMainWindow):
             self,
             QMessageBox.Icon.Question,
             "Invitation",
-            f"{who} wants to start an RSA session with you.\n\n"
-            f"Their key: {format_fingerprint(from_id)}",
+            f"{who} invites you to a conversation.",
+            "Accept if you expect it. Check who it is with Verify\u2026 once it starts.",
+        )
+        box.setDetailedText(
+            f"An invited session ({technical_kind('rsa')}).\n\n"
+            f"Their key fingerprint:\n{format_fingerprint(from_id)}"
         )
         box.setObjectName("invitationBox")
         accept = box.addButton("Accept", QMessageBox.ButtonRole.AcceptRole)

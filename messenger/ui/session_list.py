@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem
 from messenger.ui.chat_view import clock
 from messenger.ui.icons import icon
 from messenger.ui.theme import plain_tooltip
+from messenger.ui.wording import session_kind
 
 SESSION_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -78,8 +79,5 @@ class SessionList(QListWidget):
         font.setBold(bool(data["unread"]))
         item.setFont(font)
         item.setToolTip(
-            plain_tooltip(
-                f"{data['title']}\n"
-                f"{'RSA' if data['mode'] == 'rsa' else 'Password'} session · {data['state']}"
-            )
+            plain_tooltip(f"{data['title']}\n{session_kind(data['mode'])} · {data['state']}")
         )

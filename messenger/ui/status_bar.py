@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
+from messenger.ui.wording import keys_renewed_text, session_kind, technical_kind
 
 if TYPE_CHECKING:
     from messenger.session import Session
@@ -50,9 +51,17 @@ class WindowStatusBar(QStatusBar):
             self.showMessage("First contact with this server: its key is now pinned.", 10_000)
 
     def show_session(self, session: Session | None) -> None:
-        """The mode and key epoch of the session in front; blank without one."""
+        """What kind of session is in front and how often its keys were renewed (its key
+        epoch, in the tooltip); blank without one."""
         if session is None:
             self.epoch_label.setText("")
+            self.epoch_label.setToolTip("")
             return
-        mode = "RSA" if session.mode == "rsa" else "password"
-        self.epoch_label.setText(f"{mode} session · epoch {session.epoch}")
+        renewed = keys_renewed_text(session.epoch)
+        kind = session_kind(session.mode)
+        self.epoch_label.setText(f"{kind} \u00b7 {renewed}" if renewed else kind)
+        self.epoch_label.setToolTip(
+            f"{technical_kind(session.mode)}; key epoch {session.epoch}.\n"
+            "Keys are renewed every few minutes, so a key stolen later cannot read "
+            "earlier messages."
+        )
