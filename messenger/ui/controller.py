@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +26,31 @@ from PySide6.QtCore import QObject, Signal
 from messenger.client import Client
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
-from messenger.protocol.errors import LocalProtocolError, MessengerError
+from messenger.protocol.errors import LocalProtocolError, MessengerError, ServerUnreachableError
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
 from messenger.ui.bridge import ClientBridge
-from server.embedded import EmbeddedRelay
+from messenger.ui.hosting import HostingView, address_text, local_addresses
+from server.embedded import ALL_INTERFACES, DEFAULT_PORT, LOOPBACK, EmbeddedRelay
 
 EMBEDDED = "embedded"
+#: Who may connect to the relay hosted here (setting "host_scope").
+HOST_EVERYONE = "everyone"
+HOST_LOOPBACK = "loopback"
+
+
+def hosting_from(settings: dict[str, object]) -> tuple[str, int]:
+    """(scope, port) for the relay hosted here, from the profile's settings; everyone on
+    5555 unless the person chose otherwise (port 0: any free port, for tests)."""
+    scope = settings.get("host_scope")
+    port = settings.get("host_port")
+    return (
+        scope
+        if isinstance(scope, str) and scope in (HOST_EVERYONE, HOST_LOOPBACK)
+        else HOST_EVERYONE,
+        port if isinstance(port, int) and 0 <= port <= 65535 else DEFAULT_PORT,
+    )
 
 
 @dataclass
@@ -106,6 +124,56 @@ class AppController(QObject):
         self._live: dict[str, str] = {}
         #: What the first-start welcome chose, if it ran.
         self.first_choice: ServerChoice | None = None
+        #: This computer's network addresses (tests replace it: they must not depend on
+        #: the machine's interfaces).
+        self.find_addresses: Callable[[], list[str]] = local_addresses
+
+    # -- hosting a relay here ---------------------------------------------------------------
+
+    def hosting_settings(self) -> tuple[str, int]:
+        """(scope, port) saved for the relay hosted here: everyone on 5555 by default."""
+        return hosting_from(self.profile.settings())
+
+    def new_relay(self) -> EmbeddedRelay:
+        """The relay to host, as the settings ask for it (not started)."""
+        scope, port = self.hosting_settings()
+        host = ALL_INTERFACES if scope == HOST_EVERYONE else LOOPBACK
+        return EmbeddedRelay(self.profile.path / "relay", host=host, port=port)
+
+    async def _start_relay(self) -> tuple[str, int]:
+        """Host the relay (again, if its settings changed) and return where to connect."""
+        wanted = self.new_relay()
+        if self.relay is not None and self.relay.requested != wanted.requested:
+            relay, self.relay = self.relay, None
+            await relay.stop()
+        if self.relay is None:
+            try:
+                await wanted.start()
+            except OSError as exc:
+                raise ServerUnreachableError(
+                    f"Messenger could not host a server on port {wanted.config.port} or the "
+                    f"next ones ({exc.strerror or exc}). Choose another port in Settings."
+                ) from None
+            self.relay = wanted
+            assert wanted.address is not None
+            _scope, port = self.hosting_settings()
+            if port and wanted.address[1] != port:
+                # Taken by something else: remember the one we got, so others find us there.
+                self.profile.save_settings(host_port=wanted.address[1])
+        assert self.relay.address is not None
+        return LOOPBACK, self.relay.address[1]
+
+    def hosting_view(self) -> HostingView | None:
+        """What to tell others about the relay hosted here (None when not hosting)."""
+        relay = self.relay
+        if relay is None or relay.address is None:
+            return None
+        port = relay.address[1]
+        addresses = [] if relay.config.host == LOOPBACK else self.find_addresses()
+        shown = [address_text(host, port) for host in addresses]
+        if not shown:
+            shown = [address_text(LOOPBACK, port)]
+        return HostingView(shown, not addresses, relay.fingerprint)
 
     # -- identity and connection ------------------------------------------------------------
 
@@ -131,11 +199,11 @@ class AppController(QObject):
             relay, self.relay = self.relay, None
             await relay.stop()
         if choice.embedded:
-            if self.relay is None:
-                self.relay = EmbeddedRelay(self.profile.path / "relay")
-                await self.relay.start()
-            assert self.relay.address is not None
-            host, port = self.relay.address
+            try:
+                host, port = await self._start_relay()
+            except MessengerError:
+                self.connectionChanged.emit("disconnected")
+                raise
         else:
             host, port = choice.host_port()
         self.server_address = f"{host}:{port}"

@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
 
         self.status_bar = WindowStatusBar()
         self.setStatusBar(self.status_bar)
+        self.status_bar.hosting_button.clicked.connect(self.show_hosting)
         self.transfers = TransferCards(controller, self.pages, self.session_list, self)
         self.transfers.incoming.connect(self._note_incoming)
 
@@ -152,6 +153,21 @@ class MainWindow(QMainWindow):
 
     def _connection_changed(self, state: str) -> None:
         self.status_bar.show_connection(state)
+        view = self.controller.hosting_view()
+        relay = self.controller.relay
+        port = relay.address[1] if view is not None and relay and relay.address else None
+        self.status_bar.show_hosting(port, view.summary if view is not None else "")
+
+    def show_hosting(self) -> None:
+        """The status bar's "Hosting" button: where others connect, and the key to tell."""
+        from messenger.ui.hosting import HostingDialog
+
+        view = self.controller.hosting_view()
+        if view is None:
+            return
+        dialog = HostingDialog(view, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _server_key_shown(self, fingerprint: str, first_use: bool) -> None:
         self.status_bar.show_server_key(fingerprint, first_use)

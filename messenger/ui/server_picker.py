@@ -2,6 +2,9 @@
 
 The first-start welcome and Settings ask the same question the same way; this widget is that
 question, with the address check both use. It saves nothing: its dialog decides when.
+
+Hosting here has two details: who may connect (others on the network, or only this
+computer) and the port (5555 unless taken; see ``server.embedded``).
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import re
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QRadioButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from messenger.ui.controller import EMBEDDED
+from messenger.ui.controller import EMBEDDED, HOST_EVERYONE, HOST_LOOPBACK
 from messenger.ui.theme import hint_label
+from server.embedded import DEFAULT_PORT
 
 __all__ = ["ServerPicker", "server_address_problem"]
 
@@ -47,9 +54,14 @@ class ServerPicker(QWidget):
     #: The choice or the typed address changed.
     changed = Signal()
 
-    def __init__(self, saved: object, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        saved: object,
+        parent: QWidget | None = None,
+        hosting: tuple[str, int] = (HOST_EVERYONE, DEFAULT_PORT),
+    ) -> None:
         """``saved``: the profile's setting as stored (anything but an address means
-        hosting here, as at start-up)."""
+        hosting here, as at start-up); ``hosting``: who may connect, and the port."""
         super().__init__(parent)
         self.host_here = QRadioButton("Host a server on this computer")
         self.host_here.setObjectName("hostHere")
@@ -70,7 +82,34 @@ class ServerPicker(QWidget):
         self.use_server.toggled.connect(self._mode_toggled)
         self.server_input.textChanged.connect(self.changed)
 
-        hint = hint_label("Others connect to this computer; nothing else to set up.", wrap=False)
+        self.scope = QComboBox()
+        self.scope.setObjectName("hostScope")
+        self.scope.addItem("Others on my network can connect", HOST_EVERYONE)
+        self.scope.addItem("Only this computer", HOST_LOOPBACK)
+        scope, port = hosting
+        self.scope.setCurrentIndex(max(0, self.scope.findData(scope)))
+        self.port_input = QSpinBox()
+        self.port_input.setObjectName("hostPort")
+        self.port_input.setRange(0, 65535)
+        self.port_input.setSpecialValueText("any free")  # 0: the system picks (tests)
+        self.port_input.setValue(port)
+        self.port_input.setToolTip(
+            f"Others type this computer's address and this port ({DEFAULT_PORT} unless you "
+            "change it). If it is taken, Messenger uses the next free one and remembers it."
+        )
+        self.scope.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        self.port_input.valueChanged.connect(lambda _v: self.changed.emit())
+        hosting_row = QHBoxLayout()
+        hosting_row.setContentsMargins(_HINT_INDENT, 0, 0, 0)
+        hosting_row.addWidget(self.scope, 1)
+        hosting_row.addWidget(QLabel("Port"))
+        hosting_row.addWidget(self.port_input)
+        self._hosting_widgets = (self.scope, self.port_input)
+
+        hint = hint_label(
+            "Messenger runs the server itself; Settings shows the address to give others.",
+            wrap=False,
+        )
         hint.setIndent(_HINT_INDENT)
         server_row = QHBoxLayout()
         server_row.addWidget(self.use_server)
@@ -79,11 +118,21 @@ class ServerPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         layout.addWidget(self.host_here)
+        layout.addLayout(hosting_row)
         layout.addWidget(hint)
         layout.addLayout(server_row)
+        self._update_enabled()
 
     def chosen(self) -> str:
         return EMBEDDED if self.host_here.isChecked() else self.server_input.text().strip()
+
+    def hosting(self) -> tuple[str, int]:
+        """Who may connect to the server hosted here, and its port."""
+        return str(self.scope.currentData()), self.port_input.value()
+
+    def _update_enabled(self) -> None:
+        for widget in self._hosting_widgets:
+            widget.setEnabled(self.host_here.isChecked())
 
     def problem(self) -> tuple[str, QWidget] | None:
         """What is wrong with the typed address (and the field), if an address is chosen."""
@@ -95,6 +144,7 @@ class ServerPicker(QWidget):
 
     def _mode_toggled(self, use_server: bool) -> None:
         self.server_input.setEnabled(use_server)
+        self._update_enabled()
         if use_server:
             self.server_input.setFocus()
         self.changed.emit()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
+from messenger.ui.theme import plain_tooltip
 from messenger.ui.wording import keys_renewed_text, session_kind, technical_kind
 
 if TYPE_CHECKING:
@@ -33,8 +35,15 @@ class WindowStatusBar(QStatusBar):
         self.fingerprint_label.setObjectName("serverFingerprint")
         self.epoch_label = QLabel("")
         self.epoch_label.setObjectName("epochLabel")
+        #: Shown while a server is hosted here; the window opens the "Hosting" dialog.
+        self.hosting_button = QToolButton()
+        self.hosting_button.setObjectName("hostingButton")
+        self.hosting_button.setAutoRaise(True)
+        self.hosting_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.hosting_button.hide()
         self.addWidget(self.connection_label)
         self.addWidget(self.fingerprint_label, 1)
+        self.addPermanentWidget(self.hosting_button)
         self.addPermanentWidget(self.epoch_label)
 
     def show_connection(self, state: str) -> None:
@@ -49,6 +58,12 @@ class WindowStatusBar(QStatusBar):
         )
         if first_use:
             self.showMessage("First contact with this server: its key is now pinned.", 10_000)
+
+    def show_hosting(self, port: int | None, tooltip: str = "") -> None:
+        """A "Hosting on port N" button while a server runs here; hidden otherwise."""
+        self.hosting_button.setVisible(port is not None)
+        self.hosting_button.setText(f"Hosting on port {port}" if port is not None else "")
+        self.hosting_button.setToolTip(plain_tooltip(tooltip))
 
     def show_session(self, session: Session | None) -> None:
         """What kind of session is in front and how often its keys were renewed (its key

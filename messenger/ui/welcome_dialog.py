@@ -28,7 +28,7 @@ from qasync import asyncSlot
 from messenger.protocol.errors import MessengerError
 from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
-from messenger.ui.controller import ServerChoice
+from messenger.ui.controller import ServerChoice, hosting_from
 from messenger.ui.icons import app_icon
 from messenger.ui.server_picker import ServerPicker
 from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, set_primary
@@ -137,7 +137,11 @@ class WelcomeDialog(QDialog):
         if self._has_identity:
             form.setRowVisible(self.passphrase_confirm, False)
 
-        self.server_picker = ServerPicker(saved_server)
+        try:
+            hosting = hosting_from(profile.settings())
+        except ProfileError:
+            hosting = hosting_from({})
+        self.server_picker = ServerPicker(saved_server, hosting=hosting)
         server_box = QGroupBox("Server")
         QVBoxLayout(server_box).addWidget(self.server_picker)
 
@@ -212,7 +216,8 @@ class WelcomeDialog(QDialog):
         failure: str | None = None
         self._set_busy(True)
         try:
-            self.controller.profile.save_settings(name=name)
+            scope, port = self.server_picker.hosting()
+            self.controller.profile.save_settings(name=name, host_scope=scope, host_port=port)
             await self.controller.load_identity(passphrase or None)
         except (ProfileError, MessengerError) as exc:
             failure = str(exc)
