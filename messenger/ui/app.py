@@ -25,6 +25,7 @@ from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.reconnect import ConnectionKeeper
 from messenger.ui.theme import message_box
+from messenger.ui.wording import for_people
 
 log = logging.getLogger("messenger.ui")
 
@@ -59,13 +60,14 @@ async def run_dialog(dialog: QDialog) -> int:
     return await done
 
 
-async def unlock_identity(controller: AppController) -> bool:
-    """Open the identity key: first-start welcome, passphrase prompt, or just load it."""
+async def unlock_identity(controller: AppController, server: str | None = None) -> bool:
+    """Open the identity key: first-start welcome, passphrase prompt, or just load it.
+    ``server`` (``--server``) is filled into the welcome's address."""
     from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
 
     profile = controller.profile
     if not profile.has_identity() or not profile.settings().get("server"):
-        welcome = WelcomeDialog(controller)
+        welcome = WelcomeDialog(controller, server=server if server != EMBEDDED else None)
         if await run_dialog(welcome) != QDialog.DialogCode.Accepted:
             return False
         controller.first_choice = welcome.choice
@@ -114,7 +116,8 @@ async def connect(
                 return None
             choice.expected_fingerprint = exc.presented
         except MessengerError as exc:
-            window.statusBar().showMessage(f"Not connected: {exc}")
+            address = controller.server_address or choice.address
+            window.statusBar().showMessage(f"Not connected: {for_people(exc, address)}")
             return exc
 
 
@@ -131,7 +134,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
         message_box(None, QMessageBox.Icon.Critical, "Messenger", str(exc)).exec()
         return 1
     controller = AppController(profile)
-    if not await unlock_identity(controller):
+    if not await unlock_identity(controller, args.server):
         return 0
     window = MainWindow(controller)
     window.closed.connect(closing.set)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import shiboken6
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -18,14 +19,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QRadioButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+from qasync import asyncSlot
 
+from messenger.crypto.rsa import format_fingerprint
 from messenger.ui.controller import EMBEDDED, HOST_EVERYONE, HOST_LOOPBACK
-from messenger.ui.theme import hint_label
+from messenger.ui.probe import ProbeError, probe_server
+from messenger.ui.theme import hint_label, plain_tooltip
 from server.embedded import DEFAULT_PORT
 
 __all__ = ["ServerPicker", "server_address_problem"]
@@ -53,6 +58,10 @@ class ServerPicker(QWidget):
 
     #: The choice or the typed address changed.
     changed = Signal()
+    #: An address check ended: (address, fingerprint or "" if nothing answered).
+    checked = Signal(str, str)
+    #: "Use it anyway" after a failed check: go on with the address.
+    useAnyway = Signal()
 
     def __init__(
         self,
@@ -81,6 +90,24 @@ class ServerPicker(QWidget):
         self.server_input.setEnabled(self.use_server.isChecked())
         self.use_server.toggled.connect(self._mode_toggled)
         self.server_input.textChanged.connect(self.changed)
+        self.server_input.textChanged.connect(self._forget_check)
+        #: The last address checked and what answered there ("" for nothing).
+        self.checked_address = ""
+        self.checked_fingerprint = ""
+        self.check_button = QPushButton("Test")
+        self.check_button.setObjectName("checkServer")
+        self.check_button.setAutoDefault(False)
+        self.check_button.setToolTip("Check that a Messenger server answers at this address")
+        self.check_button.clicked.connect(self.run_check)
+        self.check_label = hint_label()
+        self.check_label.setObjectName("serverCheck")
+        self.check_label.setIndent(_HINT_INDENT)
+        self.check_label.hide()
+        self.anyway_button = QPushButton("Use it anyway")
+        self.anyway_button.setObjectName("useAnyway")
+        self.anyway_button.setAutoDefault(False)
+        self.anyway_button.hide()
+        self.anyway_button.clicked.connect(self.useAnyway)
 
         self.scope = QComboBox()
         self.scope.setObjectName("hostScope")
@@ -114,6 +141,10 @@ class ServerPicker(QWidget):
         server_row = QHBoxLayout()
         server_row.addWidget(self.use_server)
         server_row.addWidget(self.server_input, 1)
+        server_row.addWidget(self.check_button)
+        anyway_row = QHBoxLayout()
+        anyway_row.addStretch(1)
+        anyway_row.addWidget(self.anyway_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -121,6 +152,8 @@ class ServerPicker(QWidget):
         layout.addLayout(hosting_row)
         layout.addWidget(hint)
         layout.addLayout(server_row)
+        layout.addWidget(self.check_label)
+        layout.addLayout(anyway_row)
         self._update_enabled()
 
     def chosen(self) -> str:
@@ -133,6 +166,56 @@ class ServerPicker(QWidget):
     def _update_enabled(self) -> None:
         for widget in self._hosting_widgets:
             widget.setEnabled(self.host_here.isChecked())
+        self.check_button.setEnabled(self.use_server.isChecked())
+
+    def check_passed(self) -> bool:
+        """The address chosen now answered as a Messenger server when last checked."""
+        return bool(self.checked_fingerprint) and self.checked_address == self.chosen()
+
+    def _forget_check(self) -> None:
+        self.checked_address = self.checked_fingerprint = ""
+        self.check_label.hide()
+        self.anyway_button.hide()
+
+    @asyncSlot()
+    async def run_check(self) -> None:
+        """Connect to the typed address, fetch the server's key, say what answered."""
+        problem = self.problem()
+        if problem is not None or not self.use_server.isChecked():
+            if problem is not None:
+                self._show_check(problem[0], ok=False, anyway=False)
+            return
+        address = self.chosen()
+        self.check_button.setEnabled(False)
+        self._show_check(f"Checking {address}\u2026", ok=True, anyway=False)
+        try:
+            fingerprint = await probe_server(address)
+        except ProbeError as exc:
+            fingerprint, message = "", str(exc)
+        else:
+            grouped = format_fingerprint(fingerprint)
+            message = (
+                f"\u2714 A Messenger server answers at {address}. Its key: {grouped[:19]}\u2026"
+            )
+        if not shiboken6.isValid(self):
+            return
+        self.check_button.setEnabled(self.use_server.isChecked())
+        if address != self.chosen():
+            return  # the person typed on meanwhile
+        self.checked_address, self.checked_fingerprint = address, fingerprint
+        self._show_check(message, ok=bool(fingerprint), anyway=not fingerprint)
+        if fingerprint:
+            self.check_label.setToolTip(
+                plain_tooltip(f"Key of the server at {address}:\n{format_fingerprint(fingerprint)}")
+            )
+        self.checked.emit(address, fingerprint)
+
+    def _show_check(self, text: str, *, ok: bool, anyway: bool) -> None:
+        self.check_label.setText(text)
+        self.check_label.setProperty("tone", "" if ok else "error")
+        self.check_label.setToolTip(plain_tooltip(text))
+        self.check_label.show()
+        self.anyway_button.setVisible(anyway)
 
     def problem(self) -> tuple[str, QWidget] | None:
         """What is wrong with the typed address (and the field), if an address is chosen."""

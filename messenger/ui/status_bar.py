@@ -1,7 +1,8 @@
 """The main window's status bar: the connection, the server's pinned key, the session in front.
 
 It only shows what the window tells it. Transient messages (``showMessage``: a first
-contact with a server, a lost connection) go over the labels as in any QStatusBar.
+contact with a server, a lost connection) go over the labels as in any QStatusBar; a
+message too long for the bar is cut with "…" and the tooltip carries all of it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
@@ -45,6 +47,35 @@ class WindowStatusBar(QStatusBar):
         self.addWidget(self.fingerprint_label, 1)
         self.addPermanentWidget(self.hosting_button)
         self.addPermanentWidget(self.epoch_label)
+
+    #: The last message in full (``currentMessage()`` is what fits).
+    full_message = ""
+
+    def message_width(self) -> int:
+        """Room for a transient message: the bar less its permanent widgets and margins."""
+        permanent = sum(
+            w.sizeHint().width() + 8
+            for w in (self.hosting_button, self.epoch_label)
+            if w.isVisible()
+        )
+        return max(80, self.width() - permanent - 24)
+
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:
+        self.full_message = text
+        shown = self.fontMetrics().elidedText(
+            text, Qt.TextElideMode.ElideRight, self.message_width()
+        )
+        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        super().showMessage(shown, timeout or 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.currentMessage() and self.full_message:
+            shown = self.fontMetrics().elidedText(
+                self.full_message, Qt.TextElideMode.ElideRight, self.message_width()
+            )
+            if shown != self.currentMessage():
+                QStatusBar.showMessage(self, shown)
 
     def show_connection(self, state: str) -> None:
         self.connection_label.setText(STATE_TEXT.get(state, state))

@@ -62,11 +62,19 @@ class WelcomeDialog(QDialog):
     After ``accept()``, ``choice`` says where to connect.
     """
 
-    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        controller: AppController,
+        parent: QWidget | None = None,
+        server: str | None = None,
+    ) -> None:
+        """``server``: an address given on the command line (``--server``), filled in."""
         super().__init__(parent)
         self.controller = controller
         self.choice: ServerChoice | None = None
         self._working = False
+        #: The person chose "Use it anyway" for this address after a failed check.
+        self._anyway = ""
         profile = controller.profile
         self._has_identity = profile.has_identity()
         # An existing key needs its passphrase only if it was saved with one.
@@ -141,7 +149,10 @@ class WelcomeDialog(QDialog):
             hosting = hosting_from(profile.settings())
         except ProfileError:
             hosting = hosting_from({})
+        if server:
+            saved_server = server
         self.server_picker = ServerPicker(saved_server, hosting=hosting)
+        self.server_picker.useAnyway.connect(self._use_anyway)
         server_box = QGroupBox("Server")
         QVBoxLayout(server_box).addWidget(self.server_picker)
 
@@ -198,6 +209,10 @@ class WelcomeDialog(QDialog):
         if busy:
             grow_to_fit(self)
 
+    def _use_anyway(self) -> None:
+        self._anyway = self.server_picker.chosen()
+        self.continue_button.click()
+
     @asyncSlot()
     async def _continue(self) -> None:
         self.error_label.clear_error()
@@ -207,6 +222,16 @@ class WelcomeDialog(QDialog):
             return
         name = self.name_input.text().strip()
         address = self.server_picker.chosen()
+        picker = self.server_picker
+        if picker.use_server.isChecked() and address != self._anyway:
+            if not picker.check_passed():
+                self._set_busy(True)
+                try:
+                    await picker.run_check()
+                finally:
+                    self._set_busy(False)
+            if not picker.check_passed():
+                return  # the check says why, with "Use it anyway"
         passphrase = self.passphrase_input.text() if self._asks_passphrase else ""
         self.progress_label.setText(
             "Opening your identity key\u2026"
