@@ -140,7 +140,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     window.closed.connect(closing.set)
     from messenger.ui.tray import TrayIcon
 
-    window.tray = TrayIcon(window)
+    window.set_tray(TrayIcon(window))
     window.show()
     choice = controller.first_choice or ServerChoice(
         args.server or str(profile.settings().get("server") or EMBEDDED)

@@ -48,11 +48,13 @@ class MainWindow(QMainWindow):
     def __init__(self, controller: AppController) -> None:
         super().__init__()
         self.controller = controller
-        self.setWindowTitle("Messenger")
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
         self._dialogs: list[QWidget] = []
         self.tray: TrayIcon | None = None
+        #: Set once the person confirmed quitting (or nothing needed confirming).
+        self._quitting = False
+        self.update_title()
 
         self.session_list = SessionList()
         self.session_list.currentItemChanged.connect(self._show_selected)
@@ -106,7 +108,7 @@ class MainWindow(QMainWindow):
             session_menu, "&Settings…", "Ctrl+,", self.open_settings
         )
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.quit_app)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Messenger", None, self.show_about)
 
@@ -224,15 +226,18 @@ class MainWindow(QMainWindow):
         self._note_incoming(key, text[:120])
 
     def _note_incoming(self, key: str, summary: str) -> None:
-        """Something arrived: count it unread (and notify) unless the session is in front."""
-        in_front = self.isActiveWindow() and self.current_session() == key
+        """Something arrived: count it unread unless the session is in front, and notify
+        while the window is not (unfocused, minimised or in the tray)."""
+        away = not self.isActiveWindow() or self.isMinimized() or not self.isVisible()
+        in_front = not away and self.current_session() == key
         info = self.controller.sessions.get(key)
         if not in_front and info is not None:
             info.unread += 1
             self.session_list.update_session(key, unread=info.unread, time=time.time())
             self._update_tray()
-            if self.tray is not None:
-                self.tray.notify(info.title, summary)
+            if away and self.tray is not None:
+                preview = self.controller.profile.settings().get("notification_previews", True)
+                self.tray.notify(info.title, summary if preview else "New message")
         else:
             self.session_list.update_session(key, time=time.time())
 
@@ -347,9 +352,30 @@ class MainWindow(QMainWindow):
 
     @asyncSlot()
     async def close_current(self) -> None:
+        """Close the conversation in front (Ctrl+W); an open one ends for both people, so
+        ask first."""
         key = self.current_session()
-        if key is not None:
-            await self.controller.close_session(key)  # its sessionRemoved drops the page
+        info = self.controller.sessions.get(key) if key is not None else None
+        if key is None or info is None:
+            return
+        if key in self.controller.open_sessions():
+            box = message_box(
+                self,
+                QMessageBox.Icon.Question,
+                "End this conversation?",
+                f"Closing ends the conversation with {info.title} for both of you.",
+            )
+            box.setObjectName("closeConfirm")
+            end = box.addButton("End conversation", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            done = self.controller.loop_future()
+            box.finished.connect(lambda _r: None if done.done() else done.set_result(None))
+            box.open()
+            await done
+            if box.clickedButton() is not end:
+                return
+        await self.controller.close_session(key)  # its sessionRemoved drops the page
 
     def _drop_page(self, key: str) -> None:
         self.session_list.remove_session(key)
@@ -410,7 +436,47 @@ class MainWindow(QMainWindow):
 
     def _update_tray(self) -> None:
         if self.tray is not None:
-            self.tray.set_unread(sum(i.unread for i in self.controller.sessions.values()))
+            self.tray.set_unread(self.unread_count())
+        self.update_title()
+
+    def unread_count(self) -> int:
+        return sum(info.unread for info in self.controller.sessions.values())
+
+    def update_title(self) -> None:
+        """ "(3) Messenger — Alice": the unread count first (it shows in a taskbar), then
+        whose Messenger this is (two profiles side by side look alike otherwise)."""
+        name = self.controller.profile.name
+        title = f"Messenger \u2014 {name}" if name else "Messenger"
+        count = self.unread_count()
+        self.setWindowTitle(f"({count}) {title}" if count else title)
+
+    def set_tray(self, tray: TrayIcon) -> None:
+        """Show the tray icon (where there is a tray): its menu shows the window or quits."""
+        self.tray = tray
+        menu = QMenu(self)
+        menu.addAction("Show Messenger", self.bring_back)
+        menu.addSeparator()
+        menu.addAction("Quit", self.quit_app)
+        tray.setContextMenu(menu)
+        tray.activated.connect(
+            lambda reason: (
+                self.bring_back() if reason == TrayIcon.ActivationReason.Trigger else None
+            )
+        )
+        tray.show()
+        self._update_tray()
+
+    def bring_back(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def keeps_running_in_tray(self) -> bool:
+        return bool(
+            self.tray is not None
+            and self.tray.shown
+            and self.controller.profile.settings().get("keep_in_tray", False)
+        )
 
     def _restore_geometry(self) -> None:
         saved = self.controller.profile.settings().get("geometry")
@@ -419,9 +485,59 @@ class MainWindow(QMainWindow):
         else:
             self.resize(960, 640)
 
+    def quit_app(self) -> None:
+        """Session > Quit (Ctrl+Q) and the tray's Quit: quit even when the window would
+        go to the tray, after asking if sessions are open."""
+        self._ask_then_quit()
+
+    def _ask_then_quit(self) -> None:
+        if self._quitting or not self.controller.open_sessions():
+            self._quitting = True
+            self.close()
+            return
+        self._confirm_quit()
+
+    def _confirm_quit(self) -> None:
+        count = len(self.controller.open_sessions())
+        sessions = "your open session" if count == 1 else f"your {count} open sessions"
+        box = message_box(
+            self,
+            QMessageBox.Icon.Question,
+            "Quit Messenger?",
+            f"Quitting ends {sessions} for both of you.",
+            "The other person sees that you left; a new session needs a new code or invitation.",
+        )
+        box.setObjectName("quitConfirm")
+        quit_button = box.addButton("End and quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is quit_button:
+                self._quitting = True
+                self.close()
+
+        box.finished.connect(answered)
+        box.open()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        """The window's close button: to the tray if the person chose that, else quit
+        (asking first while sessions are open)."""
+        if not self._quitting:
+            if self.keeps_running_in_tray():
+                event.ignore()
+                self.hide()
+                return
+            if self.controller.open_sessions():
+                event.ignore()
+                self._confirm_quit()  # closes the window again once answered
+                return
+            self._quitting = True
         geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         self.controller.profile.save_settings(geometry=geometry)
         super().closeEvent(event)
         if event.isAccepted():
+            if self.tray is not None:
+                self.tray.hide()
             self.closed.emit()

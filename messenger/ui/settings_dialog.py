@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -170,6 +171,19 @@ class SettingsDialog(QDialog):
             hint_label("Others see a new name from your next connection on.", wrap=False, top=True),
         )
         form.addRow("Profile folder", self.profile_folder)
+        settings = self.controller.profile.settings()
+        self.previews_check = QCheckBox("Show message text in notifications")
+        self.previews_check.setObjectName("notificationPreviews")
+        self.previews_check.setChecked(bool(settings.get("notification_previews", True)))
+        self.tray_check = QCheckBox("Keep running in the tray when the window is closed")
+        self.tray_check.setObjectName("keepInTray")
+        self.tray_check.setChecked(bool(settings.get("keep_in_tray", False)))
+        tray = getattr(self.parent(), "tray", None)
+        if tray is None or not tray.shown:
+            self.tray_check.setEnabled(False)
+            self.tray_check.setToolTip("This desktop has no system tray.")
+        form.addRow("Notifications", self.previews_check)
+        form.addRow("", self.tray_check)
         box = QGroupBox("Profile")
         box.setLayout(form)
         return box
@@ -290,6 +304,13 @@ class SettingsDialog(QDialog):
         if server != self._saved_server:
             changes["server"] = server
         reconnect = self._server_changes()
+        saved = self.controller.profile.settings()
+        for setting, check, default in (
+            ("notification_previews", self.previews_check, True),
+            ("keep_in_tray", self.tray_check, False),
+        ):
+            if bool(saved.get(setting, default)) != check.isChecked():
+                changes[setting] = check.isChecked()
         scope, port = self.server_picker.hosting()
         if (scope, port) != self._saved_hosting:
             changes.update(host_scope=scope, host_port=port)
@@ -301,5 +322,8 @@ class SettingsDialog(QDialog):
                 self.error_label.show_error(f"Could not save your settings: {why}")
                 return
         super().accept()
+        update_title = getattr(self.parent(), "update_title", None)
+        if update_title is not None:
+            update_title()
         if reconnect:
             self.serverChanged.emit(server)

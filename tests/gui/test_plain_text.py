@@ -138,6 +138,11 @@ def test_an_html_name_and_cancel_reason_show_as_typed(qtbot, make_window, tmp_pa
 
     # The relay's words (a session that ends) are plain too.
     mallory.close_action.trigger()
+    confirm = wait_for_message_box(qtbot, "closeConfirm")
+    qtbot.mouseClick(
+        next(b for b in confirm.buttons() if b.text() == "End conversation"),
+        Qt.MouseButton.LeftButton,
+    )
     qtbot.waitUntil(lambda: not page.composer.isEnabled(), timeout=SOON)
     for line in page.findChildren(QLabel, "systemLine"):
         assert line.textFormat() == Qt.TextFormat.PlainText, line.text()
