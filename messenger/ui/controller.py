@@ -380,11 +380,14 @@ class AppController(QObject):
         await self._session(key).cancel_file(transfer_id)
 
     def download_dir(self) -> Path:
-        """Where the folder chooser starts: the profile's "download_dir", else Downloads."""
+        """Where the folder chooser starts: the folder last saved into, else Downloads, else
+        the home folder; always one that exists (a chooser opened on a missing folder
+        shows nothing and keeps its Choose button grey). Downloads is never created here:
+        the person can make it in the chooser."""
         saved = self.profile.settings().get("download_dir")
-        if isinstance(saved, str) and saved:
-            return Path(saved).expanduser()
-        return Path(platformdirs.user_downloads_dir())
+        candidates = [Path(saved).expanduser()] if isinstance(saved, str) and saved else []
+        candidates += [Path(platformdirs.user_downloads_dir()), Path.home()]
+        return next((folder for folder in candidates if folder.is_dir()), Path.home())
 
     def outgoing_file(self, key: str, transfer_id: str) -> tuple[str, int] | None:
         """Name and size of a running outgoing transfer (for one the window did not see

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.ui.file_choosers import ask_for_folder
-from messenger.ui.theme import current_theme, plain_tooltip, set_primary
+from messenger.ui.theme import current_theme, message_box, plain_tooltip, set_primary
 from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
 from messenger.ui.transfer_style import CARD_QSS
 
@@ -294,8 +295,27 @@ class TransferCard(QFrame):
         self.cancelRequested.emit(self.transfer_id)
 
     def _open_folder(self) -> None:
-        if self.path is not None:
-            self.open_url(QUrl.fromLocalFile(str(self.path.parent)))
+        """Open the folder in the file manager; where none is registered for folders
+        (``openUrl`` says False), say so and offer the path to copy."""
+        if self.path is None:
+            return
+        folder = str(self.path.parent)
+        if self.open_url(QUrl.fromLocalFile(folder)) is not False:
+            return
+        box = message_box(
+            self,
+            QMessageBox.Icon.Information,
+            "Open folder",
+            "No file manager is set up to open folders on this computer.",
+            f"The file is in:\n{folder}",
+        )
+        box.setObjectName("openFolderFailed")
+        copy = box.addButton("Copy path", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.disconnect()  # copying must not close the box
+        copy.clicked.connect(lambda: QApplication.clipboard().setText(folder))
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # -- private ---------------------------------------------------------------------------
 

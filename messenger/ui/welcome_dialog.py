@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -31,7 +32,7 @@ from messenger.store.files import ProfileError
 from messenger.ui.controller import ServerChoice, hosting_from
 from messenger.ui.icons import app_icon
 from messenger.ui.server_picker import ServerPicker
-from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, set_primary
+from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, message_box, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -75,6 +76,8 @@ class WelcomeDialog(QDialog):
         self._working = False
         #: The person chose "Use it anyway" for this address after a failed check.
         self._anyway = ""
+        #: The "Quit Messenger?" question, while it is open.
+        self._leaving: QMessageBox | None = None
         profile = controller.profile
         self._has_identity = profile.has_identity()
         # An existing key needs its passphrase only if it was saved with one.
@@ -197,9 +200,31 @@ class WelcomeDialog(QDialog):
         return self.server_picker.problem()
 
     def reject(self) -> None:
-        """Escape is ignored while the key is being made: the dialog's answer is needed."""
-        if not self._working:
-            super().reject()
+        """Escape (or the title bar's close) asks before it quits the app; it is ignored
+        while the key is being made: the dialog's answer is needed."""
+        if self._working or self._leaving is not None:
+            return
+        box = message_box(
+            self,
+            QMessageBox.Icon.Question,
+            "Quit Messenger?",
+            "Messenger needs your name and a server before it can start.",
+            "Nothing has been saved yet.",
+        )
+        box.setObjectName("leaveWelcome")
+        leave = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Keep setting up", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        self._leaving = box
+
+        def answered(_result: int) -> None:
+            self._leaving = None
+            if box.clickedButton() is leave:
+                QDialog.reject(self)
+
+        box.finished.connect(answered)
+        box.open()
 
     def _set_busy(self, busy: bool) -> None:
         self._working = busy

@@ -37,6 +37,7 @@ from messenger.ui.qr import qr_pixmap
 from messenger.ui.safety_dialog import SafetyDialog
 from messenger.ui.tray import TrayIcon, badge_text
 from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
+from tests.gui.helpers import wait_for_message_box
 
 SAFETY = "12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000"
 TIMEOUT = 5000
@@ -752,3 +753,20 @@ def test_a_known_contact_who_is_not_verified_says_so(shown, qtbot):
     qtbot.waitUntil(lambda: people.count() == 1, timeout=TIMEOUT)
     text = people.item(0).text()
     assert "contact" in text and "not verified" in text
+
+
+def test_escape_on_the_welcome_asks_before_quitting(shown, qtbot):
+    dialog = shown(WelcomeDialog(FakeIdentityController(FakeProfile())))
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    box = wait_for_message_box(qtbot, "leaveWelcome")
+    assert dialog.isVisible()
+    stay = next(b for b in box.buttons() if b.text() == "Keep setting up")
+    qtbot.mouseClick(stay, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not box.isVisible(), timeout=TIMEOUT)
+    assert dialog.isVisible(), "the dialog stays"
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    box = wait_for_message_box(qtbot, "leaveWelcome")
+    leave = next(b for b in box.buttons() if b.text() == "Quit")
+    qtbot.mouseClick(leave, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=TIMEOUT)
+    assert dialog.result() == QDialog.DialogCode.Rejected
