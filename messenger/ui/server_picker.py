@@ -30,7 +30,7 @@ from qasync import asyncSlot
 from messenger.crypto.rsa import format_fingerprint
 from messenger.ui.controller import EMBEDDED, HOST_EVERYONE, HOST_LOOPBACK
 from messenger.ui.probe import ProbeError, probe_server
-from messenger.ui.theme import hint_label, plain_tooltip
+from messenger.ui.theme import grow_to_fit, hint_label, plain_tooltip
 from server.embedded import DEFAULT_PORT
 
 __all__ = ["ServerPicker", "server_address_problem"]
@@ -120,6 +120,9 @@ class ServerPicker(QWidget):
         self.port_input.setRange(0, 65535)
         self.port_input.setSpecialValueText("any free")  # 0: the system picks (tests)
         self.port_input.setValue(port)
+        self.port_input.setMinimumWidth(
+            self.port_input.fontMetrics().horizontalAdvance("65535") + 48
+        )
         self.port_input.setToolTip(
             f"Others type this computer's address and this port ({DEFAULT_PORT} unless you "
             "change it). If it is taken, Messenger uses the next free one and remembers it."
@@ -187,7 +190,7 @@ class ServerPicker(QWidget):
             return
         address = self.chosen()
         self.check_button.setEnabled(False)
-        self._show_check(f"Checking {address}\u2026", ok=True, anyway=False)
+        self._show_check(f"Checking {address}\u2026", ok=None, anyway=False)
         try:
             fingerprint = await probe_server(address)
         except ProbeError as exc:
@@ -210,12 +213,16 @@ class ServerPicker(QWidget):
             )
         self.checked.emit(address, fingerprint)
 
-    def _show_check(self, text: str, *, ok: bool, anyway: bool) -> None:
+    def _show_check(self, text: str, *, ok: bool | None, anyway: bool) -> None:
+        """Show a check's outcome: ``ok`` None while it runs, then True or False."""
         self.check_label.setText(text)
-        self.check_label.setProperty("tone", "" if ok else "error")
+        self.check_label.setProperty("tone", {None: "", True: "good", False: "error"}[ok])
+        self.check_label.style().unpolish(self.check_label)
+        self.check_label.style().polish(self.check_label)
         self.check_label.setToolTip(plain_tooltip(text))
         self.check_label.show()
         self.anyway_button.setVisible(anyway)
+        grow_to_fit(self)
 
     def problem(self) -> tuple[str, QWidget] | None:
         """What is wrong with the typed address (and the field), if an address is chosen."""

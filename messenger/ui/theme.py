@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.resources import resource_path
+from messenger.ui.fonts import install_emoji_font
 
 __all__ = [
     "THEMES",
@@ -142,7 +143,8 @@ def _palette(name: str) -> QPalette:
 
 
 def apply_theme(app: QApplication) -> str:
-    """Apply the wanted theme (style, palette, font size, style sheet); returns its name.
+    """Apply the wanted theme (style, palette, font size, style sheet, the emoji font);
+    returns its name.
 
     Safe to call again (on a system theme change): widgets restyle themselves. Icons made
     earlier keep their colours; windows that care rebuild them on ``paletteChanged``.
@@ -159,6 +161,7 @@ def apply_theme(app: QApplication) -> str:
         app.setFont(font)
     app.setStyleSheet(load_stylesheet(name))
     app.setProperty(_THEME_PROPERTY, name)
+    install_emoji_font()
     return name
 
 
