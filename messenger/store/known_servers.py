@@ -74,4 +74,3 @@ class KnownServers:
                 presented=fingerprint,
             )
         return False
-

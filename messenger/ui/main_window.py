@@ -172,7 +172,9 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _server_key_shown(self, fingerprint: str, first_use: bool) -> None:
-        self.status_bar.show_server_key(fingerprint, first_use)
+        # The server hosted here is our own: no "first contact" news about it.
+        hosting = self.controller.relay is not None
+        self.status_bar.show_server_key(fingerprint, first_use and not hosting)
 
     def _session_added(self, key: str) -> None:
         info = self.controller.sessions[key]

@@ -119,9 +119,11 @@ class ServerPicker(QWidget):
         self.port_input.setObjectName("hostPort")
         self.port_input.setRange(0, 65535)
         self.port_input.setSpecialValueText("any free")  # 0: the system picks (tests)
+        # A port is typed, not stepped through; the style's arrows only crowd the field.
+        self.port_input.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
         self.port_input.setValue(port)
         self.port_input.setMinimumWidth(
-            self.port_input.fontMetrics().horizontalAdvance("65535") + 48
+            self.port_input.fontMetrics().horizontalAdvance("any free") + 24
         )
         self.port_input.setToolTip(
             f"Others type this computer's address and this port ({DEFAULT_PORT} unless you "

@@ -374,3 +374,12 @@ def test_changing_the_hosting_port_reconnects(qtbot, make_window):
     click(qtbot, dialog.ok_button)
     assert requested == [EMBEDDED]
     assert window.controller.hosting_settings() == ("loopback", 6001)
+
+
+def test_hosting_here_does_not_announce_a_first_contact(qtbot, make_window):
+    """The server is this app's own: "its key is now pinned" would only puzzle."""
+    window = make_window(EMBEDDED)
+    window.controller.profile.save_settings(host_scope="loopback", host_port=0)
+    window.attach(run(qtbot, window.controller.connect_to(ServerChoice(EMBEDDED))))
+    assert "First contact" not in window.statusBar().currentMessage()
+    assert window.status_bar.hosting_button.isVisible()
