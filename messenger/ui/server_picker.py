@@ -13,6 +13,7 @@ import re
 
 import shiboken6
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -115,22 +115,21 @@ class ServerPicker(QWidget):
         self.scope.addItem("Only this computer", HOST_LOOPBACK)
         scope, port = hosting
         self.scope.setCurrentIndex(max(0, self.scope.findData(scope)))
-        self.port_input = QSpinBox()
+        # A field with a validator rather than a spin box: a port is typed, not stepped
+        # through, and the style sheet's padding leaves a spin box without arrows no room.
+        self.port_input = QLineEdit(str(port) if port else "")
         self.port_input.setObjectName("hostPort")
-        self.port_input.setRange(0, 65535)
-        self.port_input.setSpecialValueText("any free")  # 0: the system picks (tests)
-        # A port is typed, not stepped through; the style's arrows only crowd the field.
-        self.port_input.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
-        self.port_input.setValue(port)
-        self.port_input.setMinimumWidth(
-            self.port_input.fontMetrics().horizontalAdvance("any free") + 24
+        self.port_input.setValidator(QIntValidator(0, 65535, self.port_input))
+        self.port_input.setPlaceholderText("any free")  # empty or 0: the system picks (tests)
+        self.port_input.setMaximumWidth(
+            self.port_input.fontMetrics().horizontalAdvance("655350") + 24
         )
         self.port_input.setToolTip(
             f"Others type this computer's address and this port ({DEFAULT_PORT} unless you "
             "change it). If it is taken, Messenger uses the next free one and remembers it."
         )
         self.scope.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        self.port_input.valueChanged.connect(lambda _v: self.changed.emit())
+        self.port_input.textChanged.connect(lambda _t: self.changed.emit())
         hosting_row = QHBoxLayout()
         hosting_row.setContentsMargins(_HINT_INDENT, 0, 0, 0)
         hosting_row.addWidget(self.scope, 1)
@@ -166,7 +165,8 @@ class ServerPicker(QWidget):
 
     def hosting(self) -> tuple[str, int]:
         """Who may connect to the server hosted here, and its port."""
-        return str(self.scope.currentData()), self.port_input.value()
+        text = self.port_input.text().strip()
+        return str(self.scope.currentData()), int(text) if text.isdigit() else 0
 
     def _update_enabled(self) -> None:
         for widget in self._hosting_widgets:
