@@ -74,3 +74,4 @@ class KnownServers:
                 presented=fingerprint,
             )
         return False
+
