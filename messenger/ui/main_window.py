@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -34,10 +34,11 @@ from messenger.ui.status_bar import WindowStatusBar
 from messenger.ui.theme import message_box
 from messenger.ui.transfer_cards import TransferCards
 from messenger.ui.tray import TrayIcon
+from messenger.ui.window_exit import TrayAndQuit
 from messenger.ui.wording import session_kind, technical_kind
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TrayAndQuit, QMainWindow):
     #: Session > Reconnect now: skip the pause before the next connection attempt.
     reconnectRequested = Signal()
     #: Settings chose another server ("embedded" or "host:port"): connect there now.
@@ -436,110 +437,9 @@ class MainWindow(QMainWindow):
         info = self.controller.sessions.get(key) if key else None
         self.status_bar.show_session(info.session if info is not None else None)
 
-    def _update_tray(self) -> None:
-        if self.tray is not None:
-            self.tray.set_unread(self.unread_count())
-        self.update_title()
-
-    def unread_count(self) -> int:
-        return sum(info.unread for info in self.controller.sessions.values())
-
-    def update_title(self) -> None:
-        """ "(3) Messenger — Alice": the unread count first (it shows in a taskbar), then
-        whose Messenger this is (two profiles side by side look alike otherwise)."""
-        name = self.controller.profile.name
-        title = f"Messenger \u2014 {name}" if name else "Messenger"
-        count = self.unread_count()
-        self.setWindowTitle(f"({count}) {title}" if count else title)
-
-    def set_tray(self, tray: TrayIcon) -> None:
-        """Show the tray icon (where there is a tray): its menu shows the window or quits."""
-        self.tray = tray
-        menu = QMenu(self)
-        menu.addAction("Show Messenger", self.bring_back)
-        menu.addSeparator()
-        menu.addAction("Quit", self.quit_app)
-        tray.setContextMenu(menu)
-        tray.activated.connect(
-            lambda reason: (
-                self.bring_back() if reason == TrayIcon.ActivationReason.Trigger else None
-            )
-        )
-        tray.show()
-        self._update_tray()
-
-    def bring_back(self) -> None:
-        self.showNormal()
-        self.raise_()
-        self.activateWindow()
-
-    def keeps_running_in_tray(self) -> bool:
-        return bool(
-            self.tray is not None
-            and self.tray.shown
-            and self.controller.profile.settings().get("keep_in_tray", False)
-        )
-
     def _restore_geometry(self) -> None:
         saved = self.controller.profile.settings().get("geometry")
         if isinstance(saved, str):
             self.restoreGeometry(QByteArray.fromBase64(saved.encode()))
         else:
             self.resize(960, 640)
-
-    def quit_app(self) -> None:
-        """Session > Quit (Ctrl+Q) and the tray's Quit: quit even when the window would
-        go to the tray, after asking if sessions are open."""
-        self._ask_then_quit()
-
-    def _ask_then_quit(self) -> None:
-        if self._quitting or not self.controller.open_sessions():
-            self._quitting = True
-            self.close()
-            return
-        self._confirm_quit()
-
-    def _confirm_quit(self) -> None:
-        count = len(self.controller.open_sessions())
-        sessions = "your open session" if count == 1 else f"your {count} open sessions"
-        box = message_box(
-            self,
-            QMessageBox.Icon.Question,
-            "Quit Messenger?",
-            f"Quitting ends {sessions} for both of you.",
-            "The other person sees that you left; a new session needs a new code or invitation.",
-        )
-        box.setObjectName("quitConfirm")
-        quit_button = box.addButton("End and quit", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def answered(_result: int) -> None:
-            if box.clickedButton() is quit_button:
-                self._quitting = True
-                self.close()
-
-        box.finished.connect(answered)
-        box.open()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        """The window's close button: to the tray if the person chose that, else quit
-        (asking first while sessions are open)."""
-        if not self._quitting:
-            if self.keeps_running_in_tray():
-                event.ignore()
-                self.hide()
-                return
-            if self.controller.open_sessions():
-                event.ignore()
-                self._confirm_quit()  # closes the window again once answered
-                return
-            self._quitting = True
-        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        self.controller.profile.save_settings(geometry=geometry)
-        super().closeEvent(event)
-        if event.isAccepted():
-            if self.tray is not None:
-                self.tray.hide()
-            self.closed.emit()
