@@ -12,9 +12,10 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 # binutils: PyInstaller needs objdump and strip to build the bundle that `make test` checks.
+# fonts-noto-color-emoji: emoji in colour instead of boxes; build.spec copies it into the bundle.
 offscreen_pkgs=(
     libgl1 libegl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
-    binutils
+    fonts-noto-color-emoji binutils
 )
 x11_pkgs=(
     xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0

@@ -59,11 +59,16 @@ OfferPolicy = Callable[[OfferTerms], Path | None]
 class _Progress:
     transferred: int = 0
     last_report: float = 0.0
+    last_percent: int = -1
 
-    def due(self) -> bool:
+    def due(self, done: int, total: int) -> bool:
+        """Report at every whole percent passed, and otherwise at most every
+        ``PROGRESS_INTERVAL``: both sides measure bytes the receiver acknowledged, and so
+        report the same steps (their bars differ by no more than what is on the way)."""
         now = time.monotonic()
-        if now - self.last_report >= PROGRESS_INTERVAL:
-            self.last_report = now
+        percent = 100 * done // total if total else 100
+        if percent != self.last_percent or now - self.last_report >= PROGRESS_INTERVAL:
+            self.last_report, self.last_percent = now, percent
             return True
         return False
 
@@ -189,7 +194,7 @@ class Transfers:
     def _sent_progress(self, transfer: Outgoing) -> None:
         assert transfer.window is not None
         done = min(transfer.size, transfer.window.acked * transfer.chunk_size)
-        if transfer.progress.due() or done == transfer.size:
+        if transfer.progress.due(done, transfer.size) or done == transfer.size:
             self._emit(ev.FileProgress(self.session_id, transfer.id, done, transfer.size, "out"))
 
     async def _abort_outgoing(self, transfer: Outgoing, code: str, message: str) -> None:
@@ -288,7 +293,7 @@ class Transfers:
         await self._send(FileAck(id=terms.id, next=transfer.next_index))
         if self.incoming.get(terms.id) is not transfer:
             return  # cancelled while the ack was queued
-        if transfer.progress.due():
+        if transfer.progress.due(transfer.progress.transferred, terms.size):
             self._emit(
                 ev.FileProgress(
                     self.session_id, terms.id, transfer.progress.transferred, terms.size, "in"

@@ -273,7 +273,12 @@ WORDS: tuple[str, ...] = (
 
 PASSWORD_WORDS = 2
 
-_CODE = re.compile(r"^\s*(\d{1,6})-(\S.*?)\s*$")
+#: What may stand between the parts of a code typed from hearing it: spaces, dashes (also the
+#: en and em dashes that phones and word processors turn a hyphen into), dots, commas and
+#: underscores, any number of them.
+_SEPARATORS = r"[\s\-\u2010-\u2015\u2212.,;:_/]+"
+_CODE = re.compile(rf"^\s*(\d{{1,6}}){_SEPARATORS}(\w.*?)[\s.,;:]*$")
+_SPLIT = re.compile(_SEPARATORS)
 
 
 def generate_password(n_words: int = PASSWORD_WORDS) -> str:
@@ -286,11 +291,33 @@ def make_code(session: str, password: str) -> str:
 
 
 def parse_code(code: str) -> tuple[str, str]:
-    """Split ``7-orbit-lantern`` into ("7", "orbit-lantern"); ValueError if it is not a code."""
+    """Split ``7-orbit-lantern`` into ("7", "orbit-lantern"); ValueError if it is not a code.
+
+    A code is read aloud and typed from hearing it, so any separator and any case are fine:
+    ``7 Orbit Lantern``, ``7.orbit.lantern`` and ``7, orbit, lantern`` are the same code.
+    """
     match = _CODE.match(code)
     if not match:
         raise ValueError(
             "A code looks like 7-orbit-lantern: the session number, a dash, then the words."
         )
     session, password = match.groups()
-    return str(int(session)), password.lower()
+    words = [word for word in _SPLIT.split(password.lower()) if word]
+    return str(int(session)), "-".join(words)
+
+
+def current_word(typed: str) -> tuple[str, str]:
+    """Split partly typed code into (everything before the word being typed, that word), for
+    completing the word as it is typed: ``"7 orb"`` -> ``("7 ", "orb")``."""
+    match = re.search(r"[^\s\-\u2010-\u2015\u2212.,;:_/]*$", typed)
+    start = match.start() if match else len(typed)
+    return typed[:start], typed[start:]
+
+
+def words_starting(prefix: str) -> list[str]:
+    """The code words that begin with ``prefix`` (any case), in list order; none for an
+    empty prefix or a number."""
+    prefix = prefix.lower()
+    if not prefix or not prefix.isalpha():
+        return []
+    return [word for word in WORDS if word.startswith(prefix)]

@@ -6,6 +6,9 @@ caught at once. What *can* happen is that someone we know by name shows up with 
 key: Alice reinstalled, or someone else calls themselves "alice". Both look the same from
 here, so both are refused (``peer_key_changed``) until the person checks and runs
 ``trust ID``; the new key then replaces the old one for that name. See docs/decisions.md.
+
+"The same name" means a name that could be taken for it (``names.look_alike``): "Bob ",
+"BOB" and "Bоb" with a Cyrillic "о" are all Bob here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import PeerKeyChangedError
 from messenger.store.files import read_json, write_json
+from messenger.store.names import skeletons
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +65,22 @@ class Contacts:
         data = self._load()
         if peer_id in data["trusted"] or not peer_name:
             return
-        for other_id, entry in data["people"].items():
-            if other_id != peer_id and entry.get("name") == peer_name:
-                raise PeerKeyChangedError(
-                    f"{peer_name!r} now has key {format_fingerprint(peer_id)}, but the "
-                    f"{peer_name!r} you know has key {format_fingerprint(other_id)}. Check the "
-                    f"new key with them (compare safety numbers), then run "
-                    f"`messenger-cli trust {peer_id}` to accept it."
-                )
+        known = _look_alike_in(data["people"], peer_name, peer_id)
+        if known is not None:
+            other_id, known_name = known
+            raise PeerKeyChangedError(
+                f"{peer_name!r} now has key {format_fingerprint(peer_id)}, but the "
+                f"{known_name!r} you know has key {format_fingerprint(other_id)}. Check the "
+                f"new key with them (compare safety numbers), then run "
+                f"`messenger-cli trust {peer_id}` to accept it."
+            )
+
+    def look_alike_of(self, name: str, person_id: str) -> Contact | None:
+        """The pinned contact (someone other than ``person_id``) whose name ``name`` could
+        pass for, if any: the person a newcomer may be posing as."""
+        people = self._load()["people"]
+        known = _look_alike_in(people, name, person_id)
+        return _contact(known[0], people[known[0]]) if known is not None else None
 
     def pin(self, peer_id: str, peer_name: str) -> bool:
         """Remember this person after a successful session; True if they are new.
@@ -79,9 +91,8 @@ class Contacts:
         people = data["people"]
         is_new = peer_id not in people
         if peer_id in data["trusted"] and peer_name:
-            for other_id in [i for i, e in people.items() if e.get("name") == peer_name]:
-                if other_id != peer_id:
-                    del people[other_id]
+            while (known := _look_alike_in(people, peer_name, peer_id)) is not None:
+                del people[known[0]]
             data["trusted"].remove(peer_id)
         entry = people.setdefault(peer_id, {"pinned_at": int(time.time()), "verified": False})
         entry["name"] = peer_name
@@ -101,6 +112,18 @@ class Contacts:
         if peer_id in data["people"]:
             data["people"][peer_id]["verified"] = verified
             write_json(self.path, data)
+
+
+def _look_alike_in(people: dict[str, Any], name: str, person_id: str) -> tuple[str, str] | None:
+    """(id, name) of someone other than ``person_id`` whose pinned name looks like ``name``."""
+    if not name:
+        return None
+    wanted = skeletons(name)
+    for other_id, entry in people.items():
+        other_name = str(entry.get("name") or "")
+        if other_id != person_id and other_name and wanted & skeletons(other_name):
+            return other_id, other_name
+    return None
 
 
 def _contact(person_id: str, entry: dict) -> Contact:

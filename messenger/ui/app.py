@@ -24,6 +24,8 @@ from messenger.ui.bridge import ClientBridge
 from messenger.ui.controller import EMBEDDED, AppController, ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.reconnect import ConnectionKeeper
+from messenger.ui.theme import message_box
+from messenger.ui.wording import for_people
 
 log = logging.getLogger("messenger.ui")
 
@@ -58,13 +60,14 @@ async def run_dialog(dialog: QDialog) -> int:
     return await done
 
 
-async def unlock_identity(controller: AppController) -> bool:
-    """Open the identity key: first-start welcome, passphrase prompt, or just load it."""
+async def unlock_identity(controller: AppController, server: str | None = None) -> bool:
+    """Open the identity key: first-start welcome, passphrase prompt, or just load it.
+    ``server`` (``--server``) is filled into the welcome's address."""
     from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
 
     profile = controller.profile
     if not profile.has_identity() or not profile.settings().get("server"):
-        welcome = WelcomeDialog(controller)
+        welcome = WelcomeDialog(controller, server=server if server != EMBEDDED else None)
         if await run_dialog(welcome) != QDialog.DialogCode.Accepted:
             return False
         controller.first_choice = welcome.choice
@@ -87,18 +90,23 @@ async def connect(
             window.attach(bridge)
             return bridge
         except ServerKeyChangedError as exc:
-            box = QMessageBox(
+            box = message_box(
+                window,
                 QMessageBox.Icon.Critical,
                 "The server's key has changed",
-                str(exc),
-                QMessageBox.StandardButton.NoButton,
-                window,
+                f"The server at {controller.server_address or choice.address} shows a "
+                "different key than the one Messenger remembered for it.",
+                "That happens when the server was set up again, or when someone is "
+                "intercepting your connection. Messenger did not connect. Trust the new key "
+                "only if the server's operator tells you its key changed.",
+            )
+            box.setDetailedText(
+                f"Remembered key:\n{format_fingerprint(exc.pinned)}\n\n"
+                f"Key shown now:\n{format_fingerprint(exc.presented)}\n\n"
+                "Ask the operator for the key their server shows "
+                "(messenger-server fingerprint) and compare."
             )
             box.setObjectName("serverKeyChanged")
-            box.setInformativeText(
-                "Messenger did not connect. Trust the new key only if the server's operator "
-                "confirmed it changed. New key:\n" + format_fingerprint(exc.presented)
-            )
             stay_off = box.addButton("Stay disconnected", QMessageBox.ButtonRole.RejectRole)
             box.addButton("I checked: trust the new key", QMessageBox.ButtonRole.AcceptRole)
             box.setDefaultButton(stay_off)
@@ -108,7 +116,8 @@ async def connect(
                 return None
             choice.expected_fingerprint = exc.presented
         except MessengerError as exc:
-            window.statusBar().showMessage(f"Not connected: {exc}")
+            address = controller.server_address or choice.address
+            window.statusBar().showMessage(f"Not connected: {for_people(exc, address)}")
             return exc
 
 
@@ -122,16 +131,16 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     try:
         profile = Profile.open(args.profile)
     except ProfileError as exc:
-        QMessageBox.critical(None, "Messenger", str(exc))
+        message_box(None, QMessageBox.Icon.Critical, "Messenger", str(exc)).exec()
         return 1
     controller = AppController(profile)
-    if not await unlock_identity(controller):
+    if not await unlock_identity(controller, args.server):
         return 0
     window = MainWindow(controller)
     window.closed.connect(closing.set)
     from messenger.ui.tray import TrayIcon
 
-    window.tray = TrayIcon(window)
+    window.set_tray(TrayIcon(window))
     window.show()
     choice = controller.first_choice or ServerChoice(
         args.server or str(profile.settings().get("server") or EMBEDDED)

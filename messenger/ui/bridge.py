@@ -3,11 +3,19 @@
 Widgets connect to these typed signals and never see a socket, a frame or a key. A single
 task reads ``client.events`` and emits; since qasync runs asyncio inside Qt's loop, the
 signals are emitted on the GUI thread.
+
+Session signals name the app's conversation key, not the relay's session number: ``resolve``
+(the controller's ``key_for``) translates each event as it is read, and an event of a session
+the app no longer knows is dropped. ``invited`` is the exception: an invitation has no
+conversation yet, so it carries the relay's number for the answer (and so does
+``invitationClosed``, which closes its prompt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import assert_never
 
 from PySide6.QtCore import QObject, Signal
@@ -15,9 +23,15 @@ from PySide6.QtCore import QObject, Signal
 from messenger import events as ev
 from messenger.client import Client
 
+log = logging.getLogger("messenger.ui")
+
+#: Relay session number -> conversation key, or None for a session the app does not know.
+Resolve = Callable[[str], "str | None"]
+
 
 class ClientBridge(QObject):
     codeCreated = Signal(str, str)  # session, code
+    # "session" below is the conversation key (see the module docstring).
     sessionReady = Signal(str, str, str, str, str)  # session, mode, safety, peer id, peer name
     messageReceived = Signal(str, str, str, float)  # session, message id, text, sent_at
     messageDelivered = Signal(str, str)  # session, message id
@@ -25,8 +39,8 @@ class ClientBridge(QObject):
     peerLeft = Signal(str)  # session
     sessionFailed = Signal(str, str, str)  # session, error code, message
     disconnected = Signal(str, str)  # error code, message
-    invited = Signal(str, str, str)  # session, from id, from name
-    invitationClosed = Signal(str, str)  # session, "expired" or "withdrawn"
+    invited = Signal(str, str, str)  # relay session number, from id, from name
+    invitationClosed = Signal(str, str)  # relay session number, "expired" or "withdrawn"
     pairingAttemptFailed = Signal(str, str, int)  # session, reason, tries left
     peopleChanged = Signal(list)  # [wire.Person]
     # File transfers. Sizes are ``object``: a Qt int is 32 bits and files pass 2 GiB.
@@ -37,9 +51,12 @@ class ClientBridge(QObject):
     fileCancelled = Signal(str, str, str, str)  # session, id, by ("me"/"peer"), reason
     fileFailed = Signal(str, str, str, str)  # session, id, error code, message
 
-    def __init__(self, client: Client, parent: QObject | None = None) -> None:
+    def __init__(
+        self, client: Client, parent: QObject | None = None, resolve: Resolve | None = None
+    ) -> None:
         super().__init__(parent)
         self.client = client
+        self._resolve: Resolve = resolve if resolve is not None else (lambda number: number)
         self._task = asyncio.ensure_future(self._pump())
 
     async def _pump(self) -> None:
@@ -47,22 +64,28 @@ class ClientBridge(QObject):
             self.emit_event(await self.client.events.get())
 
     def emit_event(self, event: ev.ClientEvent) -> None:
+        number = getattr(event, "session", None)
+        key = ""
+        if isinstance(number, str) and not isinstance(event, ev.Invited | ev.InvitationClosed):
+            found = self._resolve(number)
+            if found is None:
+                log.debug("dropped %s of a session the app does not know", type(event).__name__)
+                return
+            key = found
         if isinstance(event, ev.CodeCreated):
-            self.codeCreated.emit(event.session, event.code)
+            self.codeCreated.emit(key, event.code)
         elif isinstance(event, ev.SessionReady):
-            self.sessionReady.emit(
-                event.session, event.mode, event.safety, event.peer_id, event.peer_name
-            )
+            self.sessionReady.emit(key, event.mode, event.safety, event.peer_id, event.peer_name)
         elif isinstance(event, ev.MessageReceived):
-            self.messageReceived.emit(event.session, event.id, event.text, event.sent_at)
+            self.messageReceived.emit(key, event.id, event.text, event.sent_at)
         elif isinstance(event, ev.MessageDelivered):
-            self.messageDelivered.emit(event.session, event.id)
+            self.messageDelivered.emit(key, event.id)
         elif isinstance(event, ev.KeysRotated):
-            self.keysRotated.emit(event.session, event.epoch)
+            self.keysRotated.emit(key, event.epoch)
         elif isinstance(event, ev.PeerLeft):
-            self.peerLeft.emit(event.session)
+            self.peerLeft.emit(key)
         elif isinstance(event, ev.SessionFailed):
-            self.sessionFailed.emit(event.session or "", event.error.code.value, str(event.error))
+            self.sessionFailed.emit(key, event.error.code.value, str(event.error))
         elif isinstance(event, ev.Disconnected):
             self.disconnected.emit(event.error.code.value, str(event.error))
         elif isinstance(event, ev.Invited):
@@ -70,25 +93,30 @@ class ClientBridge(QObject):
         elif isinstance(event, ev.InvitationClosed):
             self.invitationClosed.emit(event.session, event.reason.value)
         elif isinstance(event, ev.PairingAttemptFailed):
-            self.pairingAttemptFailed.emit(event.session, event.reason.value, event.tries_left)
+            self.pairingAttemptFailed.emit(key, event.reason.value, event.tries_left)
         elif isinstance(event, ev.PeopleChanged):
             self.peopleChanged.emit(list(event.people))
         elif isinstance(event, ev.FileOffered):
-            self.fileOffered.emit(event.session, event.id, event.name, event.size, event.sha256)
+            self.fileOffered.emit(key, event.id, event.name, event.size, event.sha256)
         elif isinstance(event, ev.FileAccepted):
-            self.fileAccepted.emit(event.session, event.id, event.start_chunk)
+            self.fileAccepted.emit(key, event.id, event.start_chunk)
         elif isinstance(event, ev.FileProgress):
-            self.fileProgress.emit(
-                event.session, event.id, event.transferred, event.total, event.direction
-            )
+            self.fileProgress.emit(key, event.id, event.transferred, event.total, event.direction)
         elif isinstance(event, ev.FileCompleted):
-            self.fileCompleted.emit(
-                event.session, event.id, event.path, event.sha256, event.direction
-            )
+            self.fileCompleted.emit(key, event.id, event.path, event.sha256, event.direction)
         elif isinstance(event, ev.FileCancelled):
-            self.fileCancelled.emit(event.session, event.id, event.by, event.reason)
+            self.fileCancelled.emit(key, event.id, event.by, event.reason)
         elif isinstance(event, ev.FileFailed):
-            self.fileFailed.emit(event.session, event.id, event.code, event.message)
+            self.fileFailed.emit(key, event.id, event.code, event.message)
+        elif isinstance(
+            event,
+            ev.MessageSent
+            | ev.MessageFailed
+            | ev.ContactPresence
+            | ev.EnvelopeDropped
+            | ev.CaughtUp,
+        ):
+            pass  # conversations outside a live session: the conversation list (issue 12)
         else:
             assert_never(event)
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from messenger.ui.file_choosers import ask_for_files
 from messenger.ui.icons import attach_icon
 from messenger.ui.transfer_widgets import TransferCard
+from messenger.ui.wording import KEYS_RENEWED
 
 #: What the tick shows: sent (sealed and handed to the relay) / delivered (sealed receipt).
 TICK_SENT = "✓"
@@ -129,13 +130,13 @@ class Bubble(QFrame):
 class ChatPage(QWidget):
     """Messages of one session plus its composer."""
 
-    sendRequested = Signal(str, str)  # session id, text
-    verifyRequested = Signal(str)  # session id
-    fileRequested = Signal(str, str)  # session id, local path
+    sendRequested = Signal(str, str)  # conversation key, text
+    verifyRequested = Signal(str)  # conversation key
+    fileRequested = Signal(str, str)  # conversation key, local path
 
-    def __init__(self, session_id: str, title: str, mode: str, parent: QWidget | None = None):
+    def __init__(self, key: str, title: str, mode: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session_id = session_id
+        self.key = key
         self.mode = mode
         self._bubbles: dict[str, Bubble] = {}
         self._ready = False
@@ -145,15 +146,17 @@ class ChatPage(QWidget):
         self.setAcceptDrops(True)
 
         header = QHBoxLayout()
-        self.title = QLabel(title)
+        self.title = QLabel()
         self.title.setObjectName("chatTitle")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a peer's name, whatever it holds
+        self.title.setText(title)
         self.badge = QLabel("")
         self.badge.setObjectName("verifiedBadge")
         self.verify_button = QPushButton("Verify…")
         self.verify_button.setObjectName("verifyButton")
         self.verify_button.setEnabled(False)
         self.verify_button.setToolTip("Compare safety numbers with the other person")
-        self.verify_button.clicked.connect(lambda: self.verifyRequested.emit(self.session_id))
+        self.verify_button.clicked.connect(lambda: self.verifyRequested.emit(self.key))
         header.addWidget(self.title)
         header.addWidget(self.badge)
         header.addStretch(1)
@@ -199,12 +202,29 @@ class ChatPage(QWidget):
     # -- what the page shows ----------------------------------------------------------------
 
     def add_system_line(self, text: str) -> QLabel:
-        line = QLabel(text)
+        """A centred line about the session; plain text (it quotes names and reasons)."""
+        line = QLabel()
         line.setObjectName("systemLine")
+        line.setTextFormat(Qt.TextFormat.PlainText)
+        line.setText(text)
         line.setWordWrap(True)
         line.setAlignment(Qt.AlignmentFlag.AlignCenter)
         line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.column.addWidget(line)
+        return line
+
+    def note_keys_renewed(self, when: float) -> QLabel:
+        """A quiet "Keys renewed" line; renewals in a row update one line instead of adding
+        more (they happen every few minutes, on both sides)."""
+        last = self.column.itemAt(self.column.count() - 1)
+        line = last.widget() if last is not None else None
+        if isinstance(line, QLabel) and line.property("renewals"):
+            count = int(line.property("renewals")) + 1
+        else:
+            line, count = self.add_system_line(""), 1
+        line.setProperty("renewals", count)
+        times = "" if count == 1 else f" ({count} times)"
+        line.setText(f"{KEYS_RENEWED} at {clock(when)}{times}.")
         return line
 
     def add_message(self, message_id: str, text: str, timestamp: float, outgoing: bool) -> Bubble:
@@ -270,7 +290,7 @@ class ChatPage(QWidget):
     # -- private ----------------------------------------------------------------------------
 
     def _submit(self, text: str) -> None:
-        self.sendRequested.emit(self.session_id, text)
+        self.sendRequested.emit(self.key, text)
 
     def clear_composer(self) -> None:
         self.composer.clear()
@@ -287,7 +307,7 @@ class ChatPage(QWidget):
     def _request_files(self, paths: list[str]) -> None:
         if self.takes_files:
             for path in paths:
-                self.fileRequested.emit(self.session_id, path)
+                self.fileRequested.emit(self.key, path)
 
     def _consider_drag(self, event: QDragMoveEvent) -> None:
         if self.takes_files and local_files(event.mimeData()):

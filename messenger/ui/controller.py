@@ -3,13 +3,21 @@
 Dialogs and windows call its coroutines (from ``@asyncSlot`` handlers) and listen to
 ``bridge`` signals for what happens on the network. Blocking work (key generation,
 passphrase KDFs) runs in the default executor, never on the GUI thread.
+
+Conversations are keyed by the app's own ids (``SessionInfo.key``, one per list entry),
+never by the relay's session numbers: the relay reuses a number once its session has
+ended, and an ended conversation stays in the list. The relay number of a live session maps
+to its key here (``key_for``), and the bridge translates every event through that map, so
+windows and dialogs only ever see keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -20,16 +28,33 @@ from messenger.client import Client
 from messenger.courier import Courier
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
-from messenger.protocol.errors import LocalProtocolError, MessengerError
+from messenger.protocol.errors import LocalProtocolError, MessengerError, ServerUnreachableError
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
 from messenger.store.worker import DatabaseWorker
 from messenger.transfer_link import TransferLink
 from messenger.ui.bridge import ClientBridge
-from server.embedded import EmbeddedRelay
+from messenger.ui.hosting import HostingView, address_text, local_addresses
+from server.embedded import ALL_INTERFACES, DEFAULT_PORT, LOOPBACK, EmbeddedRelay
 
 EMBEDDED = "embedded"
+#: Who may connect to the relay hosted here (setting "host_scope").
+HOST_EVERYONE = "everyone"
+HOST_LOOPBACK = "loopback"
+
+
+def hosting_from(settings: dict[str, object]) -> tuple[str, int]:
+    """(scope, port) for the relay hosted here, from the profile's settings; everyone on
+    5555 unless the person chose otherwise (port 0: any free port, for tests)."""
+    scope = settings.get("host_scope")
+    port = settings.get("host_port")
+    return (
+        scope
+        if isinstance(scope, str) and scope in (HOST_EVERYONE, HOST_LOOPBACK)
+        else HOST_EVERYONE,
+        port if isinstance(port, int) and 0 <= port <= 65535 else DEFAULT_PORT,
+    )
 
 
 @dataclass
@@ -51,15 +76,33 @@ class ServerChoice:
             raise LocalProtocolError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class PersonStatus:
+    """What we know of someone online: a pinned contact (verified or not), or someone new,
+    possibly using the name of a contact (``looks_like``: that contact's name)."""
+
+    known: bool
+    verified: bool
+    looks_like: str = ""
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass
 class SessionInfo:
-    """What the window shows about one session."""
+    """What the window shows about one conversation (one entry of the list)."""
 
     session: Session
     title: str
     code: str = ""
     verified: bool = False
     unread: int = 0
+    #: The app's own id for this conversation: what pages, list entries and signals use.
+    key: str = field(default_factory=_new_key)
+    #: The session failed, was left, or its connection dropped: its relay number is free.
+    ended: bool = False
 
 
 class AppController(QObject):
@@ -67,8 +110,8 @@ class AppController(QObject):
     connectionChanged = Signal(str)
     #: fingerprint (grouped), first use
     serverKeyShown = Signal(str, bool)
-    sessionAdded = Signal(str)  # session id
-    sessionRemoved = Signal(str)
+    sessionAdded = Signal(str)  # conversation key
+    sessionRemoved = Signal(str)  # conversation key
 
     def __init__(self, profile: Profile, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -84,9 +127,62 @@ class AppController(QObject):
         self.relay: EmbeddedRelay | None = None
         self.server_fingerprint = ""
         self.server_address = ""
+        #: Conversations by key, ended ones too, until the person closes them.
         self.sessions: dict[str, SessionInfo] = {}
+        #: Relay session number -> key, for the sessions still alive on this connection.
+        self._live: dict[str, str] = {}
         #: What the first-start welcome chose, if it ran.
         self.first_choice: ServerChoice | None = None
+        #: This computer's network addresses (tests replace it: they must not depend on
+        #: the machine's interfaces).
+        self.find_addresses: Callable[[], list[str]] = local_addresses
+
+    # -- hosting a relay here ---------------------------------------------------------------
+
+    def hosting_settings(self) -> tuple[str, int]:
+        """(scope, port) saved for the relay hosted here: everyone on 5555 by default."""
+        return hosting_from(self.profile.settings())
+
+    def new_relay(self) -> EmbeddedRelay:
+        """The relay to host, as the settings ask for it (not started)."""
+        scope, port = self.hosting_settings()
+        host = ALL_INTERFACES if scope == HOST_EVERYONE else LOOPBACK
+        return EmbeddedRelay(self.profile.path / "relay", host=host, port=port)
+
+    async def _start_relay(self) -> tuple[str, int]:
+        """Host the relay (again, if its settings changed) and return where to connect."""
+        wanted = self.new_relay()
+        if self.relay is not None and self.relay.requested != wanted.requested:
+            relay, self.relay = self.relay, None
+            await relay.stop()
+        if self.relay is None:
+            try:
+                await wanted.start()
+            except OSError as exc:
+                raise ServerUnreachableError(
+                    f"Messenger could not host a server on port {wanted.config.port} or the "
+                    f"next ones ({exc.strerror or exc}). Choose another port in Settings."
+                ) from None
+            self.relay = wanted
+            assert wanted.address is not None
+            _scope, port = self.hosting_settings()
+            if port and wanted.address[1] != port:
+                # Taken by something else: remember the one we got, so others find us there.
+                self.profile.save_settings(host_port=wanted.address[1])
+        assert self.relay.address is not None
+        return LOOPBACK, self.relay.address[1]
+
+    def hosting_view(self) -> HostingView | None:
+        """What to tell others about the relay hosted here (None when not hosting)."""
+        relay = self.relay
+        if relay is None or relay.address is None:
+            return None
+        port = relay.address[1]
+        addresses = [] if relay.config.host == LOOPBACK else self.find_addresses()
+        shown = [address_text(host, port) for host in addresses]
+        if not shown:
+            shown = [address_text(LOOPBACK, port)]
+        return HostingView(shown, not addresses, relay.fingerprint)
 
     # -- identity and connection ------------------------------------------------------------
 
@@ -120,11 +216,11 @@ class AppController(QObject):
             relay, self.relay = self.relay, None
             await relay.stop()
         if choice.embedded:
-            if self.relay is None:
-                self.relay = EmbeddedRelay(self.profile.path / "relay")
-                await self.relay.start()
-            assert self.relay.address is not None
-            host, port = self.relay.address
+            try:
+                host, port = await self._start_relay()
+            except MessengerError:
+                self.connectionChanged.emit("disconnected")
+                raise
         else:
             host, port = choice.host_port()
         self.server_address = f"{host}:{port}"
@@ -162,15 +258,24 @@ class AppController(QObject):
             self.connectionChanged.emit("disconnected")
             raise
         self.client = client
-        self.bridge = ClientBridge(client, self)
-        self.bridge.disconnected.connect(lambda *_: self.connectionChanged.emit("disconnected"))
+        self.bridge = ClientBridge(client, self, resolve=self.key_for)
+        self.bridge.sessionFailed.connect(lambda key, *_: self._over(key))
+        self.bridge.peerLeft.connect(self._over)
+        self.bridge.disconnected.connect(self._disconnected)
         self.profile.save_settings(server=choice.address)
         self.connectionChanged.emit("connected")
         return self.bridge
 
+    def _disconnected(self) -> None:
+        for key in list(self._live.values()):
+            self._over(key)
+        self.connectionChanged.emit("disconnected")
+
     async def _drop_connection(self) -> None:
         """Let go of the previous connection (a reconnect replaces it)."""
         bridge, client, self.bridge, self.client = self.bridge, self.client, None, None
+        for key in list(self._live.values()):
+            self._over(key)
         if bridge is not None:
             bridge.stop()
         if client is not None:
@@ -195,28 +300,50 @@ class AppController(QObject):
             raise LocalProtocolError("Not connected to a server.")
         return self.client
 
+    def key_for(self, relay_session: str) -> str | None:
+        """The conversation a live relay session number belongs to (None once it ended)."""
+        return self._live.get(relay_session)
+
     def open_sessions(self) -> list[str]:
-        """Ids of the sessions that have not ended: what leaving this connection would end."""
+        """Keys of the conversations that have not ended: what leaving would end."""
         return [
-            sid
-            for sid, info in self.sessions.items()
-            if info.session.state is not SessionState.CLOSED
+            key
+            for key, info in self.sessions.items()
+            if not info.ended and info.session.state is not SessionState.CLOSED
         ]
+
+    def _over(self, key: str) -> None:
+        """The conversation's session ended: its relay number may name another one now."""
+        info = self.sessions.get(key)
+        if info is None:
+            return
+        info.ended = True
+        if self._live.get(info.session.id) == key:
+            del self._live[info.session.id]
 
     def _add(self, session: Session, title: str, code: str = "") -> SessionInfo:
         info = SessionInfo(session, title, code)
-        self.sessions[session.id] = info
-        self.sessionAdded.emit(session.id)
+        self.sessions[info.key] = info
+        self._live[session.id] = info.key
+        self.sessionAdded.emit(info.key)
+        return info
+
+    def _forget(self, key: str) -> SessionInfo | None:
+        info = self.sessions.pop(key, None)
+        if info is not None:
+            if self._live.get(info.session.id) == key:
+                del self._live[info.session.id]
+            self.sessionRemoved.emit(key)
         return info
 
     async def create_code(self, password: str | None = None) -> SessionInfo:
         session, code = await self._client().create_session(password)
-        return self._add(session, f"Session {session.id}", code)
+        return self._add(session, f"Code {code}", code)
 
     async def join_code(self, code: str, password: str | None = None) -> SessionInfo:
         """Join and wait for the handshake, so a wrong password is reported to the dialog."""
         session = await self._client().join_session(code, password)
-        return await self._until_ready(self._add(session, f"Session {session.id}"))
+        return await self._until_ready(self._add(session, "Joining…"))
 
     async def invite(self, person_id: str, name: str) -> SessionInfo:
         """Invite and wait until they accept and the handshake verifies (or it fails)."""
@@ -227,70 +354,83 @@ class AppController(QObject):
         try:
             await info.session.wait_ready()
         except BaseException:
-            if self.sessions.pop(info.session.id, None) is not None:
-                self.sessionRemoved.emit(info.session.id)
+            self._forget(info.key)
             raise
         return info
 
-    async def answer(self, session_id: str, accept: bool, name: str) -> SessionInfo | None:
-        session = await self._client().answer_invitation(session_id, accept)
+    async def answer(self, relay_session: str, accept: bool, name: str) -> SessionInfo | None:
+        """Answer an invitation (it names the relay's session number: no entry exists yet)."""
+        session = await self._client().answer_invitation(relay_session, accept)
         return self._add(session, name or "Contact") if session is not None else None
 
     async def people(self) -> list:
         return list(await self._client().list_people(watch=True))
 
-    async def send(self, session_id: str, text: str) -> str:
-        return await self.sessions[session_id].session.send_text(text)
+    def person_status(self, person_id: str, name: str) -> PersonStatus:
+        """Whether someone online is a contact (pinned key), verified, or new; a newcomer
+        whose name passes for a contact's is flagged (``store.names``)."""
+        contacts = self.profile.contacts
+        contact = contacts.get(person_id)
+        if contact is not None:
+            return PersonStatus(known=True, verified=contact.verified)
+        other = contacts.look_alike_of(name, person_id)
+        return PersonStatus(known=False, verified=False, looks_like=other.name if other else "")
 
-    async def rotate(self, session_id: str) -> None:
-        await self.sessions[session_id].session.rotate()
+    async def send(self, key: str, text: str) -> str:
+        return await self._session(key).send_text(text)
 
-    async def close_session(self, session_id: str) -> None:
-        info = self.sessions.pop(session_id, None)
-        if info is not None:
+    async def rotate(self, key: str) -> None:
+        await self._session(key).rotate()
+
+    async def close_session(self, key: str) -> None:
+        """Leave the conversation's session if it is still open, and drop its entry."""
+        info = self._forget(key)
+        if info is not None and not info.ended:
             await info.session.leave()
-            self.sessionRemoved.emit(session_id)
 
     # -- file transfers ---------------------------------------------------------------------
 
-    def _session(self, session_id: str) -> Session:
-        info = self.sessions.get(session_id)
-        if info is None:
+    def _session(self, key: str) -> Session:
+        info = self.sessions.get(key)
+        if info is None or info.ended:
             raise LocalProtocolError("This session has ended.")
         return info.session
 
-    async def send_file(self, session_id: str, path: Path | str) -> str | None:
+    async def send_file(self, key: str, path: Path | str) -> str | None:
         """Offer a file; returns its transfer id, or None while it waits for the session to
         be ready. Raises FileError (unreadable) or MessengerError (session over)."""
-        return await self._session(session_id).send_file(Path(path))
+        return await self._session(key).send_file(Path(path))
 
-    async def answer_file(self, session_id: str, transfer_id: str, folder: Path | None) -> None:
+    async def answer_file(self, key: str, transfer_id: str, folder: Path | None) -> None:
         """Save an offered file into ``folder`` (remembered as the next default), or
         decline it with None."""
-        await self._session(session_id).answer_file(transfer_id, folder)
+        await self._session(key).answer_file(transfer_id, folder)
         if folder is not None:
             self.profile.save_settings(download_dir=str(folder))
 
-    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
-        await self._session(session_id).cancel_file(transfer_id)
+    async def cancel_file(self, key: str, transfer_id: str) -> None:
+        await self._session(key).cancel_file(transfer_id)
 
     def download_dir(self) -> Path:
-        """Where the folder chooser starts: the profile's "download_dir", else Downloads."""
+        """Where the folder chooser starts: the folder last saved into, else Downloads, else
+        the home folder; always one that exists (a chooser opened on a missing folder
+        shows nothing and keeps its Choose button grey). Downloads is never created here:
+        the person can make it in the chooser."""
         saved = self.profile.settings().get("download_dir")
-        if isinstance(saved, str) and saved:
-            return Path(saved).expanduser()
-        return Path(platformdirs.user_downloads_dir())
+        candidates = [Path(saved).expanduser()] if isinstance(saved, str) and saved else []
+        candidates += [Path(platformdirs.user_downloads_dir()), Path.home()]
+        return next((folder for folder in candidates if folder.is_dir()), Path.home())
 
-    def outgoing_file(self, session_id: str, transfer_id: str) -> tuple[str, int] | None:
+    def outgoing_file(self, key: str, transfer_id: str) -> tuple[str, int] | None:
         """Name and size of a running outgoing transfer (for one the window did not see
         start: a file queued before the session was ready)."""
-        info = self.sessions.get(session_id)
+        info = self.sessions.get(key)
         transfers = info.session.transfers if info is not None else None
         transfer = transfers.outgoing.get(transfer_id) if transfers is not None else None
         return (transfer.path.name, transfer.size) if transfer is not None else None
 
-    def mark_verified(self, session_id: str, verified: bool = True) -> None:
-        info = self.sessions[session_id]
+    def mark_verified(self, key: str, verified: bool = True) -> None:
+        info = self.sessions[key]
         info.verified = verified
         if info.session.mode == "rsa" and info.session.peer_id:
             self.profile.contacts.mark_verified(info.session.peer_id, verified)

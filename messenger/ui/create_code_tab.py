@@ -107,7 +107,7 @@ class CreateCodeTab(NewSessionTab):
         if not self._alive():
             return
         self._show_code(info.code or info.session.id, own_password=password is not None)
-        self.sessionStarted.emit(info.session.id)
+        self.sessionStarted.emit(info.key)
 
     def _show_code(self, code: str, own_password: bool) -> None:
         """Swap the form for the code; a second "Create code" would only make a second,

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QStringListModel, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QCompleter,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 from qasync import asyncSlot
 
-from messenger.protocol.codes import parse_code
+from messenger.protocol.codes import WORDS, current_word, parse_code
 from messenger.protocol.errors import MessengerError
 from messenger.ui.new_session_tab import NewSessionTab, busy, password_field
 from messenger.ui.theme import grow_to_fit, hint_label, monospace_font, set_primary
@@ -16,7 +25,32 @@ from messenger.ui.theme import grow_to_fit, hint_label, monospace_font, set_prim
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
 
-__all__ = ["JoinCodeTab"]
+__all__ = ["CodeWordCompleter", "JoinCodeTab"]
+
+#: A completion path that matches no code word (a number or nothing typed yet).
+_NO_WORD = "\u0000"
+
+
+class CodeWordCompleter(QCompleter):
+    """Completes the code word being typed, not the whole field: ``7 orb`` offers
+    ``orbit`` and choosing it gives ``7 orbit``. Numbers and separators get no offer."""
+
+    def __init__(self, field: QLineEdit) -> None:
+        super().__init__(field)
+        # Parented to the completer: a model without a parent is freed by Python at once.
+        self.setModel(QStringListModel(sorted(WORDS), self))
+        self.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setModelSorting(QCompleter.ModelSorting.CaseInsensitivelySortedModel)
+        self.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self._field = field
+
+    def splitPath(self, path: str) -> list[str]:
+        word = current_word(path)[1]
+        return [word if word.isalpha() else _NO_WORD]
+
+    def pathFromIndex(self, index: QModelIndex | QPersistentModelIndex) -> str:
+        head = current_word(self._field.text())[0]
+        return head + str(index.data())
 
 
 class JoinCodeTab(NewSessionTab):
@@ -30,6 +64,7 @@ class JoinCodeTab(NewSessionTab):
         self.code_input.setObjectName("codeInput")
         self.code_input.setPlaceholderText("7-orbit-lantern")
         self.code_input.setFont(monospace_font())
+        self.code_input.setCompleter(CodeWordCompleter(self.code_input))
         self.number_check = QCheckBox("I have a session number and password instead")
         self.number_check.toggled.connect(self._number_mode_toggled)
         self.session_number_input = QLineEdit()
@@ -55,7 +90,12 @@ class JoinCodeTab(NewSessionTab):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 16)
         layout.setSpacing(10)
-        layout.addWidget(hint_label("Type the code the other person gave you."))
+        layout.addWidget(
+            hint_label(
+                "Type the code the other person gave you. Spaces or dashes between the "
+                "words are both fine."
+            )
+        )
         layout.addWidget(self.code_input)
         layout.addWidget(self.number_check)
         layout.addWidget(self.number_box)
@@ -111,4 +151,4 @@ class JoinCodeTab(NewSessionTab):
             return
         if not self._alive():
             return
-        self.sessionStarted.emit(info.session.id)
+        self.sessionStarted.emit(info.key)

@@ -7,11 +7,12 @@ cards have their own router (``transfer_cards``), the status bar its own widget
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -30,11 +31,14 @@ from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
 from messenger.ui.session_list import SESSION_ID_ROLE, SessionList
 from messenger.ui.status_bar import WindowStatusBar
+from messenger.ui.theme import message_box
 from messenger.ui.transfer_cards import TransferCards
 from messenger.ui.tray import TrayIcon
+from messenger.ui.window_exit import TrayAndQuit
+from messenger.ui.wording import session_kind, technical_kind
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TrayAndQuit, QMainWindow):
     #: Session > Reconnect now: skip the pause before the next connection attempt.
     reconnectRequested = Signal()
     #: Settings chose another server ("embedded" or "host:port"): connect there now.
@@ -45,13 +49,15 @@ class MainWindow(QMainWindow):
     def __init__(self, controller: AppController) -> None:
         super().__init__()
         self.controller = controller
-        self.setWindowTitle("Messenger")
         self.setMinimumSize(760, 480)
         self.pages: dict[str, ChatPage] = {}
         self._dialogs: list[QWidget] = []
         #: Invitation prompts on screen, by session, so an expired one can be closed.
         self._invitation_boxes: dict[str, QMessageBox] = {}
         self.tray: TrayIcon | None = None
+        #: Set once the person confirmed quitting (or nothing needed confirming).
+        self._quitting = False
+        self.update_title()
 
         self.session_list = SessionList()
         self.session_list.currentItemChanged.connect(self._show_selected)
@@ -71,6 +77,7 @@ class MainWindow(QMainWindow):
 
         self.status_bar = WindowStatusBar()
         self.setStatusBar(self.status_bar)
+        self.status_bar.hosting_button.clicked.connect(self.show_hosting)
         self.transfers = TransferCards(controller, self.pages, self.session_list, self)
         self.transfers.incoming.connect(self._note_incoming)
 
@@ -104,7 +111,7 @@ class MainWindow(QMainWindow):
             session_menu, "&Settings…", "Ctrl+,", self.open_settings
         )
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(session_menu, "&Quit", QKeySequence.StandardKey.Quit, self.quit_app)
         tools_menu = self.menuBar().addMenu("&Tools")
         self.lab_action = self._action(tools_menu, "Cipher &lab…", "Ctrl+L", self.open_cipher_lab)
         help_menu = self.menuBar().addMenu("&Help")
@@ -145,48 +152,65 @@ class MainWindow(QMainWindow):
         item = self.session_list.currentItem()
         if item is None:
             return None
-        session_id = item.data(SESSION_ID_ROLE)
-        return session_id if isinstance(session_id, str) else None
+        key = item.data(SESSION_ID_ROLE)
+        return key if isinstance(key, str) else None
 
-    def page(self, session_id: str) -> ChatPage | None:
-        return self.pages.get(session_id)
+    def page(self, key: str) -> ChatPage | None:
+        return self.pages.get(key)
 
     # -- controller signals -----------------------------------------------------------------
 
     def _connection_changed(self, state: str) -> None:
         self.status_bar.show_connection(state)
+        view = self.controller.hosting_view()
+        relay = self.controller.relay
+        port = relay.address[1] if view is not None and relay and relay.address else None
+        self.status_bar.show_hosting(port, view.summary if view is not None else "")
+
+    def show_hosting(self) -> None:
+        """The status bar's "Hosting" button: where others connect, and the key to tell."""
+        from messenger.ui.hosting import HostingDialog
+
+        view = self.controller.hosting_view()
+        if view is None:
+            return
+        dialog = HostingDialog(view, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _server_key_shown(self, fingerprint: str, first_use: bool) -> None:
-        self.status_bar.show_server_key(fingerprint, first_use)
+        # The server hosted here is our own: no "first contact" news about it.
+        hosting = self.controller.relay is not None
+        self.status_bar.show_server_key(fingerprint, first_use and not hosting)
 
-    def _session_added(self, session_id: str) -> None:
-        info = self.controller.sessions[session_id]
+    def _session_added(self, key: str) -> None:
+        info = self.controller.sessions[key]
         mode = info.session.mode
-        page = ChatPage(session_id, info.title, mode)
+        page = ChatPage(key, info.title, mode)
         page.sendRequested.connect(self.send_message)
         page.verifyRequested.connect(lambda sid: self.verify_session(sid))
         page.fileRequested.connect(self.transfers.send_file)
-        self.pages[session_id] = page
+        self.pages[key] = page
         self.stack.addWidget(page)
-        item = self.session_list.add_session(session_id, info.title, mode)
+        item = self.session_list.add_session(key, info.title, mode)
         self.session_list.setCurrentItem(item)
         if mode == "rsa":
-            page.add_system_line(f"Setting up an RSA session with {info.title}…")
+            page.add_system_line(f"Setting up an invited session with {info.title}\u2026")
 
     # -- bridge signals ---------------------------------------------------------------------
 
-    def _code_created(self, session_id: str, code: str) -> None:
-        page = self.pages.get(session_id)
+    def _code_created(self, key: str, code: str) -> None:
+        page = self.pages.get(key)
         if page is not None:
             page.add_system_line(f"Code: {code} — waiting for the other person to join.")
 
     def _session_ready(
-        self, session_id: str, mode: str, safety: str, peer_id: str, peer_name: str
+        self, key: str, mode: str, safety: str, peer_id: str, peer_name: str
     ) -> None:
-        page = self.pages.get(session_id)
+        page = self.pages.get(key)
         if page is None:
             return
-        info = self.controller.sessions[session_id]
+        info = self.controller.sessions[key]
         if peer_name:
             info.title = peer_name
             page.title.setText(peer_name)
@@ -194,98 +218,102 @@ class MainWindow(QMainWindow):
         info.verified = bool(contact and contact.verified)
         page.set_ready(True)
         page.set_verified(info.verified)
-        kind = "RSA" if mode == "rsa" else "Password"
         page.add_system_line(
-            f"{kind} session ready. End-to-end encrypted; "
-            "compare safety numbers to be sure (Verify…)."
+            f"{session_kind(mode)} ready. End-to-end encrypted; "
+            "compare safety numbers to be sure (Verify\u2026)."
         )
         self.session_list.update_session(
-            session_id, title=info.title, state="ready", verified=info.verified, time=time.time()
+            key, title=info.title, state="ready", verified=info.verified, time=time.time()
         )
         self._update_epoch()
 
-    def _message_received(
-        self, session_id: str, message_id: str, text: str, sent_at: float
-    ) -> None:
-        page = self.pages.get(session_id)
+    def _message_received(self, key: str, message_id: str, text: str, sent_at: float) -> None:
+        page = self.pages.get(key)
         if page is None:
             return
         page.add_message(message_id, text, time.time(), outgoing=False)
-        self._note_incoming(session_id, text[:120])
+        self._note_incoming(key, text[:120])
 
-    def _note_incoming(self, session_id: str, summary: str) -> None:
-        """Something arrived: count it unread (and notify) unless the session is in front."""
-        in_front = self.isActiveWindow() and self.current_session() == session_id
-        info = self.controller.sessions.get(session_id)
+    def _note_incoming(self, key: str, summary: str) -> None:
+        """Something arrived: count it unread unless the session is in front, and notify
+        while the window is not (unfocused, minimised or in the tray)."""
+        away = not self.isActiveWindow() or self.isMinimized() or not self.isVisible()
+        in_front = not away and self.current_session() == key
+        info = self.controller.sessions.get(key)
         if not in_front and info is not None:
             info.unread += 1
-            self.session_list.update_session(session_id, unread=info.unread, time=time.time())
+            self.session_list.update_session(key, unread=info.unread, time=time.time())
             self._update_tray()
-            if self.tray is not None:
-                self.tray.notify(info.title, summary)
+            if away and self.tray is not None:
+                preview = self.controller.profile.settings().get("notification_previews", True)
+                self.tray.notify(info.title, summary if preview else "New message")
         else:
-            self.session_list.update_session(session_id, time=time.time())
+            self.session_list.update_session(key, time=time.time())
 
-    def _message_delivered(self, session_id: str, message_id: str) -> None:
-        page = self.pages.get(session_id)
+    def _message_delivered(self, key: str, message_id: str) -> None:
+        page = self.pages.get(key)
         if page is not None:
             page.mark_delivered(message_id)
 
-    def _keys_rotated(self, session_id: str, epoch: int) -> None:
-        page = self.pages.get(session_id)
+    def _keys_rotated(self, key: str, epoch: int) -> None:
+        page = self.pages.get(key)
         if page is not None:
-            page.add_system_line(f"Keys rotated (epoch {epoch}).")
+            page.note_keys_renewed(time.time())
         self._update_epoch()
 
-    def _peer_left(self, session_id: str) -> None:
-        self._end(session_id, "The other person left the session.")
+    def _peer_left(self, key: str) -> None:
+        self._end(key, "The other person left the session.")
 
-    def _session_failed(self, session_id: str, code: str, message: str) -> None:
-        if session_id:
-            self._end(session_id, f"Session ended: {message}", state="failed")
+    def _session_failed(self, key: str, code: str, message: str) -> None:
+        if key:
+            self._end(key, f"Session ended: {message}", state="failed")
 
     def _disconnected(self, code: str, message: str) -> None:
         self._connection_changed("disconnected")
         self.statusBar().showMessage(message)
 
-    def _end(self, session_id: str, text: str, state: str = "ended") -> None:
-        page = self.pages.get(session_id)
+    def _end(self, key: str, text: str, state: str = "ended") -> None:
+        page = self.pages.get(key)
         if page is not None:
             page.add_system_line(text)
             page.set_ended()
-        self.transfers.end_session(session_id)
-        self.session_list.update_session(session_id, state=state)
+        self.transfers.end_session(key)
+        self.session_list.update_session(key, state=state)
 
     @asyncSlot(str, str, str)
-    async def _invited(self, session_id: str, from_id: str, from_name: str) -> None:
+    async def _invited(self, key: str, from_id: str, from_name: str) -> None:
         who = from_name or from_id[:16]
-        box = QMessageBox(
+        box = message_box(
+            self,
             QMessageBox.Icon.Question,
             "Invitation",
-            f"{who} wants to start an RSA session with you.\n\n"
-            f"Their key: {format_fingerprint(from_id)}",
-            QMessageBox.StandardButton.NoButton,
-            self,
+            f"{who} invites you to a conversation.",
+            "Accept if you expect it. Check who it is with Verify\u2026 once it starts.",
+        )
+        box.setDetailedText(
+            f"An invited session ({technical_kind('rsa')}).\n\n"
+            f"Their key fingerprint:\n{format_fingerprint(from_id)}"
         )
         box.setObjectName("invitationBox")
         box.setProperty("inviter", who)
-        box.setTextFormat(Qt.TextFormat.PlainText)
         accept = box.addButton("Accept", QMessageBox.ButtonRole.AcceptRole)
         decline = box.addButton("Decline", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(decline)
         self._dialogs.append(box)
-        self._invitation_boxes[session_id] = box
+        self._invitation_boxes[key] = box
         done = self.controller.loop_future()
         box.finished.connect(lambda _result: None if done.done() else done.set_result(None))
         box.open()
         await done
         self._dialogs.remove(box)
-        if self._invitation_boxes.pop(session_id, None) is None:
+        if self._invitation_boxes.pop(key, None) is None:
             return  # closed because the invitation expired or was withdrawn: nothing to answer
         try:
-            await self.controller.answer(session_id, box.clickedButton() is accept, who)
+            await self.controller.answer(key, box.clickedButton() is accept, who)
         except MessengerError as exc:
-            QMessageBox.warning(self, "Invitation", str(exc))
+            warning = message_box(self, QMessageBox.Icon.Warning, "Invitation", str(exc))
+            warning.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            warning.open()
 
     def _invitation_closed(self, session_id: str, reason: str) -> None:
         """An invitation on screen is gone: close its prompt (so it cannot be accepted into
@@ -300,11 +328,10 @@ class MainWindow(QMainWindow):
             if reason == "expired"
             else f"was withdrawn ({who} left or went offline)"
         )
-        notice = QMessageBox(
-            QMessageBox.Icon.Information, "Invitation", f"The invitation {why}.", parent=self
+        notice = message_box(
+            self, QMessageBox.Icon.Information, "Invitation", f"The invitation {why}."
         )
         notice.setObjectName("invitationClosedBox")
-        notice.setTextFormat(Qt.TextFormat.PlainText)
         notice.open()
         self._dialogs.append(notice)
         notice.finished.connect(lambda _result: self._dialogs.remove(notice))
@@ -324,16 +351,16 @@ class MainWindow(QMainWindow):
     # -- actions ----------------------------------------------------------------------------
 
     @asyncSlot(str, str)
-    async def send_message(self, session_id: str, text: str) -> None:
-        page = self.pages[session_id]
+    async def send_message(self, key: str, text: str) -> None:
+        page = self.pages[key]
         try:
-            message_id = await self.controller.send(session_id, text)
+            message_id = await self.controller.send(key, text)
         except MessengerError as exc:
             page.add_system_line(f"Not sent: {exc}")
             return
         page.clear_composer()
         page.add_message(message_id, text, time.time(), outgoing=True)
-        self.session_list.update_session(session_id, time=time.time())
+        self.session_list.update_session(key, time=time.time())
 
     def open_new_session(self) -> None:
         from messenger.ui.new_session_dialog import NewSessionDialog
@@ -343,42 +370,64 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def verify_current(self) -> None:
-        session_id = self.current_session()
-        if session_id is not None:
-            self.verify_session(session_id)
+        key = self.current_session()
+        if key is not None:
+            self.verify_session(key)
 
-    def verify_session(self, session_id: str) -> None:
+    def verify_session(self, key: str) -> None:
         from messenger.ui.safety_dialog import SafetyDialog
 
-        info = self.controller.sessions.get(session_id)
+        info = self.controller.sessions.get(key)
         if info is None or not info.session.safety:
             return
         dialog = SafetyDialog(info.session.safety, info.title, info.verified, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.verifiedChanged.connect(lambda ok: self._set_verified(session_id, ok))
+        dialog.verifiedChanged.connect(lambda ok: self._set_verified(key, ok))
         dialog.open()
 
-    def _set_verified(self, session_id: str, verified: bool) -> None:
-        self.controller.mark_verified(session_id, verified)
-        self.pages[session_id].set_verified(verified)
-        self.session_list.update_session(session_id, verified=verified)
+    def _set_verified(self, key: str, verified: bool) -> None:
+        self.controller.mark_verified(key, verified)
+        self.pages[key].set_verified(verified)
+        self.session_list.update_session(key, verified=verified)
 
     @asyncSlot()
     async def rotate_current(self) -> None:
-        session_id = self.current_session()
-        if session_id is not None and session_id in self.controller.sessions:
-            await self.controller.rotate(session_id)
+        key = self.current_session()
+        if key is not None and key in self.controller.sessions:
+            with contextlib.suppress(MessengerError):  # an ended session has no keys to renew
+                await self.controller.rotate(key)
 
     @asyncSlot()
     async def close_current(self) -> None:
-        session_id = self.current_session()
-        if session_id is not None:
-            await self.controller.close_session(session_id)  # its sessionRemoved drops the page
+        """Close the conversation in front (Ctrl+W); an open one ends for both people, so
+        ask first."""
+        key = self.current_session()
+        info = self.controller.sessions.get(key) if key is not None else None
+        if key is None or info is None:
+            return
+        if key in self.controller.open_sessions():
+            box = message_box(
+                self,
+                QMessageBox.Icon.Question,
+                "End this conversation?",
+                f"Closing ends the conversation with {info.title} for both of you.",
+            )
+            box.setObjectName("closeConfirm")
+            end = box.addButton("End conversation", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            done = self.controller.loop_future()
+            box.finished.connect(lambda _r: None if done.done() else done.set_result(None))
+            box.open()
+            await done
+            if box.clickedButton() is not end:
+                return
+        await self.controller.close_session(key)  # its sessionRemoved drops the page
 
-    def _drop_page(self, session_id: str) -> None:
-        self.session_list.remove_session(session_id)
-        self.transfers.forget_session(session_id)
-        page = self.pages.pop(session_id, None)
+    def _drop_page(self, key: str) -> None:
+        self.session_list.remove_session(key)
+        self.transfers.forget_session(key)
+        page = self.pages.pop(key, None)
         if page is not None:
             self.stack.removeWidget(page)
             page.deleteLater()
@@ -394,8 +443,8 @@ class MainWindow(QMainWindow):
     def _switch_server(self, address: str) -> None:
         """Sessions cannot move to another server: they end here, as on a drop, and the
         connection keeper connects to the new one."""
-        for session_id in self.controller.open_sessions():
-            self._end(session_id, "Session ended: Messenger switched to another server.")
+        for key in self.controller.open_sessions():
+            self._end(key, "Session ended: Messenger switched to another server.")
         self.serverChangeRequested.emit(address)
 
     def open_cipher_lab(self) -> None:
@@ -416,30 +465,26 @@ class MainWindow(QMainWindow):
             self._mark_read(self.current_session())
         super().changeEvent(event)
 
-    def _mark_read(self, session_id: str | None) -> None:
-        info = self.controller.sessions.get(session_id) if session_id else None
-        if session_id is not None and info is not None and info.unread:
+    def _mark_read(self, key: str | None) -> None:
+        info = self.controller.sessions.get(key) if key else None
+        if key is not None and info is not None and info.unread:
             info.unread = 0
-            self.session_list.update_session(session_id, unread=0)
+            self.session_list.update_session(key, unread=0)
             self._update_tray()
 
     def _show_selected(self) -> None:
-        session_id = self.current_session()
-        page = self.pages.get(session_id) if session_id else None
+        key = self.current_session()
+        page = self.pages.get(key) if key else None
         self.stack.setCurrentWidget(page if page is not None else self.placeholder)
-        self._mark_read(session_id)
+        self._mark_read(key)
         if page is not None:
             page.composer.setFocus()
         self._update_epoch()
 
     def _update_epoch(self) -> None:
-        session_id = self.current_session()
-        info = self.controller.sessions.get(session_id) if session_id else None
+        key = self.current_session()
+        info = self.controller.sessions.get(key) if key else None
         self.status_bar.show_session(info.session if info is not None else None)
-
-    def _update_tray(self) -> None:
-        if self.tray is not None:
-            self.tray.set_unread(sum(i.unread for i in self.controller.sessions.values()))
 
     def _restore_geometry(self) -> None:
         saved = self.controller.profile.settings().get("geometry")
@@ -447,10 +492,3 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(saved.encode()))
         else:
             self.resize(960, 640)
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        self.controller.profile.save_settings(geometry=geometry)
-        super().closeEvent(event)
-        if event.isAccepted():
-            self.closed.emit()

@@ -39,7 +39,7 @@ class NewSessionDialog(QDialog):
     """Three ways to start a session, one per tab; stays open after "Create code" so the
     code can be read out, and closes itself after a successful join or invitation."""
 
-    sessionStarted = Signal(str)  # session id
+    sessionStarted = Signal(str)  # conversation key
 
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,16 +111,16 @@ class NewSessionDialog(QDialog):
             self.tabs.setCurrentWidget(tab)
         self.error_label.show_error(message)
 
-    def _code_created(self, session_id: str) -> None:
+    def _code_created(self, key: str) -> None:
         """The code shows in its tab; the dialog stays open until the other person joins."""
-        self.created_session = session_id
-        self.sessionStarted.emit(session_id)
+        self.created_session = key
+        self.sessionStarted.emit(key)
 
-    def _joined(self, session_id: str) -> None:
-        self.sessionStarted.emit(session_id)
+    def _joined(self, key: str) -> None:
+        self.sessionStarted.emit(key)
         self.accept()
 
-    def _session_ready(self, session_id: str, *_details: str) -> None:
+    def _session_ready(self, key: str, *_details: str) -> None:
         """The other person joined the code shown here: nothing left to read out."""
-        if session_id and session_id == self.created_session:
+        if key and key == self.created_session:
             self.accept()

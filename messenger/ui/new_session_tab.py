@@ -45,7 +45,7 @@ class NewSessionTab(QWidget):
     """One way to start a session. A failure leaves every field as typed, so the person can
     fix one character and try again."""
 
-    sessionStarted = Signal(str)  # session id
+    sessionStarted = Signal(str)  # conversation key
     errorRaised = Signal(str)  # what went wrong, in a sentence
     errorCleared = Signal()
 

@@ -1,5 +1,10 @@
 """The "Pick someone online" tab: who is connected to this server now, and an invitation
-to one of them (an RSA session, secured by both identity keys)."""
+to one of them (an RSA session, secured by both identity keys).
+
+Names are labels anyone can choose, so each entry also says whether the person is a contact
+(their key is pinned; verified or not) or new, with the start of their key's fingerprint;
+the whole fingerprint is in the tooltip. Two people both called Alice look different.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +23,45 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
+from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import MessengerError
 from messenger.ui.icons import icon
 from messenger.ui.new_session_tab import NewSessionTab, busy
-from messenger.ui.theme import hint_label, set_primary
+from messenger.ui.theme import hint_label, plain_tooltip, set_primary
 
 if TYPE_CHECKING:
     from messenger.protocol.wire import Person
-    from messenger.ui.controller import AppController
+    from messenger.ui.controller import AppController, PersonStatus
 
 __all__ = ["PeopleTab"]
 
 #: Item data roles of the people list (Qt.UserRole holds the person id).
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Characters of the grouped fingerprint shown in the list ("1a2b 3c4d").
+SHORT_FINGERPRINT = 9
+
+
+def grouped_id(person_id: str) -> str:
+    """A person id (their key's fingerprint) in groups of four; as it came if it is not one
+    (the relay names people, and a broken relay may name them oddly)."""
+    try:
+        return format_fingerprint(person_id)
+    except ValueError:
+        return person_id
+
+
+def short_fingerprint(person_id: str) -> str:
+    return grouped_id(person_id)[:SHORT_FINGERPRINT]
+
+
+def contact_text(status: PersonStatus) -> str:
+    """How the list describes someone: a contact, verified or not, or someone new."""
+    if status.known:
+        return "\u2714 verified contact" if status.verified else "contact, not verified"
+    if status.looks_like:
+        return f"new \u2014 not the {status.looks_like} you know"
+    return "new"
 
 
 class PeopleTab(NewSessionTab):
@@ -106,18 +136,25 @@ class PeopleTab(NewSessionTab):
         selected = self._selected_person_id()
         self.people_list.clear()
         person_icon = icon("person")
-        for person in sorted(people, key=lambda p: (p.status != "free", p.name.lower())):
+        for person in sorted(people, key=lambda p: (p.status != "free", p.name.lower(), p.id)):
             name = person.name or person.id[:12]
             free = person.status == "free"
-            item = QListWidgetItem(person_icon, f"{name} \u2014 {'free' if free else 'busy'}")
+            known = contact_text(self.controller.person_status(person.id, person.name))
+            item = QListWidgetItem(
+                person_icon,
+                f"{name} \u2014 {'free' if free else 'busy'}\n"
+                f"{known} \u00b7 key {short_fingerprint(person.id)}",
+            )
             item.setData(Qt.ItemDataRole.UserRole, person.id)
             item.setData(NAME_ROLE, name)
             item.setData(STATUS_ROLE, person.status)
+            tooltip = f"{name}: {known}.\nKey fingerprint:\n{grouped_id(person.id)}"
             if not free:
                 # Greyed and unselectable: a busy person cannot be invited. (A foreground
                 # brush would not do: the style sheet's list colours win over it.)
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(f"{name} is in another session right now.")
+                tooltip = f"{name} is in another session right now.\n{tooltip}"
+            item.setToolTip(plain_tooltip(tooltip))
             self.people_list.addItem(item)
             if person.id == selected:
                 item.setSelected(True)
@@ -160,4 +197,4 @@ class PeopleTab(NewSessionTab):
                 self._update_invite_button()
         if not self._alive():
             return
-        self.sessionStarted.emit(info.session.id)
+        self.sessionStarted.emit(info.key)

@@ -22,6 +22,7 @@ from messenger.protocol.errors import MessengerError
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.controller import AppController, ServerChoice
 from messenger.ui.main_window import MainWindow
+from messenger.ui.wording import for_people
 
 __all__ = ["RETRY_DELAYS", "ConnectionKeeper"]
 
@@ -102,7 +103,8 @@ class ConnectionKeeper:
                 return
             if isinstance(outcome, MessengerError):
                 failures += 1
-                why = f"Not connected: {outcome}"
+                address = self.controller.server_address or self.choice.address
+                why = f"Not connected: {for_people(outcome, address)}"
             else:
                 if failures or dropped:
                     self.window.statusBar().showMessage("Connected again.", BACK_MESSAGE_MS)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from messenger.ui.icons import icon
 from messenger.ui.qr import qr_pixmap
-from messenger.ui.theme import copyable_label, hint_label, set_primary
+from messenger.ui.theme import copyable_label, hint_label, plain_label, set_primary
 
 __all__ = ["SafetyDialog", "format_safety_rows"]
 
@@ -53,7 +53,7 @@ class SafetyDialog(QDialog):
         self._verified = verified
         self.setWindowTitle(f"Verify {self.peer_name}")
 
-        explanation = QLabel(
+        explanation = plain_label(
             f"Compare these numbers with {self.peer_name} in person or on a call. "
             "If they match, nobody is in the middle."
         )

@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from messenger.ui.chat_view import clock
 from messenger.ui.icons import icon
+from messenger.ui.theme import plain_tooltip
+from messenger.ui.wording import session_kind
 
 SESSION_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -19,9 +21,9 @@ class SessionList(QListWidget):
         self.setUniformItemSizes(True)
         self.setIconSize(QSize(20, 20))
 
-    def add_session(self, session_id: str, title: str, mode: str) -> QListWidgetItem:
+    def add_session(self, key: str, title: str, mode: str) -> QListWidgetItem:
         item = QListWidgetItem()
-        item.setData(SESSION_ID_ROLE, session_id)
+        item.setData(SESSION_ID_ROLE, key)
         item.setData(
             Qt.ItemDataRole.UserRole + 1,
             {
@@ -37,16 +39,16 @@ class SessionList(QListWidget):
         self._render(item)
         return item
 
-    def item_for(self, session_id: str) -> QListWidgetItem | None:
+    def item_for(self, key: str) -> QListWidgetItem | None:
         for row in range(self.count()):
             item = self.item(row)
-            if item.data(SESSION_ID_ROLE) == session_id:
+            if item.data(SESSION_ID_ROLE) == key:
                 return item
         return None
 
-    def update_session(self, session_id: str, **changes: object) -> None:
+    def update_session(self, key: str, **changes: object) -> None:
         """Change any of title, mode, unread, time (a timestamp), state, verified."""
-        item = self.item_for(session_id)
+        item = self.item_for(key)
         if item is None:
             return
         data = dict(item.data(Qt.ItemDataRole.UserRole + 1))
@@ -56,12 +58,12 @@ class SessionList(QListWidget):
         item.setData(Qt.ItemDataRole.UserRole + 1, data)
         self._render(item)
 
-    def info(self, session_id: str) -> dict:
-        item = self.item_for(session_id)
+    def info(self, key: str) -> dict:
+        item = self.item_for(key)
         return dict(item.data(Qt.ItemDataRole.UserRole + 1)) if item is not None else {}
 
-    def remove_session(self, session_id: str) -> None:
-        item = self.item_for(session_id)
+    def remove_session(self, key: str) -> None:
+        item = self.item_for(key)
         if item is not None:
             self.takeItem(self.row(item))
 
@@ -77,5 +79,5 @@ class SessionList(QListWidget):
         font.setBold(bool(data["unread"]))
         item.setFont(font)
         item.setToolTip(
-            f"{'RSA' if data['mode'] == 'rsa' else 'Password'} session · {data['state']}"
+            plain_tooltip(f"{data['title']}\n{session_kind(data['mode'])} · {data['state']}")
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -33,6 +34,7 @@ from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
 from messenger.ui.controller import EMBEDDED
+from messenger.ui.hosting import HostingPanel
 from messenger.ui.server_picker import ServerPicker
 from messenger.ui.theme import (
     ErrorLabel,
@@ -87,6 +89,7 @@ class SettingsDialog(QDialog):
         self._saved_server = (
             saved_server if isinstance(saved_server, str) and saved_server else EMBEDDED
         )
+        self._saved_hosting = controller.hosting_settings()
         self.setWindowTitle("Settings")
         self.setMinimumWidth(580)
 
@@ -117,7 +120,7 @@ class SettingsDialog(QDialog):
     def _server_box(self) -> QGroupBox:
         """The welcome dialog's two choices, the key of the server in use, and a note when
         changing it would end open sessions."""
-        self.server_picker = ServerPicker(self._saved_server)
+        self.server_picker = ServerPicker(self._saved_server, hosting=self._saved_hosting)
         self.server_picker.changed.connect(self._update_switch_note)
 
         fingerprint = self.controller.server_fingerprint
@@ -134,6 +137,13 @@ class SettingsDialog(QDialog):
         key_form = _form()
         key_form.addRow("Server key", self.server_key)
         key_form.addRow("", self.server_key_hint)
+        view = self.controller.hosting_view()
+        self.hosting_panel = HostingPanel(view) if view is not None else None
+        if self.hosting_panel is not None:
+            # Hosting here: the key in use is the hosted server's, shown with its addresses.
+            key_form.setRowVisible(self.server_key, False)
+            key_form.setRowVisible(self.server_key_hint, False)
+            key_form.addRow("Others connect to", self.hosting_panel)
         self.switch_note = hint_label(top=True)
 
         box = QGroupBox("Server")
@@ -161,6 +171,19 @@ class SettingsDialog(QDialog):
             hint_label("Others see a new name from your next connection on.", wrap=False, top=True),
         )
         form.addRow("Profile folder", self.profile_folder)
+        settings = self.controller.profile.settings()
+        self.previews_check = QCheckBox("Show message text in notifications")
+        self.previews_check.setObjectName("notificationPreviews")
+        self.previews_check.setChecked(bool(settings.get("notification_previews", True)))
+        self.tray_check = QCheckBox("Keep running in the tray when the window is closed")
+        self.tray_check.setObjectName("keepInTray")
+        self.tray_check.setChecked(bool(settings.get("keep_in_tray", False)))
+        tray = getattr(self.parent(), "tray", None)
+        if tray is None or not tray.shown:
+            self.tray_check.setEnabled(False)
+            self.tray_check.setToolTip("This desktop has no system tray.")
+        form.addRow("Notifications", self.previews_check)
+        form.addRow("", self.tray_check)
         box = QGroupBox("Profile")
         box.setLayout(form)
         return box
@@ -220,9 +243,7 @@ class SettingsDialog(QDialog):
         if count:
             sessions = "Your open session" if count == 1 else f"Your {count} open sessions"
             self.switch_note.setText(f"{sessions} will end when Messenger switches servers.")
-        self.switch_note.setVisible(
-            bool(count) and self.server_picker.chosen() != self._saved_server
-        )
+        self.switch_note.setVisible(bool(count) and self._server_changes())
         grow_to_fit(self)
 
     def _show_key_note(self, text: str) -> None:
@@ -256,6 +277,13 @@ class SettingsDialog(QDialog):
             return
         self._show_key_note(f"Saved your public key to {path}.")
 
+    def _server_changes(self) -> bool:
+        """Whether OK would reconnect: another server, or the hosted one set up otherwise."""
+        server = self.server_picker.chosen()
+        if server != self._saved_server:
+            return True
+        return server == EMBEDDED and self.server_picker.hosting() != self._saved_hosting
+
     def _problem(self) -> tuple[str, QWidget] | None:
         """The first thing to fix and the field to put the cursor in, or None."""
         if not self.name_input.text().strip():
@@ -275,6 +303,17 @@ class SettingsDialog(QDialog):
             changes["name"] = name
         if server != self._saved_server:
             changes["server"] = server
+        reconnect = self._server_changes()
+        saved = self.controller.profile.settings()
+        for setting, check, default in (
+            ("notification_previews", self.previews_check, True),
+            ("keep_in_tray", self.tray_check, False),
+        ):
+            if bool(saved.get(setting, default)) != check.isChecked():
+                changes[setting] = check.isChecked()
+        scope, port = self.server_picker.hosting()
+        if (scope, port) != self._saved_hosting:
+            changes.update(host_scope=scope, host_port=port)
         if changes:
             try:
                 self.controller.profile.save_settings(**changes)
@@ -283,5 +322,8 @@ class SettingsDialog(QDialog):
                 self.error_label.show_error(f"Could not save your settings: {why}")
                 return
         super().accept()
-        if "server" in changes:
+        update_title = getattr(self.parent(), "update_title", None)
+        if update_title is not None:
+            update_title()
+        if reconnect:
             self.serverChanged.emit(server)

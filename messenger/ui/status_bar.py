@@ -1,16 +1,21 @@
 """The main window's status bar: the connection, the server's pinned key, the session in front.
 
 It only shows what the window tells it. Transient messages (``showMessage``: a first
-contact with a server, a lost connection) go over the labels as in any QStatusBar.
+contact with a server, a lost connection) go over the labels as in any QStatusBar; a
+message too long for the bar is cut with "…" and the tooltip carries all of it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
+from messenger.ui.theme import plain_tooltip
+from messenger.ui.wording import keys_renewed_text, session_kind, technical_kind
 
 if TYPE_CHECKING:
     from messenger.session import Session
@@ -32,9 +37,45 @@ class WindowStatusBar(QStatusBar):
         self.fingerprint_label.setObjectName("serverFingerprint")
         self.epoch_label = QLabel("")
         self.epoch_label.setObjectName("epochLabel")
+        #: Shown while a server is hosted here; the window opens the "Hosting" dialog.
+        self.hosting_button = QToolButton()
+        self.hosting_button.setObjectName("hostingButton")
+        self.hosting_button.setAutoRaise(True)
+        self.hosting_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.hosting_button.hide()
         self.addWidget(self.connection_label)
         self.addWidget(self.fingerprint_label, 1)
+        self.addPermanentWidget(self.hosting_button)
         self.addPermanentWidget(self.epoch_label)
+
+    #: The last message in full (``currentMessage()`` is what fits).
+    full_message = ""
+
+    def message_width(self) -> int:
+        """Room for a transient message: the bar less its permanent widgets and margins."""
+        permanent = sum(
+            w.sizeHint().width() + 8
+            for w in (self.hosting_button, self.epoch_label)
+            if w.isVisible()
+        )
+        return max(80, self.width() - permanent - 24)
+
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:
+        self.full_message = text
+        shown = self.fontMetrics().elidedText(
+            text, Qt.TextElideMode.ElideRight, self.message_width()
+        )
+        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        super().showMessage(shown, timeout or 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.currentMessage() and self.full_message:
+            shown = self.fontMetrics().elidedText(
+                self.full_message, Qt.TextElideMode.ElideRight, self.message_width()
+            )
+            if shown != self.currentMessage():
+                QStatusBar.showMessage(self, shown)
 
     def show_connection(self, state: str) -> None:
         self.connection_label.setText(STATE_TEXT.get(state, state))
@@ -49,10 +90,24 @@ class WindowStatusBar(QStatusBar):
         if first_use:
             self.showMessage("First contact with this server: its key is now pinned.", 10_000)
 
+    def show_hosting(self, port: int | None, tooltip: str = "") -> None:
+        """A "Hosting on port N" button while a server runs here; hidden otherwise."""
+        self.hosting_button.setVisible(port is not None)
+        self.hosting_button.setText(f"Hosting on port {port}" if port is not None else "")
+        self.hosting_button.setToolTip(plain_tooltip(tooltip))
+
     def show_session(self, session: Session | None) -> None:
-        """The mode and key epoch of the session in front; blank without one."""
+        """What kind of session is in front and how often its keys were renewed (its key
+        epoch, in the tooltip); blank without one."""
         if session is None:
             self.epoch_label.setText("")
+            self.epoch_label.setToolTip("")
             return
-        mode = "RSA" if session.mode == "rsa" else "password"
-        self.epoch_label.setText(f"{mode} session · epoch {session.epoch}")
+        renewed = keys_renewed_text(session.epoch)
+        kind = session_kind(session.mode)
+        self.epoch_label.setText(f"{kind} \u00b7 {renewed}" if renewed else kind)
+        self.epoch_label.setToolTip(
+            f"{technical_kind(session.mode)}; key epoch {session.epoch}.\n"
+            "Keys are renewed every few minutes, so a key stolen later cannot read "
+            "earlier messages."
+        )

@@ -12,20 +12,24 @@ widgets the names and properties the style sheets style.
 
 from __future__ import annotations
 
+import html
 import os
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette
+from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QLabel,
+    QMessageBox,
     QSizePolicy,
     QStyleFactory,
     QWidget,
 )
 
 from messenger.resources import resource_path
+from messenger.ui.fonts import install_emoji_font
 
 __all__ = [
     "THEMES",
@@ -35,7 +39,10 @@ __all__ = [
     "follow_system_theme",
     "grow_to_fit",
     "load_stylesheet",
+    "message_box",
     "monospace_font",
+    "plain_label",
+    "plain_tooltip",
     "set_primary",
     "wanted_theme",
 ]
@@ -136,7 +143,8 @@ def _palette(name: str) -> QPalette:
 
 
 def apply_theme(app: QApplication) -> str:
-    """Apply the wanted theme (style, palette, font size, style sheet); returns its name.
+    """Apply the wanted theme (style, palette, font size, style sheet, the emoji font);
+    returns its name.
 
     Safe to call again (on a system theme change): widgets restyle themselves. Icons made
     earlier keep their colours; windows that care rebuild them on ``paletteChanged``.
@@ -153,6 +161,7 @@ def apply_theme(app: QApplication) -> str:
         app.setFont(font)
     app.setStyleSheet(load_stylesheet(name))
     app.setProperty(_THEME_PROPERTY, name)
+    install_emoji_font()
     return name
 
 
@@ -243,11 +252,54 @@ def monospace_font(point_size: float | None = None) -> QFont:
     return font
 
 
+# -- text that may come from a peer or the relay ---------------------------------------------
+#
+# A QLabel, a tooltip or a message box in Qt's default (automatic) format renders anything
+# that looks like HTML: a display name "<b style='color:green'>carol ✔ verified</b>" would
+# paint a fake badge. Every widget that can show a peer's or the relay's words is plain text.
+
+
+def plain_label(text: str = "", object_name: str = "") -> QLabel:
+    """A QLabel that shows ``text`` exactly as written, never as rich text."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    if object_name:
+        label.setObjectName(object_name)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it literally (tooltips have no text format of their
+    own: Qt renders whatever looks like HTML, so text that does is escaped into HTML)."""
+    if not GuiQt.mightBeRichText(text):
+        return text
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+def message_box(
+    parent: QWidget | None,
+    icon: QMessageBox.Icon,
+    title: str,
+    text: str,
+    informative: str = "",
+) -> QMessageBox:
+    """A QMessageBox whose text is plain (the app's own boxes quote names and error messages
+    from elsewhere); shown by the caller (``open()`` or ``exec()``)."""
+    box = QMessageBox(icon, title, "", QMessageBox.StandardButton.NoButton, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(text)
+    if informative:
+        # The informative text has no format setting of its own: escape what looks like HTML.
+        box.setInformativeText(plain_tooltip(informative))
+    return box
+
+
 def hint_label(text: str = "", *, wrap: bool = True, top: bool = False) -> QLabel:
-    """A muted explanation (``hintLabel`` in the style sheets). ``top`` keeps the text at
-    the top of a form row that may be taller than it (QFormLayout sizes rows by size hint,
-    not height-for-width)."""
-    label = QLabel(text)
+    """A muted explanation (``hintLabel`` in the style sheets), always plain text. ``top``
+    keeps the text at the top of a form row that may be taller than it (QFormLayout sizes
+    rows by size hint, not height-for-width)."""
+    label = plain_label(text)
     label.setObjectName("hintLabel")
     label.setWordWrap(wrap)
     if top:

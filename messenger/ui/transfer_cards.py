@@ -55,55 +55,55 @@ class TransferCards(QObject):
         bridge.fileCancelled.connect(self._file_cancelled)
         bridge.fileFailed.connect(self._file_failed)
 
-    def end_session(self, session_id: str) -> None:
+    def end_session(self, key: str) -> None:
         """The session ended: a transfer still under way in it can never finish."""
         for (card_session, _id), card in self.cards.items():
-            if card_session == session_id and card.state not in FINAL_STATES:
+            if card_session == key and card.state not in FINAL_STATES:
                 card.failed("The session ended before the transfer finished.")
 
-    def forget_session(self, session_id: str) -> None:
+    def forget_session(self, key: str) -> None:
         """The session's page is going away, and its cards with it."""
-        for key in [key for key in self.cards if key[0] == session_id]:
-            del self.cards[key]
+        for card_key in [card_key for card_key in self.cards if card_key[0] == key]:
+            del self.cards[card_key]
 
     # -- cards ------------------------------------------------------------------------------
 
     def _new_card(
         self,
-        session_id: str,
+        key: str,
         transfer_id: str,
         name: str,
         size: int,
         direction: str,
         state: TransferState | None = None,
     ) -> TransferCard | None:
-        page = self.pages.get(session_id)
+        page = self.pages.get(key)
         if page is None:
             return None
         card = TransferCard(transfer_id, name, size, direction, state=state)
-        card.acceptRequested.connect(lambda tid, s=session_id: self.accept_file(s, tid))
-        card.declineRequested.connect(lambda tid, s=session_id: self.decline_file(s, tid))
-        card.cancelRequested.connect(lambda tid, s=session_id: self.cancel_file(s, tid))
+        card.acceptRequested.connect(lambda tid, s=key: self.accept_file(s, tid))
+        card.declineRequested.connect(lambda tid, s=key: self.decline_file(s, tid))
+        card.cancelRequested.connect(lambda tid, s=key: self.cancel_file(s, tid))
         if transfer_id:
-            self.cards[(session_id, transfer_id)] = card
+            self.cards[(key, transfer_id)] = card
         return page.add_transfer(card)
 
-    def _card(self, session_id: str, transfer_id: str) -> TransferCard | None:
+    def _card(self, key: str, transfer_id: str) -> TransferCard | None:
         """The card of a transfer; one of ours that the window did not see offered (it was
         queued until the session was ready) gets its card now."""
-        card = self.cards.get((session_id, transfer_id))
+        card = self.cards.get((key, transfer_id))
         if card is None:
-            known = self.controller.outgoing_file(session_id, transfer_id)
+            known = self.controller.outgoing_file(key, transfer_id)
             if known is not None:
-                card = self._new_card(session_id, transfer_id, *known, "out")
+                card = self._new_card(key, transfer_id, *known, "out")
         return card
 
     # -- the person's requests --------------------------------------------------------------
 
     @asyncSlot(str, str)
-    async def send_file(self, session_id: str, path: str) -> None:
+    async def send_file(self, key: str, path: str) -> None:
         """Offer a file; its card shows at once, while the file is read and hashed."""
-        page = self.pages.get(session_id)
+        page = self.pages.get(key)
         if page is None:
             return
         name = Path(path).name
@@ -111,10 +111,10 @@ class TransferCards(QObject):
             size = Path(path).stat().st_size
         except OSError:
             size = 0  # send_file says why
-        card = self._new_card(session_id, "", name, size, "out", state=TransferState.PREPARING)
+        card = self._new_card(key, "", name, size, "out", state=TransferState.PREPARING)
         assert card is not None
         try:
-            transfer_id = await self.controller.send_file(session_id, path)
+            transfer_id = await self.controller.send_file(key, path)
         except MessengerError as exc:
             page.remove_transfer(card)
             page.add_system_line(f"Not sent: {exc}")
@@ -123,76 +123,74 @@ class TransferCards(QObject):
             page.remove_transfer(card)  # its card appears when the offer goes out
             page.add_system_line(f"{name} will be offered once the session is ready.")
             return
-        self.cards[(session_id, transfer_id)] = card
+        self.cards[(key, transfer_id)] = card
         card.offered(transfer_id)
-        self.session_list.update_session(session_id, time=time.time())
+        self.session_list.update_session(key, time=time.time())
 
     @asyncSlot(str, str)
-    async def accept_file(self, session_id: str, transfer_id: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
+    async def accept_file(self, key: str, transfer_id: str) -> None:
+        card = self.cards.get((key, transfer_id))
         if card is None or card.chosen_folder is None:
             return
         try:
-            await self.controller.answer_file(session_id, transfer_id, card.chosen_folder)
+            await self.controller.answer_file(key, transfer_id, card.chosen_folder)
         except MessengerError as exc:
             card.failed(f"Not saved: {exc}")
 
     @asyncSlot(str, str)
-    async def decline_file(self, session_id: str, transfer_id: str) -> None:
+    async def decline_file(self, key: str, transfer_id: str) -> None:
         try:
-            await self.controller.answer_file(session_id, transfer_id, None)
+            await self.controller.answer_file(key, transfer_id, None)
         except MessengerError as exc:
-            self._file_failed(session_id, transfer_id, "", str(exc))
+            self._file_failed(key, transfer_id, "", str(exc))
 
     @asyncSlot(str, str)
-    async def cancel_file(self, session_id: str, transfer_id: str) -> None:
+    async def cancel_file(self, key: str, transfer_id: str) -> None:
         try:
-            await self.controller.cancel_file(session_id, transfer_id)
+            await self.controller.cancel_file(key, transfer_id)
         except MessengerError as exc:
-            self._file_failed(session_id, transfer_id, "", str(exc))
+            self._file_failed(key, transfer_id, "", str(exc))
 
     # -- bridge signals ---------------------------------------------------------------------
 
-    def _file_offered(
-        self, session_id: str, transfer_id: str, name: str, size: int, _sha256: str
-    ) -> None:
-        card = self._new_card(session_id, transfer_id, name, size, "in")
+    def _file_offered(self, key: str, transfer_id: str, name: str, size: int, _sha256: str) -> None:
+        card = self._new_card(key, transfer_id, name, size, "in")
         if card is not None:
             card.default_folder = self.controller.download_dir()
-            self.incoming.emit(session_id, f"Wants to send you {name} ({size:,} bytes)")
+            self.incoming.emit(key, f"Wants to send you {name} ({size:,} bytes)")
 
-    def _file_accepted(self, session_id: str, transfer_id: str, start_chunk: int) -> None:
-        card = self._card(session_id, transfer_id)
+    def _file_accepted(self, key: str, transfer_id: str, start_chunk: int) -> None:
+        card = self._card(key, transfer_id)
         if card is not None:
             card.accepted(start_chunk)
 
     def _file_progress(
-        self, session_id: str, transfer_id: str, transferred: int, total: int, _direction: str
+        self, key: str, transfer_id: str, transferred: int, total: int, _direction: str
     ) -> None:
-        card = self._card(session_id, transfer_id)
+        card = self._card(key, transfer_id)
         if card is not None:
             card.update_progress(transferred, total)
 
     def _file_completed(
-        self, session_id: str, transfer_id: str, path: str, _sha256: str, _direction: str
+        self, key: str, transfer_id: str, path: str, _sha256: str, _direction: str
     ) -> None:
-        card = self.cards.get((session_id, transfer_id))
+        card = self.cards.get((key, transfer_id))
         if card is not None:
             card.completed(path)
-        elif (page := self.pages.get(session_id)) is not None:
+        elif (page := self.pages.get(key)) is not None:
             page.add_system_line(f"File done: {Path(path).name}")
 
-    def _file_cancelled(self, session_id: str, transfer_id: str, by: str, reason: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
+    def _file_cancelled(self, key: str, transfer_id: str, by: str, reason: str) -> None:
+        card = self.cards.get((key, transfer_id))
         if card is not None:
             card.cancelled(by, reason)
-        elif (page := self.pages.get(session_id)) is not None:
+        elif (page := self.pages.get(key)) is not None:
             who = "You" if by == "me" else "The other person"
             page.add_system_line(f"{who} stopped a file transfer ({reason}).")
 
-    def _file_failed(self, session_id: str, transfer_id: str, _code: str, message: str) -> None:
-        card = self.cards.get((session_id, transfer_id))
+    def _file_failed(self, key: str, transfer_id: str, _code: str, message: str) -> None:
+        card = self.cards.get((key, transfer_id))
         if card is not None:
             card.failed(message)
-        elif (page := self.pages.get(session_id)) is not None:
+        elif (page := self.pages.get(key)) is not None:
             page.add_system_line(message)

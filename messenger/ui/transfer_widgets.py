@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.ui.file_choosers import ask_for_folder
-from messenger.ui.theme import current_theme, set_primary
+from messenger.ui.theme import current_theme, message_box, plain_tooltip, set_primary
 from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
 from messenger.ui.transfer_style import CARD_QSS
 
@@ -114,8 +115,10 @@ class TransferCard(QFrame):
         self._meter = SpeedMeter()
         self._theme = ""
 
-        self.badge = QLabel(_badge_text(name))
+        self.badge = QLabel()
         self.badge.setObjectName("fileBadge")
+        self.badge.setTextFormat(Qt.TextFormat.PlainText)
+        self.badge.setText(_badge_text(name))
         self.badge.setFixedSize(44, 44)
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.name_label = QLabel()
@@ -124,7 +127,7 @@ class TransferCard(QFrame):
         bold = self.name_label.font()
         bold.setWeight(QFont.Weight.DemiBold)  # here, not in the QSS: the elision measures it
         self.name_label.setFont(bold)
-        self.name_label.setToolTip(name)
+        self.name_label.setToolTip(plain_tooltip(name))
         arrow = "↓ Incoming" if direction == "in" else "↑ Outgoing"
         self.meta = QLabel(f"{arrow} · {human_size(size)}")
         self.meta.setObjectName("transferMeta")
@@ -247,11 +250,11 @@ class TransferCard(QFrame):
             text = self.state_label.fontMetrics().elidedText(
                 f"Saved to {where}", Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 44
             )
-            self.state_label.setToolTip(str(self.path))
+            self.state_label.setToolTip(plain_tooltip(str(self.path)))
         else:
             text = "Sent. The other side checked it arrived whole."
         self._show(TransferState.DONE, text, tone="good")
-        self.open_button.setToolTip(str(self.path.parent))
+        self.open_button.setToolTip(plain_tooltip(str(self.path.parent)))
 
     def cancelled(self, by: str, reason: str) -> None:
         if self.state in FINAL_STATES:
@@ -292,8 +295,27 @@ class TransferCard(QFrame):
         self.cancelRequested.emit(self.transfer_id)
 
     def _open_folder(self) -> None:
-        if self.path is not None:
-            self.open_url(QUrl.fromLocalFile(str(self.path.parent)))
+        """Open the folder in the file manager; where none is registered for folders
+        (``openUrl`` says False), say so and offer the path to copy."""
+        if self.path is None:
+            return
+        folder = str(self.path.parent)
+        if self.open_url(QUrl.fromLocalFile(folder)) is not False:
+            return
+        box = message_box(
+            self,
+            QMessageBox.Icon.Information,
+            "Open folder",
+            "No file manager is set up to open folders on this computer.",
+            f"The file is in:\n{folder}",
+        )
+        box.setObjectName("openFolderFailed")
+        copy = box.addButton("Copy path", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.disconnect()  # copying must not close the box
+        copy.clicked.connect(lambda: QApplication.clipboard().setText(folder))
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # -- private ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -28,10 +29,10 @@ from qasync import asyncSlot
 from messenger.protocol.errors import MessengerError
 from messenger.protocol.wire import MAX_NAME_LEN
 from messenger.store.files import ProfileError
-from messenger.ui.controller import ServerChoice
+from messenger.ui.controller import ServerChoice, hosting_from
 from messenger.ui.icons import app_icon
 from messenger.ui.server_picker import ServerPicker
-from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, set_primary
+from messenger.ui.theme import ErrorLabel, grow_to_fit, hint_label, message_box, set_primary
 
 if TYPE_CHECKING:
     from messenger.ui.controller import AppController
@@ -62,11 +63,21 @@ class WelcomeDialog(QDialog):
     After ``accept()``, ``choice`` says where to connect.
     """
 
-    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        controller: AppController,
+        parent: QWidget | None = None,
+        server: str | None = None,
+    ) -> None:
+        """``server``: an address given on the command line (``--server``), filled in."""
         super().__init__(parent)
         self.controller = controller
         self.choice: ServerChoice | None = None
         self._working = False
+        #: The person chose "Use it anyway" for this address after a failed check.
+        self._anyway = ""
+        #: The "Quit Messenger?" question, while it is open.
+        self._leaving: QMessageBox | None = None
         profile = controller.profile
         self._has_identity = profile.has_identity()
         # An existing key needs its passphrase only if it was saved with one.
@@ -137,7 +148,14 @@ class WelcomeDialog(QDialog):
         if self._has_identity:
             form.setRowVisible(self.passphrase_confirm, False)
 
-        self.server_picker = ServerPicker(saved_server)
+        try:
+            hosting = hosting_from(profile.settings())
+        except ProfileError:
+            hosting = hosting_from({})
+        if server:
+            saved_server = server
+        self.server_picker = ServerPicker(saved_server, hosting=hosting)
+        self.server_picker.useAnyway.connect(self._use_anyway)
         server_box = QGroupBox("Server")
         QVBoxLayout(server_box).addWidget(self.server_picker)
 
@@ -182,9 +200,31 @@ class WelcomeDialog(QDialog):
         return self.server_picker.problem()
 
     def reject(self) -> None:
-        """Escape is ignored while the key is being made: the dialog's answer is needed."""
-        if not self._working:
-            super().reject()
+        """Escape (or the title bar's close) asks before it quits the app; it is ignored
+        while the key is being made: the dialog's answer is needed."""
+        if self._working or self._leaving is not None:
+            return
+        box = message_box(
+            self,
+            QMessageBox.Icon.Question,
+            "Quit Messenger?",
+            "Messenger needs your name and a server before it can start.",
+            "Nothing has been saved yet.",
+        )
+        box.setObjectName("leaveWelcome")
+        leave = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Keep setting up", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        self._leaving = box
+
+        def answered(_result: int) -> None:
+            self._leaving = None
+            if box.clickedButton() is leave:
+                QDialog.reject(self)
+
+        box.finished.connect(answered)
+        box.open()
 
     def _set_busy(self, busy: bool) -> None:
         self._working = busy
@@ -193,6 +233,10 @@ class WelcomeDialog(QDialog):
         self.progress_box.setVisible(busy)
         if busy:
             grow_to_fit(self)
+
+    def _use_anyway(self) -> None:
+        self._anyway = self.server_picker.chosen()
+        self.continue_button.click()
 
     @asyncSlot()
     async def _continue(self) -> None:
@@ -203,6 +247,16 @@ class WelcomeDialog(QDialog):
             return
         name = self.name_input.text().strip()
         address = self.server_picker.chosen()
+        picker = self.server_picker
+        if picker.use_server.isChecked() and address != self._anyway:
+            if not picker.check_passed():
+                self._set_busy(True)
+                try:
+                    await picker.run_check()
+                finally:
+                    self._set_busy(False)
+            if not picker.check_passed():
+                return  # the check says why, with "Use it anyway"
         passphrase = self.passphrase_input.text() if self._asks_passphrase else ""
         self.progress_label.setText(
             "Opening your identity key\u2026"
@@ -212,7 +266,8 @@ class WelcomeDialog(QDialog):
         failure: str | None = None
         self._set_busy(True)
         try:
-            self.controller.profile.save_settings(name=name)
+            scope, port = self.server_picker.hosting()
+            self.controller.profile.save_settings(name=name, host_scope=scope, host_port=port)
             await self.controller.load_identity(passphrase or None)
         except (ProfileError, MessengerError) as exc:
             failure = str(exc)

@@ -27,7 +27,9 @@ EXECUTABLE = BUNDLE_DIR / "Messenger"
 INTERNAL = BUNDLE_DIR / "_internal"
 
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-SIZE_BUDGET_MB = 130  # MiB, as `du -sh` counts (issue 5); docs/packaging.md: what dominates
+# MiB, as `du -sh` counts: issue 5's 130, plus the colour emoji font (10.5 MB, issue 10);
+# docs/packaging.md: what dominates.
+SIZE_BUDGET_MB = 140
 SELF_TEST_TIMEOUT = 120.0
 SERVER_START_TIMEOUT = 60.0  # the first start generates the relay's RSA-3072 key
 SERVER_STOP_TIMEOUT = 15.0
@@ -179,3 +181,9 @@ def test_bundle_fits_the_size_budget() -> None:
         f"{size / 2**20:7.2f} MB {p.relative_to(BUNDLE_DIR)}" for size, p in files[:15]
     )
     assert total_mb <= SIZE_BUDGET_MB, f"{total_mb:.1f} MB; biggest files:\n{biggest}"
+
+
+def test_the_bundle_carries_a_colour_emoji_font() -> None:
+    """Emoji must not be boxes on a system without an emoji font (issue 10)."""
+    font = INTERNAL / "resources" / "fonts" / "NotoColorEmoji.ttf"
+    assert font.is_file(), "build.spec copies the build machine's NotoColorEmoji.ttf"

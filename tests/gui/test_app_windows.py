@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from messenger.crypto.kdf import stretch_password
+from messenger.crypto.rsa import format_fingerprint
 from messenger.ui import app as ui_app
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import ServerChoice
@@ -123,16 +124,24 @@ def test_shift_enter_starts_a_new_line_instead_of_sending(qtbot, make_window) ->
     assert page.composer.toPlainText() == "first line\n"
 
 
-def test_the_relay_rotation_tick_shows_a_keys_rotated_line_and_messages_still_flow(
-    qtbot, make_window
-) -> None:
+def renewals(page: ChatPage) -> list[str]:
+    return [line for line in system_lines(page) if line.startswith("Keys renewed")]
+
+
+def test_both_sides_see_keys_renewed_quietly_and_messages_still_flow(qtbot, make_window) -> None:
     alice, bob = make_window("Alice"), make_window("Bob")
     pair_by_code(qtbot, alice, bob)
     page_a, page_b = only_page(alice), only_page(bob)
+    qtbot.waitUntil(lambda: bool(renewals(page_a) and renewals(page_b)), timeout=SOON)
+    epoch = page_a_epoch = alice.controller.sessions[page_a.key].session.epoch
     qtbot.waitUntil(
-        lambda: any("Keys rotated" in line for line in system_lines(page_a)), timeout=SOON
+        lambda: alice.controller.sessions[page_a.key].session.epoch > page_a_epoch, timeout=SOON
     )
-    assert "epoch" in alice.status_bar.epoch_label.text()
+    assert len(renewals(page_a)) == 1, "renewals in a row share one quiet line"
+    assert epoch >= 1
+    status = alice.status_bar.epoch_label.text()
+    assert "renewed" in status
+    assert "epoch" not in status.lower() and "RSA" not in status
     type_and_send(qtbot, page_a, "after rotation")
     qtbot.waitUntil(
         lambda: any(b.text.text() == "after rotation" for b in page_b.bubbles()), timeout=SOON
@@ -179,16 +188,23 @@ def test_an_rsa_session_starts_from_the_presence_list_and_the_invitation_prompt(
 
     box = wait_for_message_box(qtbot, "invitationBox")
     assert "Bob" in box.text()
+    assert "RSA" not in box.text(), "plain words; the technical part is behind Details"
+    assert format_fingerprint(bob.controller.identity.fingerprint) in box.detailedText()
     accept = next(b for b in box.buttons() if b.text() == "Accept")
     qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(ready(alice), timeout=SOON)
     qtbot.waitUntil(ready(bob), timeout=SOON)
     assert only_page(alice).title.text() == "Bob"
     assert only_page(bob).title.text() == "Alice"
+    for window in (alice, bob):
+        lines = " ".join(system_lines(only_page(window)))
+        assert "Invited session ready" in lines
+        assert "RSA" not in lines and "epoch" not in lines, lines
+        assert "RSA" not in window.status_bar.epoch_label.text()
 
     digits = []
     for window in (alice, bob):
-        window.verify_session(only_page(window).session_id)
+        window.verify_session(only_page(window).key)
         safety = window.findChild(SafetyDialog)
         qtbot.waitUntil(lambda s=safety: s is not None and s.isVisible(), timeout=SOON)
         text = safety.findChild(QLabel, "safetyDigits").text()
@@ -212,7 +228,11 @@ def test_a_changed_server_key_blocks_behind_a_plain_warning(
     )
 
     box = wait_for_message_box(qtbot, "serverKeyChanged")
-    assert "abab abab" in box.text(), "the warning names the pinned key"
+    words = box.text() + box.informativeText()
+    assert relay.addr in words
+    assert "--server-fingerprint" not in words and "abab" not in words, "plain words up front"
+    assert "abab abab" in box.detailedText(), "Details name the pinned key"
+    assert "--server-fingerprint" not in box.detailedText()
     assert window.controller.client is None, "nothing connected behind the warning"
     stay = next(b for b in box.buttons() if b.text() == "Stay disconnected")
     qtbot.mouseClick(stay, Qt.MouseButton.LeftButton)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QPushButton
 
+from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
@@ -29,12 +30,14 @@ from messenger.resources import resource_path, resources_dir
 from messenger.store.files import ProfileError
 from messenger.ui import theme
 from messenger.ui.about import about_text
+from messenger.ui.controller import PersonStatus
 from messenger.ui.icons import APP_ICON_SIZES, ICON_NAMES, app_icon, icon
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.qr import qr_pixmap
 from messenger.ui.safety_dialog import SafetyDialog
 from messenger.ui.tray import TrayIcon, badge_text
 from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
+from tests.gui.helpers import wait_for_message_box
 
 SAFETY = "12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000"
 TIMEOUT = 5000
@@ -59,6 +62,10 @@ class FakeInfo:
     title: str
     code: str = ""
 
+    @property
+    def key(self) -> str:
+        return self.session.id
+
 
 class FakeController:
     """Canned answers for the dialog's calls; ``error`` makes the next call raise it."""
@@ -70,6 +77,16 @@ class FakeController:
         self.calls: list[tuple] = []
         self.gate = asyncio.Event()  # join_code waits for it: a slow server
         self.gate.set()
+        #: Pinned people: id -> (name, verified).
+        self.contacts: dict[str, tuple[str, bool]] = {}
+
+    def person_status(self, person_id: str, name: str) -> PersonStatus:
+        if person_id in self.contacts:
+            return PersonStatus(known=True, verified=self.contacts[person_id][1])
+        clash = next(
+            (n for pid, (n, _v) in self.contacts.items() if pid != person_id and n == name), None
+        )
+        return PersonStatus(known=False, verified=False, looks_like=clash or "")
 
     def _maybe_fail(self) -> None:
         if self.error is not None:
@@ -361,7 +378,10 @@ def test_invite_is_disabled_for_a_busy_person_and_enabled_for_a_free_one(shown, 
         people.item(i).data(Qt.ItemDataRole.UserRole): people.item(i).text()
         for i in range(people.count())
     }
-    assert texts == {"id-a": "Alice \u2014 busy", "id-b": "Bob \u2014 free"}
+    assert {pid: text.splitlines()[0] for pid, text in texts.items()} == {
+        "id-a": "Alice \u2014 busy",
+        "id-b": "Bob \u2014 free",
+    }
     invite = find(dialog, QPushButton, "inviteButton")
     assert not invite.isEnabled()
 
@@ -397,7 +417,7 @@ def test_the_people_list_follows_people_changed(shown, qtbot):
     people.setCurrentRow(0)
     assert dialog.people_tab.invite_button.isEnabled()
     controller.bridge.peopleChanged.emit([Person("id-c", "Carol", "busy")])
-    assert people.item(0).text() == "Carol \u2014 busy"
+    assert people.item(0).text().splitlines()[0] == "Carol \u2014 busy"
     assert not dialog.people_tab.invite_button.isEnabled()
 
 
@@ -477,7 +497,11 @@ def test_welcome_hosts_here_by_default(shown):
     assert find(dialog, QLineEdit, "serverInput").text() == ""
 
 
-def test_welcome_creates_the_key_with_a_progress_bar_then_accepts(shown, qtbot):
+def test_welcome_creates_the_key_with_a_progress_bar_then_accepts(shown, qtbot, monkeypatch):
+    async def answered(address: str) -> str:  # no lookup of relay.example.org in a test
+        return "ab" * 32
+
+    monkeypatch.setattr("messenger.ui.server_picker.probe_server", answered)
     profile = FakeProfile()
     controller = FakeIdentityController(profile)
     controller.release.clear()
@@ -662,3 +686,87 @@ def test_resources_are_found_in_a_checkout_and_in_a_bundle(monkeypatch, tmp_path
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert resource_path("icons", "lock.svg") == Path(tmp_path) / "resources" / "icons" / "lock.svg"
+
+
+def test_code_words_complete_as_they_are_typed(shown, qtbot):
+    controller = FakeController()
+    dialog = shown(NewSessionDialog(controller))
+    dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
+    code_input = find(dialog, QLineEdit, "codeInput")
+    completer = code_input.completer()
+    assert completer is not None, "the code field completes code words"
+    dialog.activateWindow()
+    code_input.setFocus()
+    qtbot.waitUntil(code_input.hasFocus, timeout=TIMEOUT)
+    qtbot.keyClicks(code_input, "7 Orbit lan")
+    popup = completer.popup()
+    qtbot.waitUntil(popup.isVisible, timeout=TIMEOUT)
+    offered = [popup.model().index(row, 0).data() for row in range(popup.model().rowCount())]
+    assert offered == ["lantern"], "only the word being typed is completed"
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert code_input.text() == "7 Orbit lantern"
+    assert controller.calls == [], "choosing a completion does not join yet"
+    with qtbot.waitSignal(dialog.sessionStarted, timeout=TIMEOUT):
+        qtbot.keyClick(code_input, Qt.Key.Key_Return)
+    assert controller.calls == [("join_code", "7 Orbit lantern", None)]
+
+
+def test_a_number_or_a_separator_offers_no_completion(shown, qtbot):
+    dialog = shown(NewSessionDialog(FakeController()))
+    dialog.tabs.setCurrentWidget(find(dialog, QObject, "joinTab"))
+    code_input = find(dialog, QLineEdit, "codeInput")
+    code_input.setFocus()
+    qtbot.keyClicks(code_input, "7 ")
+    assert not code_input.completer().popup().isVisible()
+
+
+ALICE_1 = "a1" * 32
+ALICE_2 = "a2" * 32
+ALICE_3 = "a3" * 32
+
+
+def test_two_people_with_one_name_are_told_apart_by_contact_mark_and_fingerprint(shown, qtbot):
+    controller = FakeController(
+        [Person(ALICE_1, "Alice", "free"), Person(ALICE_2, "Alice", "free")]
+    )
+    controller.contacts = {ALICE_1: ("Alice", True)}  # a verified contact
+    dialog = shown(NewSessionDialog(controller))
+    people = people_tab(dialog, qtbot)
+    qtbot.waitUntil(lambda: people.count() == 2, timeout=TIMEOUT)
+    items = {people.item(i).data(Qt.ItemDataRole.UserRole): people.item(i) for i in range(2)}
+    known, stranger = items[ALICE_1], items[ALICE_2]
+    assert known.text() != stranger.text(), "two people called Alice look different"
+    assert "verified contact" in known.text()
+    assert "a1a1 a1a1" in known.text(), "a short fingerprint shows in the list"
+    assert "new" in stranger.text() and "a2a2 a2a2" in stranger.text()
+    assert "not the Alice you know" in stranger.text(), "a newcomer using a contact's name"
+    assert format_fingerprint(ALICE_1) in known.toolTip(), "the whole fingerprint on hover"
+    assert format_fingerprint(ALICE_2) in stranger.toolTip()
+
+
+def test_a_known_contact_who_is_not_verified_says_so(shown, qtbot):
+    controller = FakeController([Person(ALICE_3, "Carol", "free")])
+    controller.contacts = {ALICE_3: ("Carol", False)}
+    dialog = shown(NewSessionDialog(controller))
+    people = people_tab(dialog, qtbot)
+    qtbot.waitUntil(lambda: people.count() == 1, timeout=TIMEOUT)
+    text = people.item(0).text()
+    assert "contact" in text and "not verified" in text
+
+
+def test_escape_on_the_welcome_asks_before_quitting(shown, qtbot):
+    dialog = shown(WelcomeDialog(FakeIdentityController(FakeProfile())))
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    box = wait_for_message_box(qtbot, "leaveWelcome")
+    assert dialog.isVisible()
+    stay = next(b for b in box.buttons() if b.text() == "Keep setting up")
+    qtbot.mouseClick(stay, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not box.isVisible(), timeout=TIMEOUT)
+    assert dialog.isVisible(), "the dialog stays"
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    box = wait_for_message_box(qtbot, "leaveWelcome")
+    leave = next(b for b in box.buttons() if b.text() == "Quit")
+    qtbot.mouseClick(leave, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=TIMEOUT)
+    assert dialog.result() == QDialog.DialogCode.Rejected

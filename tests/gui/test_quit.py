@@ -51,7 +51,9 @@ CHILD = textwrap.dedent(
 def test_closing_the_window_quits_cleanly(tmp_path: Path, keys: Keys) -> None:
     folder = tmp_path / "alice"
     keys.install_identity(folder, 0)
-    Profile.open(folder).save_settings(name="Alice", server="embedded")
+    Profile.open(folder).save_settings(
+        name="Alice", server="embedded", host_scope="loopback", host_port=0
+    )
 
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(folder)],

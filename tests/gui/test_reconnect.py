@@ -91,7 +91,7 @@ def test_the_app_reconnects_by_itself_when_the_relay_comes_back(qtbot, kept_wind
     relays.stop()
     qtbot.waitUntil(lambda: "Trying again in" in window.statusBar().currentMessage(), timeout=SOON)
     assert connection_text(window) in {"Disconnected", "Connecting…"}
-    page = window.page(session.session.id)
+    page = window.page(session.key)
     assert page is not None and page.findChildren(QLabel, "systemLine"), "the session ended"
     assert not task.done(), "the keeper keeps trying while the relay is down"
 

@@ -7,6 +7,7 @@ app runs; waits are conditions with deadlines.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 from messenger.crypto.rsa import PublicKey, format_fingerprint
 from messenger.ui import app as ui_app
 from messenger.ui.controller import EMBEDDED, ServerChoice
+from messenger.ui.hosting import HostingDialog
 from messenger.ui.main_window import MainWindow
 from messenger.ui.reconnect import ConnectionKeeper
 from messenger.ui.settings_dialog import SettingsDialog
+from server.embedded import EmbeddedRelay
 from tests.gui.helpers import SHORT_PAUSES, SOON, connection_text, open_window, run
 from tests.support import Keys, RelayProcess
 
@@ -207,7 +210,7 @@ def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
     controller = window.controller
     first_client = controller.client
     info = run(qtbot, controller.create_code())
-    page = window.page(info.session.id)
+    page = window.page(info.key)
 
     dialog = open_settings(window)
     assert not dialog.switch_note.isVisible()
@@ -288,3 +291,95 @@ def test_cancelling_the_export_writes_nothing(qtbot, make_window, tmp_path: Path
     click(qtbot, dialog.export_button)
     assert set(tmp_path.rglob("*")) == before
     assert not dialog.key_note.isVisible() and not dialog.error_label.isVisible()
+
+
+# -- hosting a server here --------------------------------------------------------------------
+
+
+def test_hosting_here_shows_the_address_to_give_its_key_and_a_copy_button(qtbot, make_window):
+    window = make_window(EMBEDDED)
+    controller = window.controller
+    controller.profile.save_settings(host_scope="loopback", host_port=0)
+    window.attach(run(qtbot, controller.connect_to(ServerChoice(EMBEDDED))))
+    relay = controller.relay
+    assert relay is not None and relay.address is not None
+    assert relay.address[0] == "127.0.0.1", "tests host on loopback only"
+    address = f"127.0.0.1:{relay.address[1]}"
+
+    dialog = open_settings(window)
+    panel = dialog.hosting_panel
+    assert panel is not None and panel.isVisible()
+    assert panel.address_label.text() == address
+    assert "Only this computer" in panel.where_hint.text()
+    assert shown(panel.fingerprint_label) == format_fingerprint(relay.fingerprint)
+    click(qtbot, panel.copy_button)
+    assert QGuiApplication.clipboard().text() == address
+    dialog.close()
+
+    button = window.status_bar.hosting_button
+    assert button.isVisible() and str(relay.address[1]) in button.text()
+    assert address in button.toolTip()
+    click(qtbot, button)
+    hosting = window.findChild(HostingDialog)
+    assert hosting is not None and hosting.panel.address_label.text() == address
+
+
+def test_hosting_for_everyone_is_the_default_on_port_5555(qtbot, make_window):
+    window = make_window(EMBEDDED)
+    assert window.controller.new_relay().requested == ("", 5555), "every interface"
+    picker = open_settings(window).server_picker
+    assert picker.scope.currentData() == "everyone"
+    assert picker.port_input.text() == "5555"
+    window.controller.profile.save_settings(host_scope="loopback", host_port=6000)
+    assert window.controller.new_relay().requested == ("127.0.0.1", 6000)
+
+
+def test_others_are_given_this_computers_network_addresses(qtbot, make_window, tmp_path):
+    window = make_window(EMBEDDED)
+    controller = window.controller
+    controller.find_addresses = lambda: ["192.0.2.7", "fd00::2"]
+    controller.relay = EmbeddedRelay(tmp_path, host="", port=5555)
+    controller.relay.address = ("0.0.0.0", 5555)  # as if started: nothing is bound here
+    controller.relay.fingerprint = "ab" * 32
+    view = controller.hosting_view()
+    controller.relay = None
+    assert view is not None
+    assert view.addresses == ["192.0.2.7:5555", "[fd00::2]:5555"]
+    assert not view.loopback_only
+    assert "192.0.2.7:5555" in view.summary and "abab abab" in view.summary
+
+
+def test_a_taken_port_moves_to_the_next_one_and_is_remembered(qtbot, make_window):
+    window = make_window(EMBEDDED)
+    controller = window.controller
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        controller.profile.save_settings(host_scope="loopback", host_port=port)
+        window.attach(run(qtbot, controller.connect_to(ServerChoice(EMBEDDED))))
+    assert controller.relay is not None and controller.relay.address is not None
+    bound = controller.relay.address[1]
+    assert bound != port
+    assert controller.profile.settings()["host_port"] == bound, "remembered for next time"
+
+
+def test_changing_the_hosting_port_reconnects(qtbot, make_window):
+    window = make_window(EMBEDDED)
+    window.controller.profile.save_settings(host_scope="loopback", host_port=0)
+    requested: list[str] = []
+    window.serverChangeRequested.connect(requested.append)
+    dialog = open_settings(window)
+    dialog.server_picker.port_input.setText("6001")
+    click(qtbot, dialog.ok_button)
+    assert requested == [EMBEDDED]
+    assert window.controller.hosting_settings() == ("loopback", 6001)
+
+
+def test_hosting_here_does_not_announce_a_first_contact(qtbot, make_window):
+    """The server is this app's own: "its key is now pinned" would only puzzle."""
+    window = make_window(EMBEDDED)
+    window.controller.profile.save_settings(host_scope="loopback", host_port=0)
+    window.attach(run(qtbot, window.controller.connect_to(ServerChoice(EMBEDDED))))
+    assert "First contact" not in window.statusBar().currentMessage()
+    assert window.status_bar.hosting_button.isVisible()

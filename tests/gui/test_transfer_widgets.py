@@ -21,7 +21,7 @@ from messenger.ui.main_window import MainWindow
 from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
 from messenger.ui.transfer_widgets import TransferCard, TransferState
 from tests.gui import test_app_windows
-from tests.gui.helpers import SOON
+from tests.gui.helpers import SOON, wait_for_message_box
 from tests.gui.test_app_windows import only_page, pair_by_code, system_lines
 
 # The two-window fixtures (a relay process, windows with their own profiles), shared:
@@ -314,3 +314,40 @@ def test_a_file_that_cannot_be_read_leaves_a_line_and_no_card(
         timeout=SOON,
     )
     assert page.transfers() == []
+
+
+def test_open_folder_without_a_file_manager_says_so_and_offers_the_path(
+    qtbot, tmp_path: Path
+) -> None:
+    card = incoming_card(qtbot)
+    card.accepted()
+    card.open_url = lambda _url: False  # no file manager registered for folders
+    card.completed(str(tmp_path / "holiday photos.zip"))
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    box = wait_for_message_box(qtbot, "openFolderFailed")
+    assert "No file manager" in box.text()
+    assert str(tmp_path) in box.informativeText()
+    copy = next(b for b in box.buttons() if b.text() == "Copy path")
+    qtbot.mouseClick(copy, Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == str(tmp_path)
+
+
+def test_the_folder_chooser_starts_in_a_folder_that_exists(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from messenger.store.profile import Profile
+    from messenger.ui.controller import AppController
+
+    home, downloads = tmp_path / "home", tmp_path / "home" / "Downloads"
+    home.mkdir()
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
+    monkeypatch.setattr(
+        "messenger.ui.controller.platformdirs.user_downloads_dir", lambda: str(downloads)
+    )
+    controller = AppController(Profile.open(tmp_path / "profile"))
+    assert controller.download_dir() == home, "Downloads does not exist: start at home"
+    assert not downloads.exists(), "the app does not create Downloads on its own"
+    downloads.mkdir()
+    assert controller.download_dir() == downloads
+    controller.profile.save_settings(download_dir=str(tmp_path / "gone"))
+    assert controller.download_dir() == downloads, "a remembered folder that went away"

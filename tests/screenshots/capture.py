@@ -3,8 +3,10 @@
     make screenshots            # runs this under Xvfb, light and dark
 
 Saves main window, new-session dialog, safety-number dialog, settings and cipher lab PNGs to
-docs/screenshots/.
-Run with ``MESSENGER_THEME=light|dark``; the file names carry the theme.
+docs/screenshots/, and (issue 10) the presence list with contact markers, a notification
+with the tray badge, and the welcome dialog's address check. Run with
+``MESSENGER_THEME=light|dark``; the file names carry the theme. Each scene is its own
+function, so new ones merge cleanly.
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 import qasync
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from messenger.store.profile import Profile
 from messenger.ui.cipher_lab import CipherLab
 from messenger.ui.controller import AppController, ServerChoice
+from messenger.ui.hosting import HostingDialog, HostingView
 from messenger.ui.icons import app_icon
 from messenger.ui.main_window import MainWindow
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.safety_dialog import SafetyDialog
 from messenger.ui.settings_dialog import SettingsDialog
-from messenger.ui.theme import apply_theme
+from messenger.ui.theme import apply_theme, plain_label
+from messenger.ui.tray import TrayIcon
+from messenger.ui.welcome_dialog import WelcomeDialog
 from server.embedded import EmbeddedRelay
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -52,8 +66,8 @@ async def settle() -> None:
         await asyncio.sleep(0.05)
 
 
-async def window_for(name: str, base: Path, address: str) -> MainWindow:
-    profile = Profile.open(base / name)
+async def window_for(name: str, base: Path, address: str, folder: str = "") -> MainWindow:
+    profile = Profile.open(base / (folder or name))
     profile.save_settings(name=name)
     controller = AppController(profile)
     await controller.load_identity()
@@ -114,17 +128,17 @@ async def scene(theme: str) -> None:
         )
         next(b for b in box.buttons() if b.text() == "Accept").click()
         rsa_info = await rsa
-        await until(page_ready(alice, rsa_info.session.id))
-        alice.pages[rsa_info.session.id].composer.setPlainText("Now over RSA identities too.")
-        alice.pages[rsa_info.session.id].composer.submit()
+        await until(page_ready(alice, rsa_info.key))
+        alice.pages[rsa_info.key].composer.setPlainText("Now over RSA identities too.")
+        alice.pages[rsa_info.key].composer.submit()
         # A password session by code, alongside it.
         info = await alice.controller.create_code()
         joined = await bob.controller.join_code(info.code)
-        await until(page_ready(alice, info.session.id))
+        await until(page_ready(alice, info.key))
         lines = [
-            (alice, info.session.id, "Hi Bob! The code worked on the first try."),
-            (bob, joined.session.id, "Hello Alice. Shall we compare safety numbers?"),
-            (alice, info.session.id, "Yes, reading mine now: 12 groups of five digits."),
+            (alice, info.key, "Hi Bob! The code worked on the first try."),
+            (bob, joined.key, "Hello Alice. Shall we compare safety numbers?"),
+            (alice, info.key, "Yes, reading mine now: 12 groups of five digits."),
         ]
         for window, session_id, text in lines:
             window.pages[session_id].composer.setPlainText(text)
@@ -161,10 +175,142 @@ async def scene(theme: str) -> None:
         settings.close()
 
         await cipher_lab(alice, theme)
+        await presence_scene(theme, alice, bob, base, f"{host}:{port}")
+        await notification_scene(theme, alice, bob, info.key, joined.key)
+        await welcome_scene(theme, f"{host}:{port}")
+        await hosting_scene(theme, alice, relay.fingerprint)
     finally:
         for window in (alice, bob):
             await window.controller.shutdown()
         await relay.stop()
+
+
+async def presence_scene(
+    theme: str, alice: MainWindow, bob: MainWindow, base: Path, address: str
+) -> None:
+    """Pick someone online, with contact markers: Bob (a verified contact, busy), someone
+    new who calls himself Bob too, and Carol (new)."""
+    bob_id = bob.controller.identity.fingerprint if bob.controller.identity else ""
+    alice.controller.profile.contacts.mark_verified(bob_id)
+    others = [
+        await window_for("Bob", base, address, folder="Bob-impostor"),
+        await window_for("Carol", base, address),
+    ]
+    try:
+        dialog = NewSessionDialog(alice.controller, alice)
+        dialog.show()
+        dialog.tabs.setCurrentIndex(2)
+        await until(lambda: dialog.people_tab.people_list.count() >= 3)
+        dialog.resize(560, dialog.height())
+        await settle()
+        dialog.grab().save(str(OUT / f"presence-contacts-{theme}.png"))
+        dialog.close()
+    finally:
+        for window in others:
+            await window.controller.shutdown()
+            window.close()
+
+
+class NotificationShot(QWidget):
+    """What the desktop shows for a message that arrives while Messenger is in the
+    background: the tray icon with its unread badge, and the notification bubble. Drawn
+    here from what the app's tray reported, because Xvfb has no tray or notification
+    server to photograph."""
+
+    def __init__(self, tray: TrayIcon, title: str, text: str, window_title: str) -> None:
+        super().__init__()
+        self.setObjectName("notificationShot")
+        badge = QLabel()
+        badge.setPixmap(tray.icon().pixmap(48, 48))
+        badge.setToolTip(tray.toolTip())
+        card = QFrame()
+        card.setFrameShape(QFrame.Shape.StyledPanel)
+        card.setObjectName("transferCard")  # the card look of the current theme
+        logo = QLabel()
+        logo.setPixmap(app_icon().pixmap(40, 40))
+        heading = plain_label(title)
+        font = heading.font()
+        font.setBold(True)
+        heading.setFont(font)
+        body = plain_label(text)
+        body.setWordWrap(True)
+        words = QVBoxLayout()
+        words.addWidget(heading)
+        words.addWidget(body)
+        inner = QHBoxLayout(card)
+        inner.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        inner.addLayout(words, 1)
+        taskbar = plain_label(window_title)
+        taskbar.setObjectName("hintLabel")
+        taskbar.setToolTip("The window's title, as a taskbar shows it")
+        tray_row = QHBoxLayout()
+        tray_row.addStretch(1)
+        tray_row.addWidget(plain_label(f"Tray: {tray.toolTip()}"))
+        tray_row.addWidget(badge)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 18)
+        layout.addWidget(card)
+        layout.addLayout(tray_row)
+        layout.addWidget(taskbar)
+        self.setFixedWidth(420)
+
+
+async def notification_scene(
+    theme: str, alice: MainWindow, bob: MainWindow, alice_key: str, bob_key: str
+) -> None:
+    """Bob writes while Alice's window is minimised: the title counts it, the tray badge
+    shows it, and one notification names Bob with a preview."""
+    shown: list[tuple[str, str]] = []
+    tray = TrayIcon(alice, available=lambda: True, show_message=lambda t, m: None)
+    tray.notified.connect(lambda title, text: shown.append((title, text)))
+    alice.set_tray(tray)
+    alice.showMinimized()
+    await settle()
+    page = bob.pages[bob_key]
+    for text in ("Are you there? \U0001f600", "The file is ready when you are."):
+        before = len(shown)
+        page.composer.setPlainText(text)
+        page.composer.submit()
+        await until(lambda: len(shown) > before)  # noqa: B023 (awaited in this iteration)
+    title, text = shown[-1]
+    shot = NotificationShot(tray, title, text, f"Taskbar: \u201c{alice.windowTitle()}\u201d")
+    shot.show()
+    await settle()
+    shot.grab().save(str(OUT / f"notification-{theme}.png"))
+    shot.close()
+    alice.showNormal()
+    alice.session_list.setCurrentItem(alice.session_list.item_for(alice_key))
+    await settle()
+
+
+async def hosting_scene(theme: str, alice: MainWindow, fingerprint: str) -> None:
+    """The status bar's "Hosting" dialog. The scene's relay listens on loopback only, so the
+    addresses shown are examples (documentation ranges), as a LAN would give them."""
+    view = HostingView(["192.168.1.20:5555", "[fd00::20]:5555"], False, fingerprint)
+    dialog = HostingDialog(view, alice)
+    dialog.show()
+    await settle()
+    dialog.grab().save(str(OUT / f"hosting-{theme}.png"))
+    dialog.close()
+
+
+async def welcome_scene(theme: str, address: str) -> None:
+    """The first-start welcome checks the server address: one that answers (with the start
+    of its key) and one where nothing does (with "Use it anyway")."""
+    base = Path(tempfile.mkdtemp(prefix="messenger-welcome-"))
+    for name, typed in (("ok", address), ("failed", "127.0.0.1:1")):
+        controller = AppController(Profile.open(base / name))
+        dialog = WelcomeDialog(controller)
+        dialog.name_input.setText("Alice")
+        dialog.server_picker.use_server.setChecked(True)
+        dialog.server_picker.server_input.setText(typed)
+        dialog.show()
+        dialog.server_picker.check_button.click()
+        await until(lambda d=dialog: "Checking" not in d.server_picker.check_label.text())
+        dialog.server_picker.server_input.deselect()
+        await settle()
+        dialog.grab().save(str(OUT / f"welcome-check-{name}-{theme}.png"))
+        dialog.done(0)
 
 
 def main() -> int:

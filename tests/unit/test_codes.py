@@ -73,3 +73,38 @@ def test_parse_code_forgives_case_surrounding_whitespace_and_leading_zeros(typed
 def test_parse_code_refuses_what_is_not_a_code_and_says_what_a_code_looks_like(typed):
     with pytest.raises(ValueError, match=r"looks like 7-orbit-lantern.*session number"):
         parse_code(typed)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "7 orbit lantern",
+        "7 Orbit Lantern",
+        "7  orbit   lantern",
+        "7.orbit.lantern",
+        "7, orbit, lantern",
+        "7 - orbit - lantern",
+        "7--orbit--lantern",
+        "7_orbit_lantern",
+        "7 ORBIT-lantern.",
+        "7\u2013orbit\u2013lantern",  # an en dash, as word processors and phones "correct" it
+    ],
+)
+def test_a_code_read_aloud_parses_with_any_separator_and_case(typed):
+    assert parse_code(typed) == ("7", "orbit-lantern")
+
+
+@pytest.mark.parametrize("typed", ["7 orbit", "7,orbit"])
+def test_a_single_word_code_also_takes_any_separator(typed):
+    assert parse_code(typed) == ("7", "orbit")
+
+
+def test_the_last_word_of_a_partly_typed_code_is_what_completion_works_on():
+    from messenger.protocol.codes import current_word, words_starting
+
+    assert current_word("7 orb") == ("7 ", "orb")
+    assert current_word("7-orbit-la") == ("7-orbit-", "la")
+    assert current_word("7 ") == ("7 ", "")
+    assert words_starting("lan") == ["lantern"]
+    assert words_starting("LA") == ["ladder", "lagoon", "lantern", "lava"]
+    assert words_starting("7") == []

@@ -313,6 +313,43 @@ def test_a_known_contact_taking_another_contacts_name_is_refused(contacts):
         contacts.check(CAROL_ID, "alice", CAROL_ID)
 
 
+@pytest.mark.parametrize(
+    "look_alike",
+    ["alice ", " Alice", "ALICE", "\u0430lice", "\u0410lice", "al\u0456ce", "a\u200blice"],
+    ids=[
+        "trailing-space",
+        "leading-space-capital",
+        "capitals",
+        "cyrillic-a",
+        "cyrillic-A",
+        "ukrainian-i",
+        "zero-width-space",
+    ],
+)
+def test_a_new_key_under_a_look_alike_of_a_pinned_name_is_refused(contacts, look_alike):
+    contacts.pin(ALICE_ID, "alice")
+    with pytest.raises(PeerKeyChangedError) as raised:
+        contacts.check(ALICE_2_ID, look_alike, ALICE_2_ID)
+    assert format_fingerprint(ALICE_ID) in str(raised.value)
+
+
+def test_the_look_alike_check_names_the_contact_a_name_passes_for(contacts):
+    contacts.pin(ALICE_ID, "alice")
+    contacts.pin(BOB_ID, "bob")
+    assert contacts.look_alike_of("B\u043eb", CAROL_ID) == contacts.get(BOB_ID)
+    assert contacts.look_alike_of("bob", BOB_ID) is None, "their own name is no clash"
+    assert contacts.look_alike_of("carol", CAROL_ID) is None
+    assert contacts.look_alike_of("", CAROL_ID) is None
+
+
+def test_trusting_a_key_replaces_the_contact_whose_name_it_looks_like(contacts):
+    contacts.pin(ALICE_ID, "alice")
+    contacts.trust(ALICE_2_ID)
+    contacts.check(ALICE_2_ID, "Alice ", ALICE_2_ID)
+    contacts.pin(ALICE_2_ID, "Alice ")
+    assert [c.id for c in contacts.all()] == [ALICE_2_ID]
+
+
 def test_a_contact_can_be_marked_verified_and_unverified(contacts):
     contacts.pin(ALICE_ID, "alice")
     contacts.mark_verified(ALICE_ID)

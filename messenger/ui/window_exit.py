@@ -1,0 +1,139 @@
+"""The main window's way out: the title and tray badge that count unread messages, the
+tray icon and its menu, and closing, which goes to the tray or quits, asking first while
+sessions are open (quitting ends them for both people).
+
+A mixin of ``MainWindow`` (kept apart so the window module stays about routing signals).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox
+
+from messenger.ui.theme import message_box
+from messenger.ui.tray import TrayIcon
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
+
+    from messenger.ui.controller import AppController
+
+    _Window = QMainWindow
+else:
+    _Window = object
+
+__all__ = ["TrayAndQuit"]
+
+
+class TrayAndQuit(_Window):
+    """Needs ``controller``, ``tray``, ``_quitting`` and the ``closed`` signal of the window."""
+
+    controller: AppController
+    tray: TrayIcon | None
+    _quitting: bool
+    if TYPE_CHECKING:
+        closed: SignalInstance
+
+    def _update_tray(self) -> None:
+        if self.tray is not None:
+            self.tray.set_unread(self.unread_count())
+        self.update_title()
+
+    def unread_count(self) -> int:
+        return sum(info.unread for info in self.controller.sessions.values())
+
+    def update_title(self) -> None:
+        """ "(3) Messenger — Alice": the unread count first (it shows in a taskbar), then
+        whose Messenger this is (two profiles side by side look alike otherwise)."""
+        name = self.controller.profile.name
+        title = f"Messenger \u2014 {name}" if name else "Messenger"
+        count = self.unread_count()
+        self.setWindowTitle(f"({count}) {title}" if count else title)
+
+    def set_tray(self, tray: TrayIcon) -> None:
+        """Show the tray icon (where there is a tray): its menu shows the window or quits."""
+        self.tray = tray
+        menu = QMenu(self)
+        menu.addAction("Show Messenger", self.bring_back)
+        menu.addSeparator()
+        menu.addAction("Quit", self.quit_app)
+        tray.setContextMenu(menu)
+        tray.activated.connect(
+            lambda reason: (
+                self.bring_back() if reason == TrayIcon.ActivationReason.Trigger else None
+            )
+        )
+        tray.show()
+        self._update_tray()
+
+    def bring_back(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def keeps_running_in_tray(self) -> bool:
+        return bool(
+            self.tray is not None
+            and self.tray.shown
+            and self.controller.profile.settings().get("keep_in_tray", False)
+        )
+
+    def quit_app(self) -> None:
+        """Session > Quit (Ctrl+Q) and the tray's Quit: quit even when the window would
+        go to the tray, after asking if sessions are open."""
+        self._ask_then_quit()
+
+    def _ask_then_quit(self) -> None:
+        if self._quitting or not self.controller.open_sessions():
+            self._quitting = True
+            self.close()
+            return
+        self._confirm_quit()
+
+    def _confirm_quit(self) -> None:
+        count = len(self.controller.open_sessions())
+        sessions = "your open session" if count == 1 else f"your {count} open sessions"
+        box = message_box(
+            self,
+            QMessageBox.Icon.Question,
+            "Quit Messenger?",
+            f"Quitting ends {sessions} for both of you.",
+            "The other person sees that you left; a new session needs a new code or invitation.",
+        )
+        box.setObjectName("quitConfirm")
+        quit_button = box.addButton("End and quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is quit_button:
+                self._quitting = True
+                self.close()
+
+        box.finished.connect(answered)
+        box.open()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """The window's close button: to the tray if the person chose that, else quit
+        (asking first while sessions are open)."""
+        if not self._quitting:
+            if self.keeps_running_in_tray():
+                event.ignore()
+                self.hide()
+                return
+            if self.controller.open_sessions():
+                event.ignore()
+                self._confirm_quit()  # closes the window again once answered
+                return
+            self._quitting = True
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        self.controller.profile.save_settings(geometry=geometry)
+        super().closeEvent(event)
+        if event.isAccepted():
+            if self.tray is not None:
+                self.tray.hide()
+            self.closed.emit()

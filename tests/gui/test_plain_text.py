@@ -1,0 +1,169 @@
+"""Text from a peer or the relay never renders as rich text: a display name or a cancel
+reason written in HTML shows as the characters typed, not as a fake badge.
+
+A real relay process on 127.0.0.1; the hostile peer is an ordinary window whose name is
+HTML, and whose transfer manager sends a cancel reason of its choosing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import Qt as GuiQt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QLabel, QWidget
+
+from messenger.protocol.payloads import FileCancel
+from messenger.protocol.wire import Person
+from messenger.ui.controller import PersonStatus, ServerChoice
+from messenger.ui.main_window import MainWindow
+from messenger.ui.new_session_dialog import NewSessionDialog
+from messenger.ui.people_tab import PeopleTab
+from messenger.ui.safety_dialog import SafetyDialog
+from messenger.ui.transfer_widgets import TransferCard
+from tests.gui.helpers import SOON, open_window, run, wait_for_message_box
+from tests.support import Keys, RelayProcess
+
+pytestmark = pytest.mark.timeout(90)
+
+FAKE_BADGE = "<b style='color:#1a7f37'>carol \u2714 verified</b>"
+REASON = "<h1 style='color:red'>Your computer is infected</h1>"
+
+
+@pytest.fixture
+def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
+    data = tmp_path / "relay"
+    keys.install_relay_key(data)
+    process = RelayProcess(data)
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProcess):
+    windows: list[MainWindow] = []
+
+    def make(folder: str, name: str) -> MainWindow:
+        window = open_window(qtbot, keys, tmp_path / folder, len(windows), name=name)
+        window.attach(run(qtbot, window.controller.connect_to(ServerChoice(relay.addr))))
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        run(qtbot, window.controller.shutdown())
+
+
+def renders(text: str) -> str:
+    """What a person sees for ``text`` in a label, tooltip or box in auto format."""
+    document = QTextDocument()
+    if GuiQt.mightBeRichText(text):
+        document.setHtml(text)
+    else:
+        document.setPlainText(text)
+    return document.toPlainText()
+
+
+def assert_shown_literally(widget: QWidget, needle: str) -> int:
+    """Every label under ``widget`` that holds ``needle`` is plain text; every tooltip that
+    holds it shows it literally. Returns how many places showed it."""
+    places = 0
+    for label in [widget, *widget.findChildren(QWidget)]:
+        if isinstance(label, QLabel) and needle in label.text():
+            assert label.textFormat() == Qt.TextFormat.PlainText, label.objectName()
+            places += 1
+        tip = label.toolTip()
+        if needle in tip or needle in renders(tip):
+            assert needle in renders(tip), tip
+            places += 1
+    return places
+
+
+def test_an_html_name_and_cancel_reason_show_as_typed(qtbot, make_window, tmp_path):
+    alice = make_window("alice", "Alice")
+    mallory = make_window("mallory", FAKE_BADGE)
+
+    # The presence list shows the name as typed (item text and tooltip).
+    dialog = NewSessionDialog(alice.controller, alice)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentIndex(2)
+    people = dialog.people_tab.people_list
+    qtbot.waitUntil(lambda: people.count() == 1, timeout=SOON)
+    item = people.item(0)
+    assert FAKE_BADGE in item.text()
+    assert FAKE_BADGE in renders(item.toolTip())
+    dialog.close()
+
+    # Mallory invites Alice: the prompt shows the name as plain text.
+    invite = run_soon(mallory.controller.invite(alice.controller.identity.fingerprint, "Alice"))
+    box = wait_for_message_box(qtbot, "invitationBox")
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    assert FAKE_BADGE in box.text()
+    qtbot.mouseClick(
+        next(b for b in box.buttons() if b.text() == "Accept"), Qt.MouseButton.LeftButton
+    )
+    qtbot.waitUntil(invite.done, timeout=SOON)
+    key = alice.current_session()
+    assert key is not None
+    page = alice.pages[key]
+    qtbot.waitUntil(page.verify_button.isEnabled, timeout=SOON)
+    assert page.title.text() == FAKE_BADGE
+    assert assert_shown_literally(alice, FAKE_BADGE) >= 2  # the chat title, the list entry
+    entry = alice.session_list.currentItem()
+    assert FAKE_BADGE in entry.text()
+    assert FAKE_BADGE in renders(entry.toolTip())
+
+    alice.verify_session(key)
+    safety = alice.findChild(SafetyDialog)
+    qtbot.waitUntil(lambda: safety is not None and safety.isVisible(), timeout=SOON)
+    assert assert_shown_literally(safety, FAKE_BADGE) >= 1
+    safety.close()
+
+    # Mallory offers a file, then stops it with an HTML reason.
+    offered = tmp_path / "notes.txt"
+    offered.write_text("hello")
+    mallory_key = mallory.current_session()
+    transfer = run(qtbot, mallory.controller.send_file(mallory_key, offered))
+    qtbot.waitUntil(lambda: bool(page.findChildren(TransferCard)), timeout=SOON)
+    session = mallory.controller.sessions[mallory_key].session
+    assert session.transfers is not None
+    run(qtbot, session.transfers._send(FileCancel(id=transfer, reason=REASON)))
+    card = page.findChildren(TransferCard)[0]
+    qtbot.waitUntil(lambda: REASON in card.state_label.text(), timeout=SOON)
+    assert assert_shown_literally(alice, REASON) >= 1
+
+    # The relay's words (a session that ends) are plain too.
+    mallory.close_action.trigger()
+    confirm = wait_for_message_box(qtbot, "closeConfirm")
+    qtbot.mouseClick(
+        next(b for b in confirm.buttons() if b.text() == "End conversation"),
+        Qt.MouseButton.LeftButton,
+    )
+    qtbot.waitUntil(lambda: not page.composer.isEnabled(), timeout=SOON)
+    for line in page.findChildren(QLabel, "systemLine"):
+        assert line.textFormat() == Qt.TextFormat.PlainText, line.text()
+
+
+def run_soon(coro):
+    import asyncio
+
+    return asyncio.ensure_future(coro)
+
+
+def test_people_list_tooltips_show_names_literally(qtbot, qasync_loop):
+    class Controller:
+        async def people(self):
+            return [Person("a" * 64, FAKE_BADGE, "busy")]
+
+        def person_status(self, _person_id: str, _name: str) -> PersonStatus:
+            return PersonStatus(known=False, verified=False)
+
+    tab = PeopleTab(Controller())  # type: ignore[arg-type]
+    qtbot.addWidget(tab)
+    tab.set_people([Person("a" * 64, FAKE_BADGE, "busy")])
+    item = tab.people_list.item(0)
+    assert FAKE_BADGE in renders(item.toolTip())
