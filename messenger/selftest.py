@@ -18,8 +18,11 @@ from typing import Any
 from messenger import __version__
 from messenger import events as ev
 from messenger.client import Client
+from messenger.courier import Courier
 from messenger.crypto.rsa import IdentityKey
 from messenger.session import Session
+from messenger.store.profile import Profile
+from messenger.store.worker import DatabaseWorker
 from server.embedded import EmbeddedRelay
 
 TIMEOUT = 60.0
@@ -52,14 +55,21 @@ async def _run(folder: Path) -> dict[str, Any]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
-    relay = EmbeddedRelay(folder / "relay", rotate_interval=1.0)
+    relay = EmbeddedRelay(folder / "relay", host="127.0.0.1", port=0, rotate_interval=1.0)
+    # Profiles in the temporary folder, with no keyring: nothing of the person's is touched.
+    profiles = [Profile.open(folder / name, keyring=None) for name in ("alice", "bob")]
     keys = await asyncio.gather(
-        *(loop.run_in_executor(None, IdentityKey.generate) for _ in range(2))
+        *(loop.run_in_executor(None, profile.unlock, None) for profile in profiles)
     )
     host, port = await relay.start()
     timings["keys_and_relay_s"] = time.perf_counter() - started
-    alice = Client(host, port, keys[0], name="alice", accept_invites=True)
-    bob = Client(host, port, keys[1], name="bob", accept_invites=True)
+    workers = [DatabaseWorker(profile.db) for profile in profiles]
+    alice, bob = (
+        _client(host, port, key, name, worker)
+        for key, name, worker in zip(keys, ("alice", "bob"), workers, strict=True)
+    )
+    for client in (alice, bob):
+        await client.courier.load()
     try:
         await alice.connect()
         await bob.connect()
@@ -85,11 +95,24 @@ async def _run(folder: Path) -> dict[str, Any]:
         await _exchange(bob, session_b, alice, session_a)
         timings["rsa_session_s"] = time.perf_counter() - mark
     finally:
-        await alice.close()
-        await bob.close()
+        for client in (alice, bob):
+            await client.close()
+            await client.courier.close()
+        for worker in workers:
+            await worker.close()
+        for profile in profiles:
+            profile.close()
         await relay.stop()
     timings["total_s"] = time.perf_counter() - started
     return {k: round(v, 3) for k, v in timings.items()}
+
+
+def _client(host: str, port: int, key: IdentityKey, name: str, worker: DatabaseWorker) -> Client:
+    events: asyncio.Queue[ev.ClientEvent] = asyncio.Queue()
+    courier = Courier(key, worker, events.put_nowait)
+    return Client(
+        host, port, key, name=name, courier=courier, accept_invites=True, events=events
+    )
 
 
 def main() -> int:
