@@ -383,19 +383,22 @@ class ProfileDatabase:
         """Messages containing every word of ``query`` (as word prefixes, case and accents
         ignored), newest first. The words are quoted, so no query is FTS syntax; a query
         with no words, or any the index refuses, finds nothing rather than raising."""
-        match = fts_query(query)
-        if match is None or limit < 1:
+        words = fts_query(query)
+        if words is None or limit < 1:
             return []
+        match = f"body : ({words})"
+        if contact_id is not None:
+            if not _ID.fullmatch(contact_id):
+                return []
+            match = f'contact_id : "{contact_id}" AND {match}'
+        # Ordered by the index's own rowid, newest first: FTS5 then walks its matches in that
+        # order and stops at the limit, instead of sorting every match.
         sql = (
             f"SELECT {_columns(_MESSAGE, 'm')} FROM messages_fts "
-            "JOIN messages AS m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?"
+            "JOIN messages AS m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ? "
+            "ORDER BY messages_fts.rowid DESC LIMIT ?"
         )
-        args: list[Any] = [match]
-        if contact_id is not None:
-            sql += " AND m.contact_id = ?"
-            args.append(contact_id)
-        sql += " ORDER BY m.id DESC LIMIT ?"
-        args.append(limit)
+        args = (match, limit)
         with self._sql.reading() as conn:
             try:
                 rows = conn.execute(sql, args).fetchall()

@@ -71,10 +71,13 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX messages_by_contact ON messages (contact_id, id)",
             # Full-text search over the bodies; the index lives in the same encrypted file.
             # External content: the text is stored once (in messages), triggers keep the
-            # index in step, including deletes cascaded from contacts.
+            # index in step, including deletes cascaded from contacts. The contact is
+            # indexed too, so a search within one conversation is a match in the index
+            # rather than a filter over every match.
             """
             CREATE VIRTUAL TABLE messages_fts USING fts5 (
                 body,
+                contact_id,
                 content = 'messages',
                 content_rowid = 'id',
                 tokenize = 'unicode61 remove_diacritics 2'
@@ -82,20 +85,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             """,
             """
             CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-                INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+                INSERT INTO messages_fts (rowid, body, contact_id)
+                    VALUES (new.id, new.body, new.contact_id);
             END
             """,
             """
             CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-                INSERT INTO messages_fts (messages_fts, rowid, body)
-                    VALUES ('delete', old.id, old.body);
+                INSERT INTO messages_fts (messages_fts, rowid, body, contact_id)
+                    VALUES ('delete', old.id, old.body, old.contact_id);
             END
             """,
             """
-            CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
-                INSERT INTO messages_fts (messages_fts, rowid, body)
-                    VALUES ('delete', old.id, old.body);
-                INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+            CREATE TRIGGER messages_fts_update AFTER UPDATE OF body, contact_id ON messages
+            BEGIN
+                INSERT INTO messages_fts (messages_fts, rowid, body, contact_id)
+                    VALUES ('delete', old.id, old.body, old.contact_id);
+                INSERT INTO messages_fts (rowid, body, contact_id)
+                    VALUES (new.id, new.body, new.contact_id);
             END
             """,
             """

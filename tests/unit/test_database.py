@@ -637,6 +637,11 @@ def test_search_can_keep_to_one_contact(searchable):
     assert found(searchable, "orbit", contact_id=ALICE) == ["The orbit lantern is lit"]
 
 
+def test_search_looks_at_what_was_written_not_at_who_wrote_it(searchable):
+    assert found(searchable, ALICE[:12]) == []
+    assert found(searchable, "orbit", contact_id="not an id") == []
+
+
 def test_search_finds_nothing_for_words_that_are_not_there(searchable):
     assert found(searchable, "lantern moon") == []
     assert found(searchable, "zebra") == []
