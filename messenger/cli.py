@@ -240,9 +240,20 @@ def server_key_checker(
 
 async def run(args: argparse.Namespace) -> int:
     profile = Profile.open(args.profile)
+    try:
+        return await run_unlocked(profile, args)
+    finally:
+        profile.close()
+
+
+async def run_unlocked(profile: Profile, args: argparse.Namespace) -> int:
     if args.name is not None:
         profile.save_settings(name=args.name)
     name = args.name if args.name is not None else profile.name
+    # Contacts and pins are in the profile's encrypted database: every command unlocks it.
+    loop = asyncio.get_running_loop()
+    passphrase = read_passphrase(args.passphrase_file)
+    identity: IdentityKey = await loop.run_in_executor(None, profile.unlock, passphrase)
     if args.command == "trust":
         profile.contacts.trust(args.person)
         emit("trusted", id=args.person)
@@ -257,11 +268,6 @@ async def run(args: argparse.Namespace) -> int:
                 fingerprint=format_fingerprint(contact.fingerprint),
             )
         return EXIT_OK
-    loop = asyncio.get_running_loop()
-    passphrase = read_passphrase(args.passphrase_file)
-    identity: IdentityKey = await loop.run_in_executor(
-        None, profile.load_or_create_identity, passphrase
-    )
     if args.command == "whoami":
         emit(
             "identity",

@@ -160,9 +160,12 @@ class KeyFile:
     # -- making one -------------------------------------------------------------------------
 
     @classmethod
-    def for_passphrase(cls, key: bytes, passphrase: str, *, log2_n: int = SCRYPT_LOG2_N) -> KeyFile:
-        """Seal ``key`` with ``passphrase``. Blocking: scrypt runs ~0.4 s on purpose."""
+    def for_passphrase(cls, key: bytes, passphrase: str, *, log2_n: int | None = None) -> KeyFile:
+        """Seal ``key`` with ``passphrase``. Blocking: scrypt runs ~0.4 s on purpose.
+
+        ``log2_n`` defaults to SCRYPT_LOG2_N (which tests lower, to save time)."""
         _check_key(key)
+        log2_n = SCRYPT_LOG2_N if log2_n is None else log2_n
         if not passphrase:
             raise ValueError("An empty passphrase protects nothing; keep the key without one")
         salt = aead.random_bytes(_SALT_SIZE)

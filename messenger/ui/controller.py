@@ -86,11 +86,10 @@ class AppController(QObject):
         return self.profile.name
 
     async def load_identity(self, passphrase: str | None = None) -> IdentityKey:
-        """Load or create the identity key in the executor (generation takes seconds)."""
+        """Unlock the profile (identity key and database; made on first use) in the
+        executor: key generation and passphrase KDFs take seconds."""
         loop = asyncio.get_running_loop()
-        self.identity = await loop.run_in_executor(
-            None, self.profile.load_or_create_identity, passphrase
-        )
+        self.identity = await loop.run_in_executor(None, self.profile.unlock, passphrase)
         return self.identity
 
     async def connect_to(self, choice: ServerChoice) -> ClientBridge:
