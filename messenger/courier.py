@@ -56,6 +56,7 @@ from messenger.protocol.errors import (
     TamperedError,
 )
 from messenger.protocol.meeting import Met
+from messenger.store.database import ProfileDatabase
 from messenger.store.records import (
     ContactRecord,
     ConversationRecord,
@@ -149,7 +150,9 @@ class Courier:
     async def load(self) -> None:
         """Read every conversation from the database (once, before the first link)."""
 
-        def read(db):  # type: ignore[no-untyped-def]
+        def read(
+            db: ProfileDatabase,
+        ) -> tuple[dict[str, ContactRecord], list[ConversationRecord], list[OutboxEntry]]:
             contacts = {c.id: c for c in db.contacts()}
             records = [r for c in contacts.values() if (r := db.conversation(c.id)) is not None]
             outbox = db.outbox()
@@ -212,7 +215,7 @@ class Courier:
             last_activity=now,
         )
 
-        def save(db):  # type: ignore[no-untyped-def]
+        def save(db: ProfileDatabase) -> tuple[bool, str]:
             with db.transaction():
                 known = db.contact(peer.id)
                 verified = known.verified if known is not None else False
@@ -357,7 +360,7 @@ class Courier:
         kind = "puzzle" if puzzle else "text"
         meta = puzzle or None
 
-        def commit(db):  # type: ignore[no-untyped-def]
+        def commit(db: ProfileDatabase) -> OutboxEntry:
             with db.transaction():
                 db.save_ratchet(contact_id, conversation.snapshot(), now)
                 db.add_message(
@@ -382,7 +385,7 @@ class Courier:
         now = self._now()
         stored = [o for o in outgoing if o.route is Route.STORED]
 
-        def commit(db):  # type: ignore[no-untyped-def]
+        def commit(db: ProfileDatabase) -> list[OutboxEntry]:
             with db.transaction():
                 db.save_ratchet(contact_id, conversation.snapshot(), None)
                 return [
@@ -435,7 +438,7 @@ class Courier:
         if entry is None:
             return
 
-        def commit(db):  # type: ignore[no-untyped-def]
+        def commit(db: ProfileDatabase) -> None:
             with db.transaction():
                 db.remove_outbox(entry.seq)
                 if entry.msg_id:
@@ -453,7 +456,7 @@ class Courier:
         outbox for the next link); a contact who removed us will not (it leaves the outbox)."""
         permanent = isinstance(error, NotAllowedError)
 
-        def commit(db):  # type: ignore[no-untyped-def]
+        def commit(db: ProfileDatabase) -> None:
             with db.transaction():
                 db.note_outbox_failure(entry.seq, error.code.value)
                 if permanent:
@@ -565,7 +568,7 @@ class Courier:
             for cid, outs in batch.outgoing.items()
         }
 
-        def commit(db):  # type: ignore[no-untyped-def]
+        def commit(db: ProfileDatabase) -> tuple[dict[str, list[TextArrived]], list[OutboxEntry]]:
             fresh: dict[str, list[TextArrived]] = {}
             entries: list[OutboxEntry] = []
             with db.transaction():
@@ -624,7 +627,7 @@ class Courier:
 
         contact_ids = list(self._conversations)
 
-        def read(db):  # type: ignore[no-untyped-def]
+        def read(db: ProfileDatabase) -> list[tuple[ConversationRecord, str]]:
             saved = []
             for contact_id in contact_ids:
                 record = db.conversation(contact_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from messenger import events as ev
 from messenger.crypto.aead import KEY_SIZE, random_bytes
@@ -55,7 +55,7 @@ class TransferLink:
         """File events name the live session with this contact, if there is one."""
         session = self._courier.sessions.get(self.contact_id)
         if session and getattr(event, "session", None) == self.contact_id:
-            event = dataclasses.replace(event, session=session)  # type: ignore[type-var]
+            event = dataclasses.replace(cast(Any, event), session=session)
         self._emit_event(event)
 
     # -- sending ----------------------------------------------------------------------------

@@ -9,50 +9,43 @@ here, so both are refused (``peer_key_changed``) until the person checks and run
 
 "The same name" means a name that could be taken for it (``names.look_alike``): "Bob ",
 "BOB" and "Bоb" with a Cyrillic "о" are all Bob here.
+
+The contacts live in the profile database (``database.ProfileDatabase``); this class keeps
+the trust rules in one place on top of it.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import PeerKeyChangedError
-from messenger.store.files import read_json, write_json
-from messenger.store.names import skeletons
+from messenger.store.database import ProfileDatabase
+from messenger.store.names import look_alike
+from messenger.store.records import ContactRecord, VerifiedBy
+
+__all__ = ["Contact", "Contacts", "names_clash"]
+
+#: A pinned person. (The JSON-era name for the database's row.)
+Contact = ContactRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Contact:
-    id: str
-    name: str
-    fingerprint: str
-    pinned_at: int
-    verified: bool = False
+def names_clash(a: str, b: str) -> bool:
+    """Whether two display names would be taken for the same person (a look-alike,
+    UTS #39 skeletons: case, spaces and confusable characters do not tell them apart).
+
+    The one place names are compared for the peer-key check.
+    """
+    return bool(a and b) and look_alike(a, b)
 
 
 class Contacts:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _load(self) -> dict[str, Any]:
-        data: dict[str, Any] = read_json(self.path, {})
-        data.setdefault("people", {})
-        data.setdefault("trusted", [])
-        return data
+    def __init__(self, db: ProfileDatabase) -> None:
+        self.db = db
 
     def all(self) -> list[Contact]:
-        people = self._load()["people"]
-        return sorted(
-            (_contact(pid, entry) for pid, entry in people.items()),
-            key=lambda c: (c.name.lower(), c.id),
-        )
+        return self.db.contacts()
 
     def get(self, person_id: str) -> Contact | None:
-        entry = self._load()["people"].get(person_id)
-        return _contact(person_id, entry) if isinstance(entry, dict) else None
+        return self.db.contact(person_id)
 
     def check(self, peer_id: str, peer_name: str, key_fingerprint: str) -> None:
         """Refuse a peer whose key does not match what we pinned (see the module docstring)."""
@@ -62,75 +55,70 @@ class Contacts:
                 f"{peer_id[:16]}…, which is not that person's key. Someone may be "
                 "intercepting; the session was refused."
             )
-        data = self._load()
-        if peer_id in data["trusted"] or not peer_name:
+        if not peer_name or self.db.is_trusted_key(peer_id):
             return
-        known = _look_alike_in(data["people"], peer_name, peer_id)
-        if known is not None:
-            other_id, known_name = known
+        other = self.look_alike_of(peer_name, peer_id)
+        if other is not None:
             raise PeerKeyChangedError(
                 f"{peer_name!r} now has key {format_fingerprint(peer_id)}, but the "
-                f"{known_name!r} you know has key {format_fingerprint(other_id)}. Check the "
+                f"{other.name!r} you know has key {format_fingerprint(other.id)}. Check the "
                 f"new key with them (compare safety numbers), then run "
                 f"`messenger-cli trust {peer_id}` to accept it."
             )
 
     def look_alike_of(self, name: str, person_id: str) -> Contact | None:
-        """The pinned contact (someone other than ``person_id``) whose name ``name`` could
-        pass for, if any: the person a newcomer may be posing as."""
-        people = self._load()["people"]
-        known = _look_alike_in(people, name, person_id)
-        return _contact(known[0], people[known[0]]) if known is not None else None
+        """The contact (someone other than ``person_id``) whose name ``name`` could pass
+        for, if any: the person a newcomer may be posing as."""
+        return next(
+            (c for c in self.db.contacts() if c.id != person_id and names_clash(c.name, name)),
+            None,
+        )
 
-    def pin(self, peer_id: str, peer_name: str) -> bool:
+    def pin(
+        self,
+        peer_id: str,
+        peer_name: str,
+        key_der: bytes = b"",
+        verified_by: VerifiedBy | None = None,
+    ) -> bool:
         """Remember this person after a successful session; True if they are new.
 
-        A trusted new key replaces older entries with the same name.
+        A trusted new key replaces older contacts with the same name (and their history).
+        ``key_der`` is kept when given; ``verified_by`` marks the contact verified that way
+        (a pairing code), and None leaves their verification as it was.
         """
-        data = self._load()
-        people = data["people"]
-        is_new = peer_id not in people
-        if peer_id in data["trusted"] and peer_name:
-            while (known := _look_alike_in(people, peer_name, peer_id)) is not None:
-                del people[known[0]]
-            data["trusted"].remove(peer_id)
-        entry = people.setdefault(peer_id, {"pinned_at": int(time.time()), "verified": False})
-        entry["name"] = peer_name
-        entry["fingerprint"] = peer_id
-        write_json(self.path, data)
-        return is_new
+        with self.db.transaction():
+            existing = self.db.contact(peer_id)
+            note = existing.key_change_note if existing else None
+            if peer_name and self.db.is_trusted_key(peer_id):
+                for other in self.db.contacts():
+                    if other.id != peer_id and names_clash(other.name, peer_name):
+                        self.db.forget_contact(other.id)
+                        note = f"Replaces the key {format_fingerprint(other.id)}."
+                self.db.clear_trusted_key(peer_id)
+            self.db.upsert_contact(
+                ContactRecord(
+                    id=peer_id,
+                    name=peer_name,
+                    pinned_at=existing.pinned_at if existing else self.db.now(),
+                    local_name=existing.local_name if existing else None,
+                    key_der=key_der or (existing.key_der if existing else b""),
+                    verified=verified_by is not None or bool(existing and existing.verified),
+                    verified_by=verified_by or (existing.verified_by if existing else None),
+                    key_change_note=note,
+                )
+            )
+        return existing is None
 
     def trust(self, peer_id: str) -> None:
         """The person checked this key: accept it even if its name belongs to a pinned key."""
-        data = self._load()
-        if peer_id not in data["trusted"]:
-            data["trusted"].append(peer_id)
-        write_json(self.path, data)
+        self.db.trust_key(peer_id)
 
-    def mark_verified(self, peer_id: str, verified: bool = True) -> None:
-        data = self._load()
-        if peer_id in data["people"]:
-            data["people"][peer_id]["verified"] = verified
-            write_json(self.path, data)
-
-
-def _look_alike_in(people: dict[str, Any], name: str, person_id: str) -> tuple[str, str] | None:
-    """(id, name) of someone other than ``person_id`` whose pinned name looks like ``name``."""
-    if not name:
-        return None
-    wanted = skeletons(name)
-    for other_id, entry in people.items():
-        other_name = str(entry.get("name") or "")
-        if other_id != person_id and other_name and wanted & skeletons(other_name):
-            return other_id, other_name
-    return None
-
-
-def _contact(person_id: str, entry: dict) -> Contact:
-    return Contact(
-        id=person_id,
-        name=str(entry.get("name", "")),
-        fingerprint=str(entry.get("fingerprint", person_id)),
-        pinned_at=int(entry.get("pinned_at", 0)),
-        verified=bool(entry.get("verified", False)),
-    )
+    def mark_verified(
+        self,
+        peer_id: str,
+        verified: bool = True,
+        by: VerifiedBy = VerifiedBy.SAFETY_NUMBER,
+    ) -> None:
+        """The person compared safety numbers (or took the mark back); unknown ids pin nobody."""
+        self.db.set_verified(peer_id, verified, by)

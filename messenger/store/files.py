@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from messenger.store.errors import ProfileError
 
-class ProfileError(Exception):
-    """The profile cannot be used (a file is unreadable, damaged or not writable)."""
+__all__ = ["ProfileError", "read_json", "write_json", "write_private"]
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -1,32 +1,25 @@
-"""Pinned relay keys per host:port, like SSH's known_hosts (trust on first use)."""
+"""Pinned relay keys per host:port, like SSH's known_hosts (trust on first use).
+
+The pins live in the profile database (``database.ProfileDatabase``); this class keeps the
+rules for a presented key in one place on top of it.
+"""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 from messenger.crypto.rsa import format_fingerprint, parse_fingerprint
 from messenger.protocol.errors import ServerKeyChangedError, UnknownServerError
-from messenger.store.files import read_json, write_json
+from messenger.store.database import ProfileDatabase
 
 
 class KnownServers:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _load(self) -> dict[str, dict[str, object]]:
-        servers: dict[str, dict[str, object]] = read_json(self.path, {})
-        return servers
+    def __init__(self, db: ProfileDatabase) -> None:
+        self.db = db
 
     def get(self, address: str) -> str | None:
-        entry = self._load().get(address)
-        fingerprint = entry.get("fingerprint") if isinstance(entry, dict) else None
-        return fingerprint if isinstance(fingerprint, str) else None
+        return self.db.server_pin(address)
 
     def pin(self, address: str, fingerprint: str) -> None:
-        servers = self._load()
-        servers[address] = {"fingerprint": fingerprint, "pinned_at": int(time.time())}
-        write_json(self.path, servers)
+        self.db.pin_server(address, fingerprint)
 
     def check(
         self,
@@ -74,4 +67,3 @@ class KnownServers:
                 presented=fingerprint,
             )
         return False
-

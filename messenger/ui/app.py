@@ -72,7 +72,7 @@ async def unlock_identity(controller: AppController, server: str | None = None) 
             return False
         controller.first_choice = welcome.choice
         return True
-    if profile.identity_is_encrypted():
+    if profile.needs_passphrase():
         return await run_dialog(PassphraseDialog(controller)) == QDialog.DialogCode.Accepted
     await controller.load_identity()
     return True
@@ -153,6 +153,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
     if keeper.task is not None:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(keeper.task, 5)
+    profile.close()
     return 0
 
 

@@ -38,7 +38,7 @@ async def probe_server(address: str, timeout: float = PROBE_TIMEOUT) -> str:
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
-            stream = FramedStream(reader, writer, max_frame=MAX_FRAME_BODY, queue_frames=4)
+            stream = FramedStream(reader, writer, max_frame=MAX_FRAME_BODY, queue_bytes=64 * 1024)
             # hello() and got_server_hello() never use the identity (only auth() signs with
             # it), and we hang up before that: a new profile has no key yet.
             handshake = ClientHandshake(cast(IdentityKey, None))

@@ -26,10 +26,12 @@ PAYLOAD = b"hostile bytes " * 100
 
 
 def tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` but the profiles' databases, which their owners rewrite as
+    they work (the write-ahead log, its checkpoint and removal when the CLI exits)."""
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.is_symlink()
+        if p.is_file() and not p.is_symlink() and not p.name.startswith("profile.db")
     }
 
 

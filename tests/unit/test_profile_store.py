@@ -2,6 +2,8 @@
 
 Key generation is replaced by a fixture key (the file handling is what is under test), and
 the passphrase-protected file is written once per module, since scrypt runs ~0.5 s per use.
+Relays and people are pinned in a profile database of their own per test; unlocking,
+passphrases and the move from the JSON files are in test_profile_unlock.py.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from messenger.protocol.errors import (
     ServerKeyChangedError,
     UnknownServerError,
 )
-from messenger.store.contacts import Contacts
+from messenger.store import contacts as contacts_module
+from messenger.store.contacts import Contacts, names_clash
+from messenger.store.database import ProfileDatabase
+from messenger.store.db_key import new_key
 from messenger.store.files import ProfileError
 from messenger.store.known_servers import KnownServers
 from messenger.store.profile import Profile
+from messenger.store.records import VerifiedBy
 
 ADDRESS = "relay.example.org:7777"
 PASSPHRASE = "orbit lantern"
@@ -152,14 +158,20 @@ def test_a_protected_identity_opens_with_the_right_passphrase(encrypted_profile,
 
 
 @pytest.fixture
-def servers(tmp_path):
-    return KnownServers(tmp_path / "known_servers.json")
+def db(tmp_path):
+    database = ProfileDatabase.open(tmp_path, new_key())
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def servers(db):
+    return KnownServers(db)
 
 
 def test_the_first_connection_pins_the_relay_key(servers):
     assert servers.check(ADDRESS, OLD_FP) is True
     assert servers.get(ADDRESS) == OLD_FP
-    assert mode_of(servers.path) == 0o600
 
 
 def test_the_same_key_again_is_accepted_quietly(servers):
@@ -222,25 +234,12 @@ def test_an_expected_fingerprint_wins_over_a_pin_the_server_matches(servers):
     assert servers.get(ADDRESS) == OLD_FP
 
 
-@pytest.mark.parametrize("damage", ["{not json", "[]", '"a string"'])
-def test_a_damaged_pin_file_is_an_error_and_is_never_replaced(servers, damage):
-    servers.path.write_text(damage)
-    for attempt in (
-        lambda: servers.check(ADDRESS, OLD_FP),
-        lambda: servers.pin(ADDRESS, OLD_FP),
-        lambda: servers.get(ADDRESS),
-    ):
-        with pytest.raises(ProfileError, match="damaged"):
-            attempt()
-    assert servers.path.read_text() == damage
-
-
 # --- pinned people ----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def contacts(tmp_path):
-    return Contacts(tmp_path / "contacts.json")
+def contacts(db):
+    return Contacts(db)
 
 
 def test_someone_new_passes_the_check(contacts):
@@ -258,7 +257,6 @@ def test_a_pinned_person_passes_the_check_again(contacts):
     assert contacts.pin(ALICE_ID, "alice") is True
     contacts.check(ALICE_ID, "alice", ALICE_ID)
     assert contacts.pin(ALICE_ID, "alice") is False
-    assert mode_of(contacts.path) == 0o600
 
 
 def test_a_pin_remembers_name_fingerprint_and_time(contacts):
@@ -372,8 +370,49 @@ def test_all_contacts_are_sorted_by_name_ignoring_case(contacts):
     assert [c.name for c in contacts.all()] == ["alice", "Alice", "bob", "carol"]
 
 
-def test_a_damaged_contacts_file_is_an_error_and_is_never_replaced(contacts):
-    contacts.path.write_text("{oops")
-    with pytest.raises(ProfileError):
-        contacts.pin(ALICE_ID, "alice")
-    assert contacts.path.read_text() == "{oops"
+def test_a_pin_keeps_the_key_and_how_the_person_was_verified(contacts):
+    contacts.pin(ALICE_ID, "alice", key_der=b"\x30der", verified_by=VerifiedBy.CODE)
+    alice = contacts.get(ALICE_ID)
+    assert (alice.key_der, alice.verified, alice.verified_by) == (
+        b"\x30der",
+        True,
+        VerifiedBy.CODE,
+    )
+
+
+def test_pinning_again_keeps_what_the_person_set(contacts):
+    contacts.pin(ALICE_ID, "alice", key_der=b"\x30der")
+    contacts.mark_verified(ALICE_ID)
+    contacts.db.set_local_name(ALICE_ID, "Al")
+    pinned_at = contacts.get(ALICE_ID).pinned_at
+
+    assert contacts.pin(ALICE_ID, "alice (laptop)") is False
+
+    alice = contacts.get(ALICE_ID)
+    assert (alice.name, alice.local_name, alice.key_der, alice.pinned_at) == (
+        "alice (laptop)",
+        "Al",
+        b"\x30der",
+        pinned_at,
+    )
+    assert (alice.verified, alice.verified_by) == (True, VerifiedBy.SAFETY_NUMBER)
+
+
+def test_a_trusted_new_key_replaces_the_old_contact_with_a_note(contacts):
+    contacts.pin(ALICE_ID, "alice")
+    contacts.db.add_message(ALICE_ID, "m1", outgoing=False, body="old key", sent_at=1.0)
+    contacts.trust(ALICE_2_ID)
+    contacts.pin(ALICE_2_ID, "alice")
+    assert contacts.get(ALICE_ID) is None
+    assert contacts.db.history(ALICE_ID, limit=5) == [], "the old key's history goes with it"
+    assert format_fingerprint(ALICE_ID) in contacts.get(ALICE_2_ID).key_change_note
+    assert not contacts.db.is_trusted_key(ALICE_2_ID), "the trust was used up"
+
+
+def test_names_are_compared_in_one_place(contacts, monkeypatch):
+    assert names_clash("alice", "alice") and not names_clash("alice", "Alice")
+    contacts.pin(ALICE_ID, "alice")
+    contacts.check(ALICE_2_ID, "ALICE", ALICE_2_ID)
+    monkeypatch.setattr(contacts_module, "names_clash", lambda a, b: a.lower() == b.lower())
+    with pytest.raises(PeerKeyChangedError):
+        contacts.check(ALICE_2_ID, "ALICE", ALICE_2_ID)
