@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
@@ -36,7 +37,6 @@ from messenger.files import FileError
 from messenger.protocol.errors import (
     LocalProtocolError,
     MessengerError,
-    ServerUnreachableError,
     TimeoutError_,
 )
 from messenger.protocol.transport import ServerIdentity
@@ -342,8 +342,8 @@ async def run_command(rt: Runtime) -> int:
             return await inbox(rt, stay=args.command == "listen")
         return await meet_and_chat(rt)
     except MessengerError as exc:
-        print_pending(rt.events)
-        emit_error(exc)
+        if print_pending(rt.events) is None:  # else that error was printed already
+            emit_error(exc)
         return EXIT_ERROR
 
 
@@ -394,7 +394,7 @@ async def _all_lines(lines: StdinLines) -> list[str]:
 async def inbox(rt: Runtime, *, stay: bool) -> int:
     """Take in what waited (and, with ``stay``, everything after), receipts included."""
     if stay:
-        return await _keep_connected(rt, fetch=True, accept_invites=False, body=_forever)
+        return await listen(rt)
     client = rt.client(fetch=True)
     try:
         await client.connect()
@@ -404,11 +404,6 @@ async def inbox(rt: Runtime, *, stay: bool) -> int:
         print_pending(rt.events)
         await client.close()
     return EXIT_OK
-
-
-async def _forever(rt: Runtime, client: Client) -> int:
-    while True:
-        print_event(await rt.events.get())
 
 
 async def _until(rt: Runtime, done: Callable[[], bool], timeout: float) -> None:
@@ -429,11 +424,85 @@ async def _until(rt: Runtime, done: Callable[[], bool], timeout: float) -> None:
                 print_event(event)
 
 
-def print_pending(events: asyncio.Queue[ev.ClientEvent]) -> None:
-    """Print events already queued (receipts, messages) before the process exits."""
-    with contextlib.suppress(SessionEnded):
+def print_pending(events: asyncio.Queue[ev.ClientEvent]) -> MessengerError | None:
+    """Print events already queued (receipts, messages) before the process exits; returns
+    the error an event reported, if one ended the session."""
+    try:
         while not events.empty():
             print_event(events.get_nowait())
+    except SessionEnded as ended:
+        return ended.error
+    return None
+
+
+# -- keeping the link up ------------------------------------------------------------------------
+
+
+class LinkKeeper:
+    """The current relay link, replaced by a new one (with growing pauses) whenever it
+    drops: conversations outlive connections, and what is typed meanwhile waits in the
+    outbox until the link is back."""
+
+    def __init__(self, rt: Runtime, *, fetch: bool, accept_invites: bool) -> None:
+        self.rt = rt
+        self._fetch = fetch
+        self._accept_invites = accept_invites
+        self.client: Client | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> Client:
+        """The first link: it must work (a chat needs a relay to meet on)."""
+        self.client = self.rt.client(fetch=self._fetch, accept_invites=self._accept_invites)
+        await self.client.connect()
+        self._task = asyncio.create_task(self._keep(), name="link-keeper")
+        return self.client
+
+    def lost(self, error: MessengerError) -> None:
+        """The printer saw ``Disconnected``: say so and start reconnecting."""
+        emit("reconnecting", code=error.code.value, message=str(error))
+        self._lost.set()
+
+    async def _keep(self) -> None:
+        while True:
+            await self._lost.wait()
+            self._lost.clear()
+            if self.client is not None:
+                await self.client.close()
+            for attempt in itertools.count():
+                await asyncio.sleep(RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)])
+                client = self.rt.client(fetch=self._fetch, accept_invites=self._accept_invites)
+                try:
+                    await client.connect()
+                except MessengerError:
+                    await client.close()
+                    continue
+                self.client = client
+                emit("reconnected")
+                break
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.client is not None:
+            await self.client.close()
+
+
+async def listen(rt: Runtime) -> int:
+    """Take in what waits, then everything that comes, over as many links as it takes."""
+    keeper = LinkKeeper(rt, fetch=True, accept_invites=False)
+    try:
+        await keeper.connect()
+        while True:
+            event = await rt.events.get()
+            if isinstance(event, ev.Disconnected):
+                keeper.lost(event.error)
+                continue
+            print_event(event)
+    finally:
+        await keeper.close()
 
 
 # -- meeting someone, then chatting -------------------------------------------------------------
@@ -441,67 +510,30 @@ def print_pending(events: asyncio.Queue[ev.ClientEvent]) -> None:
 
 async def meet_and_chat(rt: Runtime) -> int:
     lines = StdinLines(asyncio.get_running_loop())
-    chat = Chat(rt, lines)
-    return await _keep_connected(
-        rt, fetch=True, accept_invites=rt.args.command == "wait", body=chat.run
-    )
-
-
-async def _keep_connected(
-    rt: Runtime,
-    *,
-    fetch: bool,
-    accept_invites: bool,
-    body: Callable[[Runtime, Client], Awaitable[int]],
-) -> int:
-    """Run ``body`` over a link; if the link drops after the first connection, reconnect
-    with growing pauses and run it again (``body`` decides whether that makes sense)."""
-    attempt = 0
-    connected_once = False
-    while True:
-        client = rt.client(fetch=fetch, accept_invites=accept_invites)
-        try:
-            await client.connect()
-        except ServerUnreachableError:
-            if not connected_once:
-                raise
-            await _pause(attempt)
-            attempt += 1
-            continue
-        connected_once, attempt = True, 0
-        try:
-            return await body(rt, client)
-        except LinkLost:
-            emit("reconnecting")
-        finally:
-            await client.close()
-        await _pause(attempt)
-
-
-async def _pause(attempt: int) -> None:
-    await asyncio.sleep(RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)])
-
-
-class LinkLost(Exception):
-    """Internal: the relay link dropped under a conversation that carries on."""
+    keeper = LinkKeeper(rt, fetch=True, accept_invites=rt.args.command == "wait")
+    try:
+        client = await keeper.connect()
+        return await Chat(rt, lines, keeper).run(client)
+    finally:
+        await keeper.close()
 
 
 class Chat:
     """A meeting, then the conversation with whoever it introduced, over as many links as
-    it takes."""
+    it takes: the printer and the stdin pump run for the whole chat, the keeper replaces
+    the link under them."""
 
-    def __init__(self, rt: Runtime, lines: StdinLines) -> None:
+    def __init__(self, rt: Runtime, lines: StdinLines, keeper: LinkKeeper | None = None) -> None:
         self.rt = rt
         self.lines = lines
+        self.keeper = keeper
         self.session: Session | None = None
         self.contact_id = ""
-        self._queued: list[str] = []
-        self.eof = False
 
-    async def run(self, rt: Runtime, client: Client) -> int:
+    async def run(self, client: Client) -> int:
         if not self.contact_id:
             self.session = await self._meet(client)
-        printer = asyncio.create_task(self._print(client))
+        printer = asyncio.create_task(self._print())
         pumper = asyncio.create_task(self._pump())
         try:
             done, _ = await asyncio.wait({printer, pumper}, return_when=asyncio.FIRST_COMPLETED)
@@ -512,7 +544,7 @@ class Chat:
             return printer.result()
         if (failure := pumper.exception()) is not None:
             raise failure
-        print_pending(rt.events)
+        print_pending(self.rt.events)
         if self.session is not None:
             await self.session.leave()
         return EXIT_OK
@@ -531,7 +563,7 @@ class Chat:
             session = await wait_for_invitation(client, self.rt.events, args.from_id)
         return session
 
-    async def _print(self, client: Client) -> int:
+    async def _print(self) -> int:
         """Print events; the session's end ends the chat, a lost link after the meeting
         only pauses it."""
         while True:
@@ -539,12 +571,17 @@ class Chat:
             session = self.session
             if isinstance(event, ev.SessionReady) and session and event.session == session.id:
                 self.contact_id = event.peer_id
-            if isinstance(event, ev.Disconnected) and self.contact_id:
-                raise LinkLost()
-            if isinstance(event, ev.SessionFailed) and self.contact_id and (
-                self.session is None or event.session != self.session.id
-            ):
-                continue  # another session of ours; not this chat
+            if isinstance(event, ev.Disconnected) and self.contact_id and self.keeper:
+                self.keeper.lost(event.error)
+                continue
+            if isinstance(event, ev.SessionFailed) and self.contact_id:
+                # After the meeting only a lost link can end the relay session, and the
+                # conversation goes on without it (the Disconnected that follows reconnects).
+                continue
+            if isinstance(event, ev.PeerLeft):
+                # Their last messages may still be being opened: show them first.
+                await self.rt.courier.settle()
+                print_pending(self.rt.events)
             try:
                 print_event(event)
             except SessionEnded as ended:
@@ -552,11 +589,7 @@ class Chat:
 
     async def _pump(self) -> None:
         """Send each stdin line; at EOF wait for transfers and receipts (bounded)."""
-        while not self.eof:
-            line = await self.lines.queue.get()
-            if line is None:
-                self.eof = True
-                break
+        while (line := await self.lines.queue.get()) is not None:
             await self._line(line)
         while not self.contact_id:
             assert self.session is not None
@@ -565,7 +598,7 @@ class Chat:
         courier = self.rt.courier
         link = courier.file_link(self.contact_id)
         await _wait_transfers(link)
-        if not await _wait_receipts(self.rt, self.contact_id, DELIVERY_WAIT):
+        if not await _wait_receipts(self.rt, self.contact_id, self.session, DELIVERY_WAIT):
             missing = len(courier.undelivered.get(self.contact_id, ()))
             raise TimeoutError_(
                 f"{missing} message(s) were not confirmed by the other person "
@@ -619,13 +652,24 @@ async def _wait_transfers(link: TransferLink, stall: float = 60.0) -> None:
         transfers.changed.clear()
 
 
-async def _wait_receipts(rt: Runtime, contact_id: str, timeout: float) -> bool:
+async def _wait_receipts(
+    rt: Runtime, contact_id: str, session: Session | None, timeout: float
+) -> bool:
+    """Wait until every message of ours (queued in the session or in the conversation)
+    has a receipt; False on timeout."""
     courier = rt.courier
+
+    def waiting() -> bool:
+        queued = session is not None and session.undelivered > 0
+        return queued or bool(courier.undelivered.get(contact_id))
+
     try:
         async with asyncio.timeout(timeout):
-            while courier.undelivered.get(contact_id):
+            while waiting():
                 courier.changed.clear()
-                await courier.changed.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):  # the session's queue has no event
+                        await courier.changed.wait()
     except TimeoutError:
         return False
     return True

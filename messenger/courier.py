@@ -56,6 +56,7 @@ from messenger.protocol.errors import (
     TamperedError,
 )
 from messenger.protocol.meeting import Met
+from messenger.store.contacts import Contacts
 from messenger.store.database import ProfileDatabase
 from messenger.store.records import (
     ContactRecord,
@@ -136,6 +137,7 @@ class Courier:
         self._room = asyncio.Event()
         self._room.set()
         self._reader: asyncio.Task[None] | None = None
+        self._taking_in = False
         self.changed = asyncio.Event()
         #: Outbox entries not yet taken by the relay, by contact (for "wait until sent").
         self.pending: dict[str, set[str]] = {}
@@ -215,28 +217,22 @@ class Courier:
             last_activity=now,
         )
 
-        def save(db: ProfileDatabase) -> tuple[bool, str]:
-            with db.transaction():
-                known = db.contact(peer.id)
-                verified = known.verified if known is not None else False
-                verified_by = known.verified_by if known is not None else None
-                if met.verified_by_code:
-                    verified, verified_by = True, VerifiedBy.CODE
-                db.upsert_contact(
-                    ContactRecord(
-                        id=peer.id,
-                        name=peer.name,
-                        pinned_at=known.pinned_at if known is not None else now,
-                        local_name=known.local_name if known is not None else None,
-                        key_der=peer.key.der,
-                        verified=verified,
-                        verified_by=verified_by,
-                    )
-                )
-                db.save_conversation(record)
-                return known is None, (known.display_name if known else peer.name)
+        others = [cid for cid in self._conversations if cid != peer.id]
 
-        is_new, name = await self._worker.run(save)
+        def save(db: ProfileDatabase) -> tuple[bool, str, list[str]]:
+            with db.transaction():
+                # The trust rules (a trusted new key replaces a look-alike's contact) and
+                # the verified mark (a code verifies) live in Contacts.pin.
+                verified_by = VerifiedBy.CODE if met.verified_by_code else None
+                is_new = Contacts(db).pin(peer.id, peer.name, peer.key.der, verified_by)
+                db.save_conversation(record)
+                contact = db.contact(peer.id)
+                gone = [cid for cid in others if db.conversation(cid) is None]
+                return is_new, (contact.display_name if contact else peer.name), gone
+
+        is_new, name, gone = await self._worker.run(save)
+        for contact_id in gone:
+            self._drop(contact_id)
         old = self._conversations.get(peer.id)
         self._install(record, name or peer.name)
         if self._send is not None:
@@ -268,6 +264,14 @@ class Courier:
         for entry in await self._worker.run(lambda db: db.outbox()):
             await self._post(entry)
         self._changed()
+
+    async def settle(self) -> None:
+        """Wait until every envelope the relay has handed us so far is taken in (and its
+        events reported): a front end that sees the peer leave shows their last words
+        first."""
+        while not self._inbox.empty() or self._taking_in:
+            self.changed.clear()
+            await self.changed.wait()
 
     def link_down(self) -> None:
         """The link is gone: what was in flight stays in the outbox for the next link."""
@@ -493,11 +497,14 @@ class Courier:
             items = [first]
             while len(items) < SLICE and not self._inbox.empty():
                 items.append(self._inbox.get_nowait())
+            self._taking_in = True
             try:
                 await self._take_in(items)
             except Exception:
                 log.exception("taking in envelopes failed")
                 await self._reload()  # the database did not commit: forget what we opened
+            finally:
+                self._taking_in = False
             for item in items:
                 self._inbox_bytes -= len(item.data)
             if self._inbox_bytes < INBOX_BYTES:
@@ -522,8 +529,7 @@ class Courier:
         for entry in entries:
             await self._post(entry)
         for contact_id, payload in batch.files:
-            link = self.file_link(contact_id)
-            await link.handle(payload)
+            await self._file_message(contact_id, payload)
         if caught_up and self.phase is LinkPhase.CATCHING_UP:
             self.phase = LinkPhase.LIVE
             self._emit(ev.CaughtUp(len(batch.acks)))
@@ -652,7 +658,7 @@ class Courier:
             return
         link = self.file_link(contact_id)
         if kind is EnvelopeKind.TRANSFER:
-            await link.frame(data)
+            await self._contained(contact_id, link.frame(data))
             return
         batch = _Batch([], set(), {}, {}, {}, {}, [], [])
         self._open_one(data, batch)
@@ -665,7 +671,19 @@ class Courier:
         for entry in entries:
             await self._post(entry)
         for _contact, payload in batch.files:
-            await link.handle(payload)
+            await self._file_message(contact_id, payload)
+
+    async def _file_message(self, contact_id: str, payload: object) -> None:
+        await self._contained(contact_id, self.file_link(contact_id).handle(payload))
+
+    async def _contained(self, contact_id: str, step: Awaitable[None]) -> None:
+        """A peer's file message that breaks the rules is dropped, not fatal: the link and
+        every other conversation carry on."""
+        try:
+            await step
+        except RemoteProtocolError as exc:
+            log.info("dropped a file message that broke the protocol: %s", exc.code)
+            self._emit(ev.EnvelopeDropped(ev.DropReason.MALFORMED, contact_id))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -702,6 +720,11 @@ class Courier:
     def seal_for(self, contact_id: str, payload: object) -> Outgoing:
         """Seal a file message (direct route); the caller commits it with ``send_sealed``."""
         return self._conversation(contact_id).seal(payload, Route.DIRECT)
+
+    def _drop(self, contact_id: str) -> None:
+        conversation = self._conversations.pop(contact_id, None)
+        if conversation is not None:
+            self._by_hint.pop(conversation.recv_hint, None)
 
     async def forget(self, contact_id: str) -> bool:
         """Delete a contact's conversation, history and outbox; revoke their token."""

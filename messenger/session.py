@@ -32,7 +32,7 @@ from messenger.protocol.errors import (
     TimeoutError_,
     WrongPasswordError,
 )
-from messenger.protocol.meeting import Meeting, MeetingEvent, Met
+from messenger.protocol.meeting import Meeting, MeetingEvent, Met, RegisterToken
 from messenger.protocol.password_handshake import SendPacket
 from messenger.protocol.vocabulary import Role, SessionMode
 
@@ -329,6 +329,8 @@ class Session:
             for event in events:
                 if isinstance(event, SendPacket):
                     await self._send(wire.Relay(session=self.id, data=event.data))
+                elif isinstance(event, RegisterToken):
+                    await self._send(wire.RegisterTokens(tokens=(event.token,)))
                 else:
                     return event
             events = await self._next_packet_events(meeting)
@@ -358,9 +360,9 @@ class Session:
                 self.id, self.mode, met.safety, met.peer.id, met.peer.name, new_contact
             )
         )
-        queued, self._queued = self._queued, []
-        for text in queued:
-            await self._courier.send_text(self.contact_id, text)
+        while self._queued:  # each stays counted (``undelivered``) until it is committed
+            await self._courier.send_text(self.contact_id, self._queued[0])
+            self._queued.pop(0)
         files, self._queued_files = self._queued_files, []
         link = self._courier.file_link(self.contact_id)
         for path in files:

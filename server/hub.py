@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 from messenger.crypto.rsa import IdentityKey
@@ -43,7 +45,7 @@ from server.config import ServerConfig
 from server.connection import ClientConnection
 from server.limits import AddressLimits
 from server.mailbox import Quotas, SqliteMailbox, mailbox_path
-from server.mailroom import Mailroom
+from server.mailroom import Mailroom, mailbox_secret
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
@@ -99,6 +101,7 @@ class Hub:
         self._server: asyncio.Server | None = None
         #: Store and forward, direct frames and contacts' presence (opened by ``start``).
         self.mailroom: Mailroom | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._refused = _RefusalLog()
         self._closing = False
@@ -109,7 +112,9 @@ class Hub:
     async def start(self) -> tuple[str, int]:
         data_dir = self.config.data_dir
         if data_dir is None:
-            raise ValueError("The relay needs a data folder for its mailbox.")
+            # No data folder (tests, throwaway relays): the mailbox lives for this run only.
+            self._scratch = tempfile.TemporaryDirectory(prefix="messenger-relay-")
+            data_dir = Path(self._scratch.name)
         mailbox = await SqliteMailbox.open(
             mailbox_path(data_dir),
             quotas=Quotas(
@@ -118,7 +123,7 @@ class Hub:
                 max_age=self.config.queue_max_age,
             ),
         )
-        self.mailroom = Mailroom(mailbox, self._connections_of)
+        self.mailroom = Mailroom(mailbox, self._connections_of, mailbox_secret(data_dir))
         self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
             self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
@@ -159,6 +164,9 @@ class Hub:
             mailroom, self.mailroom = self.mailroom, None
             await mailroom.close()
             await mailroom.mailbox.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     @property
     def connection_count(self) -> int:

@@ -16,6 +16,11 @@ against the SHA-256 it keeps and learns nothing else about who writes to whom fr
 stored records (they hold the recipient, the sealed bytes and the arrival time). Watching
 someone's presence needs the same token, so only contacts see each other come and go.
 
+Even the recipient is not stored as such: the mailbox is keyed by ``HMAC-SHA256(relay
+secret, person id)``, the secret kept in its own file beside it (``mailbox.key``, 0600).
+A copy of the database alone names nobody; with the key file too, whoever holds a person's
+id can find their waiting envelopes (still not who wrote them).
+
 Each recipient has at most one *subscribed* connection (the newest that sent ``Fetch``):
 envelopes are delivered to it, through a cursor, so an envelope that arrives while the
 backlog is being streamed is delivered once, in id order. The backlog streams in its own
@@ -27,9 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from messenger.crypto.aead import random_bytes
+from messenger.crypto.mac import hmac_sha256
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     LocalProtocolError,
@@ -62,6 +71,8 @@ class _Subscription:
 class Mailroom:
     mailbox: Mailbox
     connections_of: ConnectionsOf
+    #: The relay's secret for the mailbox's pseudonyms (see the module docstring).
+    secret: bytes = b""
     _subscriptions: dict[str, _Subscription] = field(default_factory=dict)
     #: watched person id -> connections watching them
     _watchers: dict[str, set[ClientConnection]] = field(default_factory=dict)
@@ -73,16 +84,24 @@ class Mailroom:
     async def handle_register_tokens(
         self, conn: ClientConnection, message: wire.RegisterTokens
     ) -> None:
-        await self.mailbox.register_tokens(conn.person_id, _checked_tokens(message.tokens))
+        tokens = _checked_tokens(message.tokens)
+        await self.mailbox.register_tokens(self._box(conn.person_id), tokens)
 
     async def handle_revoke_tokens(
         self, conn: ClientConnection, message: wire.RevokeTokens
     ) -> None:
-        await self.mailbox.revoke_tokens(conn.person_id, _checked_tokens(message.tokens))
+        tokens = _checked_tokens(message.tokens)
+        await self.mailbox.revoke_tokens(self._box(conn.person_id), tokens)
 
     async def _check_token(self, recipient: str, token: bytes) -> None:
-        if len(token) != wire.TOKEN_SIZE or not await self.mailbox.token_allows(recipient, token):
+        if len(token) != wire.TOKEN_SIZE or not await self.mailbox.token_allows(
+            self._box(recipient), token
+        ):
             raise NotAllowedError()
+
+    def _box(self, person_id: str) -> str:
+        """The mailbox's name for a person: a pseudonym only this relay can compute."""
+        return hmac_sha256(self.secret, person_id.encode()).hex()
 
     # -- store and forward ------------------------------------------------------------------
 
@@ -90,7 +109,7 @@ class Mailroom:
         if len(message.data) > wire.MAX_ENVELOPE:
             raise LocalProtocolError(f"An envelope may hold at most {wire.MAX_ENVELOPE} bytes.")
         await self._check_token(message.to, message.token)
-        envelope_id = await self.mailbox.put(message.to, message.data)
+        envelope_id = await self.mailbox.put(self._box(message.to), message.data)
         await conn.send(wire.Posted(id=envelope_id, ref=message.ref))
         subscription = self._subscriptions.get(message.to)
         if subscription is not None and not subscription.streaming:
@@ -110,9 +129,10 @@ class Mailroom:
 
     async def _stream_backlog(self, person_id: str, subscription: _Subscription) -> None:
         sent = 0
+        box = self._box(person_id)
         try:
             while True:
-                page = await self.mailbox.pending(person_id, subscription.cursor, PAGE)
+                page = await self.mailbox.pending(box, subscription.cursor, PAGE)
                 if not page:
                     break
                 for envelope in page:
@@ -124,7 +144,7 @@ class Mailroom:
                         sent += 1
             # Live from now on; one more page catches what committed while we switched.
             subscription.streaming = False
-            for envelope in await self.mailbox.pending(person_id, subscription.cursor, PAGE):
+            for envelope in await self.mailbox.pending(box, subscription.cursor, PAGE):
                 self._hand_over(subscription, envelope.id, envelope.data)
                 sent += 1
             await subscription.conn.send(wire.CaughtUp(count=sent))
@@ -141,7 +161,7 @@ class Mailroom:
     async def handle_ack(self, conn: ClientConnection, message: wire.Ack) -> None:
         if len(message.ids) > wire.MAX_BATCH:
             raise LocalProtocolError(f"Acknowledge at most {wire.MAX_BATCH} envelopes at once.")
-        await self.mailbox.delete(conn.person_id, message.ids)
+        await self.mailbox.delete(self._box(conn.person_id), message.ids)
 
     # -- direct frames ----------------------------------------------------------------------
 
@@ -165,7 +185,7 @@ class Mailroom:
         for person in message.people:
             if person.id == conn.person_id or len(person.token) != wire.TOKEN_SIZE:
                 continue
-            if not await self.mailbox.token_allows(person.id, person.token):
+            if not await self.mailbox.token_allows(self._box(person.id), person.token):
                 continue
             watched.add(person.id)
             self._watchers.setdefault(person.id, set()).add(conn)
@@ -219,3 +239,25 @@ def _checked_tokens(tokens: tuple[bytes, ...]) -> list[bytes]:
     if any(len(token) != wire.TOKEN_SIZE for token in tokens):
         raise LocalProtocolError(f"A delivery token is {wire.TOKEN_SIZE} bytes.")
     return list(tokens)
+
+
+MAILBOX_KEY = "mailbox.key"
+
+
+def mailbox_secret(data_dir: Path) -> bytes:
+    """The relay's mailbox secret: read from ``data_dir/mailbox.key``, made (0600) on first
+    use. Blocking, once at start."""
+    path = data_dir / MAILBOX_KEY
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = b""
+    if len(secret) == 32:
+        return secret
+    secret = random_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return secret

@@ -7,6 +7,7 @@ Nothing here sleeps to wait for something: every wait is a condition with a dead
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -291,3 +292,47 @@ def make_keys(identities: int = IDENTITIES) -> Keys:
     with ProcessPoolExecutor(max_workers=2) as pool:
         pems = list(pool.map(_new_key_pem, range(1 + identities)))
     return Keys(pems[0], tuple(pems[1:]))
+
+
+# -- our own client core, in the test's process ----------------------------------------------
+
+
+class InProcessClient:
+    """``Client`` on a fresh profile (no keyring) holding a pool identity: for tests that
+    play a hostile peer with our own classes, or look inside the client core. Use as
+    ``async with InProcessClient(folder, key, relay_addr) as client:``."""
+
+    def __init__(self, folder: Path, key: IdentityKey, relay_addr: str, **options: Any) -> None:
+        from messenger.store.profile import Profile
+
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(folder / "identity.pem", key.to_pem())
+        self.profile = Profile.open(folder, keyring=None)
+        self.relay_addr = relay_addr
+        self.options = options
+
+    async def __aenter__(self) -> Any:
+        from messenger.client import Client
+        from messenger.courier import Courier
+        from messenger.store.worker import DatabaseWorker
+        from messenger.transfer_link import TransferLink
+
+        loop = asyncio.get_running_loop()
+        identity = await loop.run_in_executor(None, self.profile.unlock, None)
+        self.worker = DatabaseWorker(self.profile.db)
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        courier = Courier(identity, self.worker, events.put_nowait)
+        policy = self.options.pop("file_policy", None)
+        courier.links = lambda contact: TransferLink(contact, courier, events.put_nowait, policy)
+        await courier.load()
+        host, port = self.relay_addr.rsplit(":", 1)
+        self.client = Client(
+            host, int(port), identity, courier=courier, events=events, **self.options
+        )
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.close()
+        await self.client.courier.close()
+        await self.worker.close()
+        self.profile.close()

@@ -15,15 +15,21 @@ meeting the password authenticated the channel, so the introduction both introdu
 authenticates the peer's key ("verified by code"); in an invited meeting the RSA handshake
 already authenticated it, and the introduction must present that same key.
 
-From the two introductions and the exporter both sides derive the conversation's start::
+From the exporter alone, as soon as the handshake is done, both sides derive::
 
-    transcript = SHA-256(label, exporter, creator's introduction, joiner's introduction)
-    HKDF-SHA256(exporter, salt=transcript, info=label) -> 128 bytes:
-        sk (32)                      the Double Ratchet's shared secret
+    HKDF-SHA256(exporter, info=label || " delivery") -> 96 bytes:
         token to creator (32)        shown to the relay to post to the creator
         token to joiner (32)         ... to the joiner
         hint to creator (16)         first bytes of every envelope to the creator, so it
         hint to joiner (16)          knows which conversation an envelope belongs to
+
+Each side registers the token others must show to reach it *before* it sends its
+introduction, so the peer (who can write only once it has that introduction) never meets a
+relay that does not know the token yet. From the two introductions both then derive the
+ratchet's shared secret::
+
+    transcript = SHA-256(label, exporter, creator's introduction, joiner's introduction)
+    sk = HKDF-SHA256(exporter, salt=transcript, info=label) -> 32 bytes
 
 The joiner is the ratchet's initiator (its ``ratchet`` key is A0), the creator the
 responder (B0). A meeting between two people who already are contacts starts their
@@ -125,6 +131,30 @@ def check_introduction(
     return Introduced(key.fingerprint, key, intro.name, intro.ratchet)
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The tokens and hints of a conversation, from our side."""
+
+    send_token: bytes
+    recv_token: bytes
+    send_hint: bytes
+    recv_hint: bytes
+
+    def __repr__(self) -> str:
+        return "Delivery(...)"
+
+
+def delivery(exporter: bytes, my_role: Role) -> Delivery:
+    """Tokens and hints, known to both sides as soon as the handshake is done."""
+    material = hkdf_sha256(exporter, 2 * TOKEN_SIZE + 2 * HINT_SIZE, info=_LABEL + b" delivery")
+    to_creator, to_joiner = material[:TOKEN_SIZE], material[TOKEN_SIZE : 2 * TOKEN_SIZE]
+    hints = material[2 * TOKEN_SIZE :]
+    hint_to_creator, hint_to_joiner = hints[:HINT_SIZE], hints[HINT_SIZE:]
+    if my_role is Role.CREATOR:
+        return Delivery(to_joiner, to_creator, hint_to_joiner, hint_to_creator)
+    return Delivery(to_creator, to_joiner, hint_to_creator, hint_to_joiner)
+
+
 def conversation_start(
     exporter: bytes, creator_intro: bytes, joiner_intro: bytes, my_role: Role
 ) -> ConversationStart:
@@ -133,13 +163,13 @@ def conversation_start(
     transcript = SHA256.new(
         _LABEL + _lp(exporter) + _lp(creator_intro) + _lp(joiner_intro)
     ).digest()
-    material = hkdf_sha256(
-        exporter, SK_SIZE + 2 * TOKEN_SIZE + 2 * HINT_SIZE, salt=transcript, info=_LABEL
+    sk = hkdf_sha256(exporter, SK_SIZE, salt=transcript, info=_LABEL)
+    route = delivery(exporter, my_role)
+    return ConversationStart(
+        sk,
+        my_role is Role.JOINER,
+        route.send_token,
+        route.recv_token,
+        route.send_hint,
+        route.recv_hint,
     )
-    sk, rest = material[:SK_SIZE], material[SK_SIZE:]
-    to_creator, to_joiner = rest[:TOKEN_SIZE], rest[TOKEN_SIZE : 2 * TOKEN_SIZE]
-    hints = rest[2 * TOKEN_SIZE :]
-    hint_to_creator, hint_to_joiner = hints[:HINT_SIZE], hints[HINT_SIZE:]
-    if my_role is Role.CREATOR:
-        return ConversationStart(sk, False, to_joiner, to_creator, hint_to_joiner, hint_to_creator)
-    return ConversationStart(sk, True, to_creator, to_joiner, hint_to_creator, hint_to_joiner)

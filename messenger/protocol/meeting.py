@@ -33,6 +33,7 @@ from messenger.protocol.introduction import (
     Introduced,
     check_introduction,
     conversation_start,
+    delivery,
     introduce,
 )
 from messenger.protocol.packets import PacketKind, packet_kind
@@ -57,6 +58,17 @@ class MeetingState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterToken:
+    """Tell the relay to accept envelopes for us that show ``token`` (sent before our
+    introduction, so the peer's first message finds it registered)."""
+
+    token: bytes
+
+    def __repr__(self) -> str:
+        return "RegisterToken(...)"
+
+
+@dataclass(frozen=True, slots=True)
 class Met:
     """The meeting's result: who the peer is, and how our conversation starts."""
 
@@ -72,7 +84,7 @@ class Met:
         return f"Met({self.mode}, peer={self.peer.id[:16]}…)"
 
 
-MeetingEvent = SendPacket | Met
+MeetingEvent = SendPacket | RegisterToken | Met
 
 
 class Meeting:
@@ -182,7 +194,10 @@ class Meeting:
         intro = introduce(self._identity, self._name, self._ratchet, keys.exporter, self.role)
         self._my_intro = payloads.encode(intro)
         self.state = MeetingState.INTRODUCING
-        out: list[MeetingEvent] = [SendPacket(self._channel.seal(self._my_intro))]
+        out: list[MeetingEvent] = [
+            RegisterToken(delivery(keys.exporter, self.role).recv_token),
+            SendPacket(self._channel.seal(self._my_intro)),
+        ]
         early, self._early_records = self._early_records, []
         for record in early:
             out += self._got_introduction(record)

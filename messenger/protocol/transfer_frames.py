@@ -29,7 +29,7 @@ from messenger.crypto.kdf import hkdf_sha256
 from messenger.protocol.conversation import EnvelopeKind, envelope_kind
 from messenger.protocol.errors import LocalProtocolError, RemoteProtocolError, TamperedError
 from messenger.protocol.introduction import HINT_SIZE
-from messenger.protocol.transfer import CHUNK_SIZE
+from messenger.protocol.transfer import CHUNK_SIZE, check_transfer_id
 
 _LABEL = b"messenger v3 transfer "
 _HEADER = struct.Struct(">16sBQ")
@@ -66,7 +66,7 @@ class TransferCipher:
     def __init__(self, transfer_id: str, key: bytes, *, sending: bool) -> None:
         if len(key) != KEY_SIZE:
             raise RemoteProtocolError("A file offer's transfer key has the wrong size.")
-        self.transfer_id = transfer_id
+        self.transfer_id = check_transfer_id(transfer_id)
         self._raw_id = bytes.fromhex(transfer_id)
         self._out = FrameDirection.CHUNKS if sending else FrameDirection.ACKS
         self._in = FrameDirection.ACKS if sending else FrameDirection.CHUNKS

@@ -430,6 +430,17 @@ def ended_by_the_attack(cli: CliProcess, code: str, attack: Any, proxy: TcpProxy
     assert cli.wait_exit() != 0
 
 
+def reconnected_after_the_attack(
+    cli: CliProcess, code: str, attack: Any, proxy: TcpProxy
+) -> None:
+    """The attack cost ``cli`` its connection (reported with ``code``); its conversation
+    carries on over a new one, so it neither errs nor exits."""
+    lost = cli.wait_for(event("reconnecting"))
+    assert attack.fired.is_set() and not proxy.errors
+    assert lost["code"] == code, lost
+    assert cli.running and not cli.of("error"), cli.describe()
+
+
 def relay_closed_a_tampered_connection(relay: RelayProcess) -> None:
     relay.wait_for_log(
         lambda lines: any("disconnected (tampered" in line for line in lines),

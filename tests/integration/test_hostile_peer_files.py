@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from messenger.client import Client
-from messenger.protocol.payloads import FileChunk, FileOffer
+from messenger.protocol.payloads import FileChunk, FileOffer, payloads
 from messenger.protocol.transfer import CHUNK_SIZE
+from messenger.protocol.transfer_frames import TransferCipher
 from tests.integration.conftest import CliProcess
-from tests.support import SOON, Keys, event
+from tests.support import SOON, InProcessClient, Keys, event
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,14 +35,45 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-async def hostile_session(relay_addr: str, code: str, keys: Keys):
-    host, port = relay_addr.rsplit(":", 1)
-    attacker = Client(host, int(port), keys.identity(2), name="mallory")
-    await attacker.connect()
-    session = await attacker.join_session(code)
-    async with asyncio.timeout(SOON):
-        await session.wait_ready()
-    return attacker, session
+class Attacker:
+    """Our own client core, paired by code with the victim, sending file messages a
+    well-behaved peer never would (sealed properly, so the victim must read them)."""
+
+    def __init__(self, client, session) -> None:
+        self.client, self.session = client, session
+
+    async def send(self, payload: object) -> None:
+        courier, contact = self.client.courier, self.session.contact_id
+        await courier.send_sealed(contact, [courier.seal_for(contact, payload)])
+
+    async def chunk(self, offer: FileOffer, index: int, data: bytes) -> None:
+        courier, contact = self.client.courier, self.session.contact_id
+        cipher = TransferCipher(offer.id, offer.key, sending=True)
+        for _ in range(index):
+            cipher.seal(b"", b"")  # frames before this one were "sent"
+        chunk = FileChunk(id=offer.id, index=index, data=data)
+        frame = cipher.seal(payloads.encode(chunk), courier.hint_for(contact))
+        await courier.send_direct(contact, frame)
+
+
+async def attack_by_code(relay_addr: str, code: str, keys: Keys, folder: Path, steps) -> None:
+    async with InProcessClient(folder, keys.identity(2), relay_addr, name="mallory") as client:
+        await client.connect()
+        session = await client.join_session(code)
+        async with asyncio.timeout(SOON):
+            await session.wait_ready()
+        await steps(Attacker(client, session))
+
+
+def offer_of(transfer_id: str) -> FileOffer:
+    return FileOffer(
+        id=transfer_id,
+        name="x.bin",
+        size=len(PAYLOAD),
+        sha256=hashlib.sha256(PAYLOAD).digest(),
+        chunk_size=CHUNK_SIZE,
+        key=bytes(range(32)),
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,42 +87,28 @@ def test_a_transfer_id_that_is_not_32_hex_digits_is_refused_and_writes_nothing(
     victim: CliProcess = make_cli(relay.addr, "--accept-files", str(inbox), "create", name="v")
     code = victim.wait_for(event("code"))["code"]
     before = tree(tmp_path)
-    digest = hashlib.sha256(PAYLOAD).digest()
 
-    async def attack() -> None:
-        attacker, session = await hostile_session(relay.addr, code, keys)
-        try:
-            # A first, honest offer of the same content makes the second one take the
-            # "second copy" path that used to name the partial file after the id.
-            honest = "0" * 32
-            for transfer_id in (honest, evil_id):
-                await session._send_payload(
-                    FileOffer(
-                        id=transfer_id,
-                        name="x.bin",
-                        size=len(PAYLOAD),
-                        sha256=digest,
-                        chunk_size=CHUNK_SIZE,
-                    )
-                )
-            await session._send_payload(FileChunk(id=evil_id, index=0, data=PAYLOAD))
-            async with asyncio.timeout(SOON):
-                await session.wait_closed()
-        finally:
-            await attacker.close()
+    async def steps(attacker: Attacker) -> None:
+        # A first, honest offer of the same content makes the second one take the
+        # "second copy" path that used to name the partial file after the id.
+        await attacker.send(offer_of("0" * 32))
+        await attacker.send(offer_of(evil_id))
+        await asyncio.to_thread(victim.wait_for, event("dropped", reason="malformed"))
 
-    asyncio.run(attack())
+    asyncio.run(attack_by_code(relay.addr, code, keys, tmp_path / "mallory", steps))
 
-    failure = victim.wait_for(event("error"))
-    assert failure["code"] == "protocol", failure
     after = tree(tmp_path)
-    new = set(after) - set(before)
+    new = {n for n in set(after) - set(before) if not n.startswith("mallory/")}
     assert all(name.startswith("victim-inbox/") for name in new), new
     assert not any("PWNED" in name for name in after)
     for folder in tmp_path.parents[:3]:
         assert not list(folder.glob("*PWNED*")), folder
-    assert all(after[name] == before[name] for name in before if name in after)
+    # The victim's own profile database, the relay's files and the attacker's may change.
+    unchanged = [n for n in before if "profile" in n and "profile.db" not in n]
+    changed = [name for name in unchanged if name in after and after[name] != before[name]]
+    assert changed == [], changed
     assert set(before) <= set(after), "nothing the victim had was deleted"
+    assert victim.running, "a bad file message is dropped; the victim carries on"
 
 
 def test_a_symlinked_partial_folder_is_not_followed(relay, make_cli, keys, tmp_path):
@@ -104,25 +121,13 @@ def test_a_symlinked_partial_folder_is_not_followed(relay, make_cli, keys, tmp_p
     (inbox / ".messenger-partial").symlink_to(elsewhere)
     victim = make_cli(relay.addr, "--accept-files", str(inbox), "create", name="v")
     code = victim.wait_for(event("code"))["code"]
-    digest = hashlib.sha256(PAYLOAD).digest()
 
-    async def offer() -> dict:
-        attacker, session = await hostile_session(relay.addr, code, keys)
-        try:
-            await session._send_payload(
-                FileOffer(
-                    id="1" * 32,
-                    name="x.bin",
-                    size=len(PAYLOAD),
-                    sha256=digest,
-                    chunk_size=CHUNK_SIZE,
-                )
-            )
-            await session._send_payload(FileChunk(id="1" * 32, index=0, data=PAYLOAD))
-            return await asyncio.to_thread(victim.wait_for, event("file_error"))
-        finally:
-            await attacker.close()
+    async def steps(attacker: Attacker) -> None:
+        offer = offer_of("1" * 32)
+        await attacker.send(offer)
+        await attacker.chunk(offer, 0, PAYLOAD)
+        await asyncio.to_thread(victim.wait_for, event("file_error"))
 
-    failed = asyncio.run(offer())
-    assert failed["code"] == "unwritable", failed
+    asyncio.run(attack_by_code(relay.addr, code, keys, tmp_path / "mallory", steps))
+    assert victim.of("file_error")[0]["code"] == "unwritable", victim.describe()
     assert list(elsewhere.iterdir()) == []

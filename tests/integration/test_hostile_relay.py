@@ -147,15 +147,22 @@ def test_a_relay_that_pairs_the_inviter_with_someone_else_is_refused(
     assert hook.fired.is_set() and not proxy.errors
 
 
-def test_ready_reports_the_handshake_that_ran_and_names_no_unproven_peer_in_a_code_session(
-    relay, make_cli
+def test_in_a_code_session_ready_names_the_peer_the_code_proved_not_the_one_the_relay_named(
+    relay, make_person, hostile_relay_for
 ):
-    """A password session does not authenticate identity keys: the relay's claim about
-    who the peer is must not be reported as if it were proven."""
-    bob = make_cli(relay.addr, "create", name="bob")
-    code = bob.wait_for(event("code"))["code"]
-    alice = make_cli(relay.addr, "join", code, name="alice")
-    for side in (alice, bob):
-        ready = side.wait_for(event("ready"))
-        assert ready["mode"] == "password"
-        assert "peer_id" not in ready, ready
+    """A password session authenticates the peer's identity key through the introduction
+    sealed under the code's keys: the relay's claim in ``paired`` counts for nothing."""
+    alice, bob, carol = make_person("alice"), make_person("bob"), make_person("carol")
+    hook = RewritePaired(
+        lambda p: dataclasses.replace(p, peer_id=carol.id, peer_name="carol")
+    )
+    to_bob = hostile_relay_for(bob, hook)
+    bob_cli = bob.cli(to_bob.addr, "create")
+    code = bob_cli.wait_for(event("code"))["code"]
+    alice_cli = alice.cli(relay.addr, "join", code)
+
+    ready = bob_cli.wait_for(event("ready"))
+    assert ready["mode"] == "password"
+    assert (ready["peer_id"], ready["peer_name"]) == (alice.id, "alice"), ready
+    assert alice_cli.wait_for(event("ready"))["peer_id"] == bob.id
+    assert hook.fired.is_set()

@@ -24,9 +24,9 @@ from tests.integration.conftest import (
     UP,
     NextFrame,
     TcpProxy,
-    ended_by_the_attack,
     exchange,
     finished,
+    reconnected_after_the_attack,
     relay_closed_a_tampered_connection,
     rsa_session,
     start_waiting,
@@ -258,6 +258,7 @@ def test_the_first_rsa_session_pins_each_person_in_the_others_contacts(relay, ma
                 "id": peer.id,
                 "name": peer.name,
                 "verified": False,
+                "verified_by": None,
                 "fingerprint": peer.fingerprint,
             }
         ], contacts
@@ -386,7 +387,7 @@ def rsa_session_through_proxy(relay, make_person, make_proxy, hook):
 @pytest.mark.parametrize(
     ("attack", "bob_gets"),
     [
-        # The relay forwards the first copy and drops the connection at the second.
+        # The relay takes the first copy and drops the connection at the second.
         pytest.param(replay, ["first, untouched", "second, on the wire"], id="replayed"),
         pytest.param(flip_a_middle_byte, ["first, untouched"], id="byte-flipped"),
     ],
@@ -394,6 +395,8 @@ def rsa_session_through_proxy(relay, make_person, make_proxy, hook):
 def test_a_sealed_frame_altered_on_the_way_to_the_relay_closes_the_senders_connection_as_tampered(
     relay, make_person, make_proxy, attack, bob_gets
 ):
+    """The relay drops a connection whose frames were tampered with; the sender's
+    conversation carries on over a new connection (what it said meanwhile is not lost)."""
     hook = NextFrame(UP, attack)
     proxy, alice, bob = rsa_session_through_proxy(relay, make_person, make_proxy, hook)
     exchange(alice, bob, "first, untouched")
@@ -401,13 +404,13 @@ def test_a_sealed_frame_altered_on_the_way_to_the_relay_closes_the_senders_conne
 
     alice.send("second, on the wire")
 
-    ended_by_the_attack(alice, "tampered", hook, proxy)
+    reconnected_after_the_attack(alice, "tampered", hook, proxy)
     relay_closed_a_tampered_connection(relay)
     bob.wait_for(event("peer_left"))
     assert bob.texts() == bob_gets
 
 
-def test_a_sealed_frame_replayed_to_the_client_ends_its_session_as_tampered(
+def test_a_sealed_frame_replayed_to_the_client_costs_it_the_connection_not_the_conversation(
     relay, make_person, make_proxy
 ):
     attack = NextFrame(DOWN, replay)
@@ -417,7 +420,7 @@ def test_a_sealed_frame_replayed_to_the_client_ends_its_session_as_tampered(
 
     bob.send("second, replayed on the wire")
 
-    ended_by_the_attack(alice, "tampered", attack, proxy)
+    reconnected_after_the_attack(alice, "tampered", attack, proxy)
     assert alice.texts().count("second, replayed on the wire") <= 1
     bob.wait_for(event("peer_left"))
 

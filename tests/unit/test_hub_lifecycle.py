@@ -42,7 +42,8 @@ async def receive(connection: ServerConnection, kind: type, timeout: float = 10.
 
 
 def handler_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Hub._")]
+    """The relay's per-connection handler tasks (not its timers)."""
+    return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Hub._handle")]
 
 
 # -- close() ----------------------------------------------------------------------------------

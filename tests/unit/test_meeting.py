@@ -8,7 +8,7 @@ from collections import deque
 from messenger.crypto.kdf import stretch_password
 from messenger.protocol.conversation import Conversation, Delivered, TextArrived
 from messenger.protocol.errors import AuthenticationFailedError, MessengerError
-from messenger.protocol.meeting import Meeting, MeetingState, Met
+from messenger.protocol.meeting import Meeting, MeetingState, Met, RegisterToken
 from messenger.protocol.password_handshake import SendPacket
 from messenger.protocol.payloads import Introduce, payloads
 from messenger.protocol.vocabulary import Role, SessionMode
@@ -29,6 +29,8 @@ def converse(a: Meeting, b: Meeting, a_first: list, b_first: list, tamper=None):
                 flight.append((receiver, event.data))
             elif isinstance(event, Met):
                 results[sender] = event
+            else:
+                assert isinstance(event, RegisterToken)
 
     emitted(a, a_first)
     emitted(b, b_first)

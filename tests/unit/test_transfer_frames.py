@@ -52,3 +52,9 @@ def test_frames_out_of_place_are_refused(attack):
 def test_a_transfer_key_of_the_wrong_size_is_refused():
     with pytest.raises(RemoteProtocolError):
         TransferCipher(TID, b"short", sending=False)
+
+
+@pytest.mark.parametrize("transfer_id", ["../../PWNED", "A" * 32, "x", ""])
+def test_a_transfer_id_of_the_wrong_form_is_refused_before_any_use(transfer_id):
+    with pytest.raises(RemoteProtocolError):
+        TransferCipher(transfer_id, KEY, sending=False)

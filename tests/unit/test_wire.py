@@ -49,6 +49,18 @@ EVERY_MESSAGE = [
     wire.Pong(nonce=42),
     wire.Error(code="session_full", message="That session is full.", session="7", ref=5),
     wire.Error(code="busy", message="Try later.", session=None, fatal=True),
+    wire.RegisterTokens(tokens=(b"t" * 32, b"u" * 32)),
+    wire.RevokeTokens(tokens=(b"t" * 32,)),
+    wire.Post(to="b2", token=b"t" * 32, data=b"sealed" * 40, ref=9),
+    wire.Posted(id=12, ref=9),
+    wire.Fetch(),
+    wire.Deliver(id=12, data=b"sealed" * 40),
+    wire.CaughtUp(count=3),
+    wire.Ack(ids=(12, 13)),
+    wire.Direct(to="b2", token=b"t" * 32, data=b"frame", ref=10),
+    wire.Forwarded(data=b"frame"),
+    wire.Watch(people=(wire.Watched(id="b2", token=b"t" * 32),)),
+    wire.PresenceNote(id="b2", online=True),
 ]
 
 REGISTERED = tuple({type(message) for message in EVERY_MESSAGE})
