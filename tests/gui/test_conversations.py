@@ -64,11 +64,13 @@ def page_of_row(window: MainWindow, row: int):
 def test_a_reused_session_number_gets_its_own_entry_and_page(qtbot, make_window):
     alice, bob = make_window("Alice"), make_window("Bob")
 
-    # Bob types a wrong code: Alice's first session fails.
+    # Bob types a wrong code three times: Alice's first code burns and its session fails
+    # (a code survives two wrong guesses).
     first = run(qtbot, alice.controller.create_code())
     number = first.code.split("-")[0]
-    with pytest.raises(MessengerError):
-        run(qtbot, bob.controller.join_code(f"{number}-wrong-words"))
+    for attempt in range(3):
+        with pytest.raises(MessengerError):
+            run(qtbot, bob.controller.join_code(f"{number}-wrong-guess{attempt}"))
     qtbot.waitUntil(lambda: over(entry_texts(alice)[0]), timeout=SOON)
 
     # Alice makes a new code (the relay hands out the freed number again) and Bob joins.

@@ -259,6 +259,8 @@ def test_an_attached_file_is_saved_byte_identical_in_the_other_window(
     qtbot.waitUntil(lambda: card_on(page_b, TransferState.OFFERED) is not None, timeout=SOON)
     offer = card_on(page_b)
     assert "payload.bin" in offer.name_label.text() and "3.1 MB" in offer.meta.text()
+    # The offer may reach Bob before Alice's side has heard back that it went out.
+    qtbot.waitUntil(lambda: card_on(page_a, TransferState.WAITING) is not None, timeout=SOON)
     sent = card_on(page_a)
     assert sent.state is TransferState.WAITING
     inbox = tmp_path / "bob-downloads"
