@@ -55,6 +55,7 @@ from messenger.protocol.errors import (
     ReplayedError,
     TamperedError,
 )
+from messenger.protocol.introduction import HINT_SIZE
 from messenger.protocol.meeting import Met
 from messenger.store.contacts import Contacts
 from messenger.store.database import ProfileDatabase
@@ -76,6 +77,10 @@ Emit = Callable[[ev.ClientEvent], None]
 SLICE = 32
 #: Bytes of envelopes waiting to be opened before the link stops reading (backpressure).
 INBOX_BYTES = 8 * 1024 * 1024
+#: Meetings whose conversation may be announced before it starts, and envelopes kept for
+#: each (an honest peer sends a handful before our side of the meeting is done).
+MAX_EXPECTED = 16
+MAX_PARKED = 256
 
 
 class LinkPhase(StrEnum):
@@ -118,8 +123,11 @@ class Courier:
         self._worker = worker
         self._emit = emit
         self._now = now
-        #: Makes the file link for a contact (front ends decide the accept policy).
-        self.links = links
+        #: Makes the file link for a contact (front ends decide the accept policy; by
+        #: default every offer waits for an answer through ``Transfers.answer``).
+        self.links: Callable[[str], TransferLink] = links or (
+            lambda contact_id: TransferLink(contact_id, self, emit)
+        )
         self.phase = LinkPhase.DOWN
         self._send: Send | None = None
         self._conversations: dict[str, Conversation] = {}
@@ -138,6 +146,9 @@ class Courier:
         self._room.set()
         self._reader: asyncio.Task[None] | None = None
         self._taking_in = False
+        #: Envelopes for a conversation a meeting is about to start (its hint is known, its
+        #: keys not yet): kept, unacknowledged, until ``adopt`` installs it.
+        self._parked: dict[bytes, list[tuple[int | None, bytes]]] = {}
         self.changed = asyncio.Event()
         #: Outbox entries not yet taken by the relay, by contact (for "wait until sent").
         self.pending: dict[str, set[str]] = {}
@@ -167,6 +178,32 @@ class Courier:
         for entry in outbox:
             if entry.msg_id:
                 self.pending.setdefault(entry.contact_id, set()).add(entry.msg_id)
+
+    def expect(self, hint: bytes) -> None:
+        """A meeting's keys are agreed: envelopes with ``hint`` may come before ``adopt``."""
+        self._parked.setdefault(hint, [])
+        while len(self._parked) > MAX_EXPECTED:
+            self._parked.pop(next(iter(self._parked)))
+
+    def _park(self, data: bytes, relay_id: int | None) -> bool:
+        """Keep an envelope for a conversation about to start; False if none is."""
+        try:
+            parked = self._parked.get(envelope_hint(data))
+        except RemoteProtocolError:
+            return False
+        if parked is None or len(parked) >= MAX_PARKED:
+            return False
+        parked.append((relay_id, data))
+        return True
+
+    async def _unpark(self, hint: bytes) -> None:
+        """The conversation is installed: take in what waited for it, in order."""
+        for relay_id, data in self._parked.pop(hint, []):
+            if relay_id is None:
+                await self._forwarded(data)
+            else:
+                self._inbox_bytes += len(data)
+                self._inbox.put_nowait(_Inbound(relay_id, data))
 
     def _install(self, record: ConversationRecord, name: str) -> Conversation:
         conversation = Conversation.restore(
@@ -235,6 +272,7 @@ class Courier:
             self._drop(contact_id)
         old = self._conversations.get(peer.id)
         self._install(record, name or peer.name)
+        await self._unpark(record.recv_hint)
         if self._send is not None:
             tokens = [record.recv_token]
             revoked = [old.recv_token] if old is not None else []
@@ -515,9 +553,14 @@ class Courier:
         batch = _Batch([], set(), {}, {}, {}, {}, [], [])
         caught_up = [item for item in items if item.relay_id < 0]
         for item in items:
-            if item.relay_id >= 0:
-                batch.acks.append(item.relay_id)
-                self._open_one(item.data, batch)
+            if item.relay_id < 0:
+                continue
+            if item.data[:HINT_SIZE] not in self._by_hint and self._park(
+                item.data, item.relay_id
+            ):
+                continue  # its conversation is being set up: no ack yet
+            batch.acks.append(item.relay_id)
+            self._open_one(item.data, batch)
         for contact_id, arrived in batch.texts.items():
             receipts = self._conversations[contact_id].receipt([t.msg_id for t in arrived])
             batch.outgoing.setdefault(contact_id, []).extend(receipts)
@@ -654,7 +697,8 @@ class Courier:
             self._emit(ev.EnvelopeDropped(ev.DropReason.MALFORMED))
             return
         if contact_id is None:
-            self._emit(ev.EnvelopeDropped(ev.DropReason.UNKNOWN))
+            if not self._park(data, None):
+                self._emit(ev.EnvelopeDropped(ev.DropReason.UNKNOWN))
             return
         link = self.file_link(contact_id)
         if kind is EnvelopeKind.TRANSFER:
@@ -711,8 +755,6 @@ class Courier:
     def file_link(self, contact_id: str) -> TransferLink:
         link = self.file_links.get(contact_id)
         if link is None:
-            if self.links is None:
-                raise LocalProtocolError("File transfers are not set up.")
             link = self.links(contact_id)
             self.file_links[contact_id] = link
         return link

@@ -330,6 +330,7 @@ class Session:
                 if isinstance(event, SendPacket):
                     await self._send(wire.Relay(session=self.id, data=event.data))
                 elif isinstance(event, RegisterToken):
+                    self._courier.expect(event.hint)
                     await self._send(wire.RegisterTokens(tokens=(event.token,)))
                 else:
                     return event

@@ -59,10 +59,12 @@ class MeetingState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RegisterToken:
-    """Tell the relay to accept envelopes for us that show ``token`` (sent before our
-    introduction, so the peer's first message finds it registered)."""
+    """Tell the relay to accept envelopes for us that show ``token``, and expect envelopes
+    starting with ``hint`` (sent before our introduction, so the peer's first message
+    finds both ready even if it overtakes the end of our meeting)."""
 
     token: bytes
+    hint: bytes
 
     def __repr__(self) -> str:
         return "RegisterToken(...)"
@@ -194,8 +196,9 @@ class Meeting:
         intro = introduce(self._identity, self._name, self._ratchet, keys.exporter, self.role)
         self._my_intro = payloads.encode(intro)
         self.state = MeetingState.INTRODUCING
+        route = delivery(keys.exporter, self.role)
         out: list[MeetingEvent] = [
-            RegisterToken(delivery(keys.exporter, self.role).recv_token),
+            RegisterToken(route.recv_token, route.recv_hint),
             SendPacket(self._channel.seal(self._my_intro)),
         ]
         early, self._early_records = self._early_records, []
