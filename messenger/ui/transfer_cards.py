@@ -45,6 +45,8 @@ class TransferCards(QObject):
         self.session_list = session_list
         #: File cards by (session id, transfer id).
         self.cards: dict[tuple[str, str], TransferCard] = {}
+        #: Outgoing cards still waiting for their transfer id, by conversation key.
+        self._preparing: dict[str, list[TransferCard]] = {}
 
     def attach(self, bridge: ClientBridge) -> None:
         """Listen to a (new) connection's file events."""
@@ -95,7 +97,21 @@ class TransferCards(QObject):
         if card is None:
             known = self.controller.outgoing_file(key, transfer_id)
             if known is not None:
-                card = self._new_card(key, transfer_id, *known, "out")
+                card = self._preparing_card(key, known[0])
+                if card is not None:
+                    # Its offer went out (and was answered) before ``send_file`` heard
+                    # back: the card that shows "preparing" is this transfer's.
+                    self.cards[(key, transfer_id)] = card
+                    card.offered(transfer_id)
+                else:
+                    card = self._new_card(key, transfer_id, *known, "out")
+        return card
+
+    def _preparing_card(self, key: str, name: str) -> TransferCard | None:
+        preparing = self._preparing.get(key, [])
+        card = next((c for c in preparing if c.name == name), None)
+        if card is not None:
+            preparing.remove(card)
         return card
 
     # -- the person's requests --------------------------------------------------------------
@@ -113,18 +129,24 @@ class TransferCards(QObject):
             size = 0  # send_file says why
         card = self._new_card(key, "", name, size, "out", state=TransferState.PREPARING)
         assert card is not None
+        preparing = self._preparing.setdefault(key, [])
+        preparing.append(card)
         try:
             transfer_id = await self.controller.send_file(key, path)
         except MessengerError as exc:
             page.remove_transfer(card)
             page.add_system_line(f"Not sent: {exc}")
             return
+        finally:
+            if card in preparing:
+                preparing.remove(card)
         if transfer_id is None:
             page.remove_transfer(card)  # its card appears when the offer goes out
             page.add_system_line(f"{name} will be offered once the session is ready.")
             return
-        self.cards[(key, transfer_id)] = card
-        card.offered(transfer_id)
+        if self.cards.get((key, transfer_id)) is not card:
+            self.cards[(key, transfer_id)] = card
+            card.offered(transfer_id)
         self.session_list.update_session(key, time=time.time())
 
     @asyncSlot(str, str)
