@@ -73,8 +73,8 @@ log = logging.getLogger("messenger.courier")
 
 Send = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
-#: Envelopes opened per slice: about 10 ms of the event loop's time.
-SLICE = 32
+#: Envelopes opened per slice: at most about 20 ms of the event loop's time (the GUI's).
+SLICE = 128
 #: Bytes of envelopes waiting to be opened before the link stops reading (backpressure).
 INBOX_BYTES = 8 * 1024 * 1024
 #: Meetings whose conversation may be announced before it starts, and envelopes kept for
@@ -93,6 +93,16 @@ class LinkPhase(StrEnum):
 class _Inbound:
     relay_id: int
     data: bytes
+
+
+@dataclass
+class _Slice:
+    """A slice of envelopes opened and on its way to the database."""
+
+    items: list[_Inbound]
+    batch: _Batch
+    caught_up: bool
+    commit: asyncio.Future[tuple[dict[str, list[TextArrived]], list[OutboxEntry]]]
 
 
 @dataclass
@@ -529,29 +539,33 @@ class Courier:
 
     async def _read_inbox(self) -> None:
         """Open what the relay delivers, a slice at a time, committing each slice before it
-        is acknowledged."""
+        is acknowledged. Two slices overlap: while the database thread commits one, the
+        loop opens the next (the commits run in order; SQLite releases the interpreter
+        while it writes, so both cores work)."""
+        previous: _Slice | None = None
         while True:
+            if previous is not None and self._inbox.empty():
+                await self._settle_slice(previous)
+                previous = None
             first = await self._inbox.get()
             items = [first]
             while len(items) < SLICE and not self._inbox.empty():
                 items.append(self._inbox.get_nowait())
             self._taking_in = True
             try:
-                await self._take_in(items)
+                current = self._open_slice(items)
             except Exception:
-                log.exception("taking in envelopes failed")
-                await self._reload()  # the database did not commit: forget what we opened
-            finally:
-                self._taking_in = False
-            for item in items:
-                self._inbox_bytes -= len(item.data)
-            if self._inbox_bytes < INBOX_BYTES:
-                self._room.set()
+                log.exception("opening envelopes failed")
+                current = None
+            if previous is not None:
+                await self._settle_slice(previous)
+            previous = current
             await asyncio.sleep(0)  # let the rest of the loop (the GUI) run between slices
 
-    async def _take_in(self, items: list[_Inbound]) -> None:
+    def _open_slice(self, items: list[_Inbound]) -> _Slice:
+        """Open a slice's envelopes (the state moves on in memory) and queue its commit."""
         batch = _Batch([], set(), {}, {}, {}, {}, [], [])
-        caught_up = [item for item in items if item.relay_id < 0]
+        caught_up = any(item.relay_id < 0 for item in items)
         for item in items:
             if item.relay_id < 0:
                 continue
@@ -564,7 +578,34 @@ class Courier:
         for contact_id, arrived in batch.texts.items():
             receipts = self._conversations[contact_id].receipt([t.msg_id for t in arrived])
             batch.outgoing.setdefault(contact_id, []).extend(receipts)
-        fresh, entries = await self._commit(batch)
+        return _Slice(items, batch, caught_up, asyncio.ensure_future(self._commit(batch)))
+
+    async def _settle_slice(self, done: _Slice) -> None:
+        """Once a slice is committed: acknowledge it, report it, send its receipts."""
+        try:
+            fresh, entries = await done.commit
+        except Exception:
+            log.exception("committing envelopes failed")
+            await self._reload()  # the database did not commit: forget what we opened
+            fresh, entries = {}, []
+            done.batch.acks.clear()
+        try:
+            await self._after_commit(done.batch, fresh, entries, done.caught_up)
+        finally:
+            for item in done.items:
+                self._inbox_bytes -= len(item.data)
+            if self._inbox_bytes < INBOX_BYTES:
+                self._room.set()
+            self._taking_in = not self._inbox.empty()
+            self._changed()
+
+    async def _after_commit(
+        self,
+        batch: _Batch,
+        fresh: dict[str, list[TextArrived]],
+        entries: list[OutboxEntry],
+        caught_up: bool,
+    ) -> None:
         if batch.acks and self._send is not None:
             with contextlib.suppress(MessengerError):
                 await self._send(wire.Ack(ids=tuple(batch.acks)))
@@ -576,7 +617,6 @@ class Courier:
         if caught_up and self.phase is LinkPhase.CATCHING_UP:
             self.phase = LinkPhase.LIVE
             self._emit(ev.CaughtUp(len(batch.acks)))
-        self._changed()
 
     def _open_one(self, data: bytes, batch: _Batch) -> None:
         try:
@@ -607,9 +647,12 @@ class Courier:
             elif isinstance(event, FileMessage):
                 batch.files.append((contact_id, event.payload))
 
-    async def _commit(
+    def _commit(
         self, batch: _Batch
-    ) -> tuple[dict[str, list[TextArrived]], list[OutboxEntry]]:
+    ) -> Awaitable[tuple[dict[str, list[TextArrived]], list[OutboxEntry]]]:
+        """Queue the transaction that stores what ``batch`` opened: the ratchet states as
+        they are *now* (taken before anything else can move them), the messages, the
+        receipts. The returned awaitable resolves once it is committed."""
         now = self._now()
         snapshots = {cid: self._conversations[cid].snapshot() for cid in batch.touched}
         stored = {
@@ -646,10 +689,7 @@ class Courier:
                         entries.append(db_entry(seq, contact_id, o, now))
             return fresh, entries
 
-        result: tuple[dict[str, list[TextArrived]], list[OutboxEntry]] = await self._worker.run(
-            commit
-        )
-        return result
+        return self._worker.run(commit)
 
     def _report(self, batch: _Batch, fresh: dict[str, list[TextArrived]]) -> None:
         for dropped in batch.dropped:

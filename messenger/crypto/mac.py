@@ -2,12 +2,17 @@
 
 import hmac
 
-from Crypto.Hash import HMAC, SHA256
+from Crypto.Hash import HMAC, SHA256, SHA512
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
     """Return the 32-byte HMAC-SHA256 of data, so key confirmation and transcripts share one MAC."""
     return HMAC.new(key, data, digestmod=SHA256).digest()
+
+
+def hmac_sha512(key: bytes, data: bytes) -> bytes:
+    """Return the 64-byte HMAC-SHA512 of data: one call where a KDF needs two keys."""
+    return HMAC.new(key, data, digestmod=SHA512).digest()
 
 
 def macs_equal(a: bytes, b: bytes) -> bool:

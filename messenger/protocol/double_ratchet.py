@@ -9,12 +9,13 @@ Primitives (all from pycryptodome, through ``messenger.crypto``)::
 
     KDF_RK(rk, dh_out) = HKDF-SHA256(ikm=dh_out, salt=rk, info="messenger v3 ratchet root",
                                      64 bytes) -> (rk' = first 32, ck = last 32)
-    KDF_CK(ck)         = (ck' = HMAC-SHA256(ck, 0x02), mk = HMAC-SHA256(ck, 0x01))
-    message keys       = HKDF-SHA256(ikm=mk, info="messenger v3 message key", 44 bytes)
-                         -> AES-256-GCM key (32) || nonce (12)
+    KDF_CK(ck)         = HMAC-SHA512(ck, 0x01) -> (ck' = first 32, mk = last 32)
+    message cipher     = AES-256-GCM with key mk, nonce = 0x4d534731 ("MSG1") || n (8)
 
-The nonce is derived, not counted: each message key ``mk`` is used for exactly one message
-and then deleted, so no (key, nonce) pair can repeat.
+Each message key ``mk`` seals exactly one message and is then deleted, so no (key, nonce)
+pair can repeat; the nonce is the message's number in its chain, never a constant. One
+HMAC-SHA512 per message gives both keys (instead of two HMAC-SHA256 and an HKDF): the chain
+KDF is the per-message cost a returning client pays ten thousand times (docs/decisions.md).
 
 Message layout (big-endian)::
 
@@ -59,10 +60,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from messenger.crypto.aead import NONCE_SIZE, TAG_SIZE, open_sealed, seal
+from messenger.crypto.aead import TAG_SIZE, counter_nonce, open_sealed, seal
 from messenger.crypto.errors import AuthenticationError, PaddingError
 from messenger.crypto.kdf import hkdf_sha256
-from messenger.crypto.mac import hmac_sha256
+from messenger.crypto.mac import hmac_sha512
 from messenger.crypto.padding import pad, unpad
 from messenger.crypto.x25519 import PUBLIC_SIZE, EphemeralKey
 from messenger.protocol import double_ratchet_state as saved
@@ -82,7 +83,8 @@ HEADER_SIZE = HEADER.size  # 41
 KEY_SIZE = 32
 _MAX_COUNTER = 2**32 - 1
 _ROOT_INFO = b"messenger v3 ratchet root"
-_MESSAGE_INFO = b"messenger v3 message key"
+#: The first four bytes of every message nonce ("MSG1"); the message number follows.
+_MESSAGE_NONCE = 0x4D534731
 _GONE = (
     "A message arrived whose key is gone: it was opened before (a duplicate or replay) or "
     "arrived too late. It was discarded."
@@ -141,22 +143,22 @@ def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
 
 def kdf_ck(ck: bytes) -> tuple[bytes, bytes]:
     """The chain KDF: (next chain key, message key). One-way, so old keys stay unknown."""
-    return hmac_sha256(bytes(ck), b"\x02"), hmac_sha256(bytes(ck), b"\x01")
-
-
-def message_cipher_keys(mk: bytes) -> tuple[bytes, bytes]:
-    """AES-256-GCM key and nonce for one message key (each mk seals one message only)."""
-    out = hkdf_sha256(bytes(mk), KEY_SIZE + NONCE_SIZE, info=_MESSAGE_INFO)
+    out = hmac_sha512(bytes(ck), b"\x01")
     return out[:KEY_SIZE], out[KEY_SIZE:]
 
 
-def _seal(mk: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    key, nonce = message_cipher_keys(mk)
+def message_cipher_keys(mk: bytes, n: int) -> tuple[bytes, bytes]:
+    """AES-256-GCM key and nonce for message ``n`` (each mk seals one message only)."""
+    return bytes(mk), counter_nonce(_MESSAGE_NONCE, n)
+
+
+def _seal(mk: bytes, n: int, plaintext: bytes, aad: bytes) -> bytes:
+    key, nonce = message_cipher_keys(mk, n)
     return seal(key, nonce, pad(plaintext), aad)
 
 
 def _open(mk: bytes, message: bytes, ad: bytes) -> bytes:
-    key, nonce = message_cipher_keys(mk)
+    key, nonce = message_cipher_keys(mk, Header.parse(message).n)
     try:
         return unpad(open_sealed(key, nonce, message[HEADER_SIZE:], ad + message[:HEADER_SIZE]))
     except (AuthenticationError, PaddingError):
@@ -312,7 +314,7 @@ class Ratchet:
             raise LocalProtocolError("This sending chain is exhausted; wait for a reply.")
         header = Header(self._dhs.public_bytes, self._pn, self._ns).pack()
         next_ck, mk = kdf_ck(bytes(self._cks))
-        sealed = _seal(mk, plaintext, ad + header)
+        sealed = _seal(mk, self._ns, plaintext, ad + header)
         self._cks = _replace(self._cks, next_ck)
         self._ns += 1
         self._needs_announce = False

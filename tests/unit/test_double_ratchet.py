@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from messenger.crypto.aead import TAG_SIZE
 from messenger.crypto.kdf import hkdf_sha256
-from messenger.crypto.mac import hmac_sha256
+from messenger.crypto.mac import hmac_sha512
 from messenger.crypto.x25519 import EphemeralKey
 from messenger.protocol import double_ratchet_state as saved
 from messenger.protocol.double_ratchet import (
@@ -100,9 +100,9 @@ def test_the_kdfs_are_the_documented_hkdf_and_hmac_constructions() -> None:
     rk, dh, ck, mk = (os.urandom(32) for _ in range(4))
     both = hkdf_sha256(dh, 64, salt=rk, info=b"messenger v3 ratchet root")
     assert kdf_rk(rk, dh) == (both[:32], both[32:])
-    assert kdf_ck(ck) == (hmac_sha256(ck, b"\x02"), hmac_sha256(ck, b"\x01"))
-    keys = hkdf_sha256(mk, 44, info=b"messenger v3 message key")
-    assert message_cipher_keys(mk) == (keys[:32], keys[32:])
+    chain = hmac_sha512(ck, b"\x01")
+    assert kdf_ck(ck) == (chain[:32], chain[32:])
+    assert message_cipher_keys(mk, 7) == (mk, b"MSG1" + (7).to_bytes(8, "big"))
 
 
 def test_the_header_is_version_ratchet_key_pn_and_n_in_41_bytes() -> None:
