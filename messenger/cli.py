@@ -139,6 +139,8 @@ def print_event(event: ev.ClientEvent) -> None:
         raise SessionEnded(event.error)
     elif isinstance(event, ev.FileOffered):
         emit("file_offer", id=event.id, name=event.name, size=event.size, sha256=event.sha256)
+    elif isinstance(event, ev.FileWaiting):
+        emit("file_waiting", name=event.name)
     elif isinstance(event, ev.FileAccepted):
         emit("file_accepted", id=event.id, start_chunk=event.start_chunk)
     elif isinstance(event, ev.FileProgress):
@@ -370,15 +372,27 @@ async def send(rt: Runtime) -> int:
     else:
         lines = StdinLines(asyncio.get_running_loop())
         texts = [line for line in await _all_lines(lines) if line]
+    # Committed first: whatever happens to the link, the messages are in the outbox (and
+    # go out with the next command that reaches the relay).
+    for text in texts:
+        await rt.courier.send_text(contact_id, text)
     client = rt.client(fetch=False)
+    failures: list[ev.MessageFailed] = []
     try:
-        await client.connect()
-        for text in texts:
-            await rt.courier.send_text(contact_id, text)
-        await _until(rt, lambda: not rt.courier.pending.get(contact_id), RELAY_WAIT)
+        try:
+            await client.connect()
+        except MessengerError:
+            emit("outbox", to=contact_id, waiting=len(rt.courier.pending.get(contact_id, ())))
+            raise
+        await _until(
+            rt, lambda: not rt.courier.pending.get(contact_id), RELAY_WAIT, failures.append
+        )
     finally:
         print_pending(rt.events)
         await client.close()
+    if failures:
+        emit_error(failures[0].error)
+        return EXIT_ERROR
     if rt.courier.pending.get(contact_id):
         raise TimeoutError_("The relay did not confirm every message; they stay in the outbox.")
     return EXIT_OK
@@ -406,8 +420,14 @@ async def inbox(rt: Runtime, *, stay: bool) -> int:
     return EXIT_OK
 
 
-async def _until(rt: Runtime, done: Callable[[], bool], timeout: float) -> None:
-    """Print events while waiting for ``done`` (bounded); Disconnected ends the wait."""
+async def _until(
+    rt: Runtime,
+    done: Callable[[], bool],
+    timeout: float,
+    failed: Callable[[ev.MessageFailed], None] | None = None,
+) -> None:
+    """Print events while waiting for ``done`` (bounded); messages the relay refused go to
+    ``failed`` too."""
     async with asyncio.timeout(timeout):
         while not done():
             rt.courier.changed.clear()
@@ -421,6 +441,8 @@ async def _until(rt: Runtime, done: Callable[[], bool], timeout: float) -> None:
                     getter.cancel()
             if getter.done() and not getter.cancelled():
                 event = getter.result()
+                if isinstance(event, ev.MessageFailed) and failed is not None:
+                    failed(event)
                 print_event(event)
 
 

@@ -195,6 +195,15 @@ class FileOffered:
 
 
 @dataclass(frozen=True, slots=True)
+class FileWaiting:
+    """A file offered to a contact who is offline: it goes out when they are back (files
+    need both people online)."""
+
+    session: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileAccepted:
     session: str
     id: str
@@ -255,6 +264,7 @@ ClientEvent = (
     | SessionFailed
     | Disconnected
     | FileOffered
+    | FileWaiting
     | FileAccepted
     | FileProgress
     | FileCompleted

@@ -67,6 +67,7 @@ class TransferLink:
             if not Path(path).expanduser().is_file():
                 raise FileError("unreadable", f"Cannot read {path}: not a file.")
             self.waiting.append(Path(path))
+            self._emit(ev.FileWaiting(self.contact_id, Path(path).name))
             return None
         return await self.transfers.offer(Path(path))
 

@@ -111,6 +111,7 @@ class ClientBridge(QObject):
         elif isinstance(
             event,
             ev.MessageSent
+            | ev.FileWaiting
             | ev.MessageFailed
             | ev.ContactPresence
             | ev.EnvelopeDropped

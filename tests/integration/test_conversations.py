@@ -169,3 +169,41 @@ def test_a_live_chat_carries_on_across_a_relay_restart(make_relay, make_person):
     bob_chat.wait_for(event("message", text="typed while the relay was away"), timeout=60)
     alice_chat.wait_for(lambda e: e.get("event") == "delivered" and e.get("to") == bob.id)
     assert texts(bob_chat).count("before") == 1
+
+
+def test_a_full_queue_at_the_relay_is_a_clear_error_to_the_sender(make_relay, make_person):
+    relay = make_relay("--queue-max-messages", "2")
+    alice, bob = make_person("alice"), make_person("bob")
+    meet(relay, alice, bob)
+    run(alice, relay, "send", bob.id, "one")
+    run(alice, relay, "send", bob.id, "two")
+
+    refused = alice.cli(relay.addr, "send", bob.id, "three")
+    refused.close_stdin()
+    assert refused.wait_for(event("error"))["code"] == "queue_full"
+    assert refused.wait_exit() == 1
+    assert texts(run(bob, relay, "inbox")) == ["one", "two"]
+
+
+def test_a_message_written_while_the_relay_is_away_waits_in_the_outbox(
+    make_relay, make_person
+):
+    relay = make_relay()
+    alice, bob = make_person("alice"), make_person("bob")
+    meet(relay, alice, bob)
+    port, data_dir = relay.port, relay.data_dir
+    relay.stop()
+
+    away = alice.cli(relay.addr, "send", bob.id, "written while the relay was away")
+    away.close_stdin()
+    assert away.wait_for(event("error"))["code"] == "server_unreachable"
+    assert away.wait_for(event("outbox"))["waiting"] == 1
+    assert away.wait_exit() == 1
+
+    relay = make_relay_on(make_relay, data_dir, port)
+    later = run(alice, relay, "send", bob.id, "and one more")
+    assert len(later.of("sent")) == 2, "the waiting message went out too"
+    assert texts(run(bob, relay, "inbox")) == [
+        "written while the relay was away",
+        "and one more",
+    ]
