@@ -1,0 +1,95 @@
+"""A relay (or anyone feeding the link) cannot fill the client's memory with envelopes.
+
+The courier takes envelopes off the link into an in-memory inbox and opens them a slice
+at a time; each slice is acknowledged only once the database has committed it. If the
+database stalls (a slow disk) while a hostile relay keeps delivering, the inbox must stop
+growing at ``INBOX_BYTES``: ``dispatch`` stops returning, so the link stops reading and
+the pressure goes back to the relay, whose queues are bounded and timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from messenger.courier import INBOX_BYTES, Courier
+from messenger.protocol import wire
+
+ENVELOPE = 64 * 1024
+
+
+class _StalledDatabase:
+    """Stands in for the profile database: empty outbox, transactions that do nothing."""
+
+    def outbox(self) -> list[object]:
+        return []
+
+    def transaction(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+class _StallingWorker:
+    """A database worker whose commits wait until ``release`` (a disk that hangs)."""
+
+    def __init__(self) -> None:
+        self.db = _StalledDatabase()
+        self.release = asyncio.Event()
+        self.commits = 0
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if fn.__name__ == "commit":
+            self.commits += 1
+            await self.release.wait()
+        return fn(self.db, *args)
+
+
+class _Identity:
+    fingerprint = "f" * 64
+
+
+async def _yield_many(times: int = 50) -> None:
+    for _ in range(times):
+        await asyncio.sleep(0)
+
+
+def test_a_stalled_database_stops_the_link_reading_at_the_inbox_limit() -> None:
+    sent: list[object] = []
+
+    async def scenario() -> None:
+        worker = _StallingWorker()
+        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await courier.link_up(send, fetch=True)
+        accepted = 0
+        blocked: asyncio.Task[bool] | None = None
+        # Feed far more than the limit; stop at the first delivery the courier holds back.
+        for relay_id in range(1, 4 * INBOX_BYTES // ENVELOPE):
+            delivery = courier.dispatch(wire.Deliver(id=relay_id, data=os.urandom(ENVELOPE)))
+            task = asyncio.ensure_future(delivery)
+            await _yield_many()
+            if not task.done():
+                blocked = task
+                break
+            accepted += 1
+        assert blocked is not None, "the courier kept taking envelopes with nothing committed"
+        assert accepted * ENVELOPE <= INBOX_BYTES + ENVELOPE
+        assert accepted * ENVELOPE >= INBOX_BYTES // 2, "held back far too early"
+        assert worker.commits >= 1
+        assert not any(isinstance(m, wire.Ack) for m in sent), "nothing acked before commit"
+
+        # The disk recovers: the held delivery goes through and what was opened is acked.
+        worker.release.set()
+        assert await asyncio.wait_for(blocked, 10) is True
+        await courier.dispatch(wire.CaughtUp())
+        await asyncio.wait_for(courier.settle(), 10)
+        acked = {i for m in sent if isinstance(m, wire.Ack) for i in m.ids}
+        assert acked == set(range(1, accepted + 2))
+        await courier.close()
+
+    asyncio.run(scenario())
