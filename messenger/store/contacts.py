@@ -16,6 +16,8 @@ the trust rules in one place on top of it.
 
 from __future__ import annotations
 
+import dataclasses
+
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import PeerKeyChangedError
 from messenger.store.database import ProfileDatabase
@@ -66,6 +68,17 @@ class Contacts:
                 f"`messenger-cli trust {peer_id}` to accept it."
             )
 
+    def _retire(self, old: ContactRecord) -> None:
+        """Keep a replaced key's contact and history under a name that says what it is."""
+        suffix = " (old key)"
+        self.db.upsert_contact(
+            dataclasses.replace(
+                old,
+                name=old.name + suffix,
+                local_name=(old.local_name + suffix) if old.local_name else None,
+            )
+        )
+
     def look_alike_of(self, name: str, person_id: str) -> Contact | None:
         """The contact (someone other than ``person_id``) whose name ``name`` could pass
         for, if any: the person a newcomer may be posing as."""
@@ -83,7 +96,9 @@ class Contacts:
     ) -> bool:
         """Remember this person after a successful session; True if they are new.
 
-        A trusted new key replaces older contacts with the same name (and their history).
+        A trusted new key replaces older contacts with the same name: they are kept, with
+        their history, under the name "… (old key)", so the names no longer clash and
+        nothing the person wrote or read is lost.
         ``key_der`` is kept when given; ``verified_by`` marks the contact verified that way
         (a pairing code), and None leaves their verification as it was.
         """
@@ -93,7 +108,7 @@ class Contacts:
             if peer_name and self.db.is_trusted_key(peer_id):
                 for other in self.db.contacts():
                     if other.id != peer_id and names_clash(other.name, peer_name):
-                        self.db.forget_contact(other.id)
+                        self._retire(other)
                         note = f"Replaces the key {format_fingerprint(other.id)}."
                 self.db.clear_trusted_key(peer_id)
             self.db.upsert_contact(

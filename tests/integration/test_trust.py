@@ -79,7 +79,12 @@ def test_inviting_a_new_key_under_a_pinned_name_is_refused_until_trusted(relay, 
     assert (bob_ready["peer_id"], bob_ready["peer_name"]) == (new_alice.id, "alice")
     exchange(inviting, waiting, "welcome back, alice")
     end(inviting, waiting)
-    assert contacts_of(bob) == [(new_alice.id, "alice", new_alice.fingerprint)]
+    assert sorted(contacts_of(bob)) == sorted(
+        [
+            (new_alice.id, "alice", new_alice.fingerprint),
+            (alice.id, "alice (old key)", alice.fingerprint),
+        ]
+    ), "the old key stays, with its history, under a name that says what it is"
 
 
 def test_a_new_key_under_a_pinned_name_inviting_is_refused_by_the_waiting_side(relay, people):

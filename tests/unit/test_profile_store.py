@@ -284,7 +284,11 @@ def test_after_trust_the_new_key_passes_and_replaces_the_old_one_for_that_name(c
     contacts.trust(ALICE_2_ID)
     contacts.check(ALICE_2_ID, "alice", ALICE_2_ID)
     assert contacts.pin(ALICE_2_ID, "alice") is True
-    assert [(c.id, c.name) for c in contacts.all()] == [(ALICE_2_ID, "alice"), (BOB_ID, "bob")]
+    assert sorted((c.id, c.name) for c in contacts.all()) == [
+        (ALICE_2_ID, "alice"),
+        (ALICE_ID, "alice (old key)"),
+        (BOB_ID, "bob"),
+    ]
 
 
 def test_trust_lets_in_only_the_key_that_was_trusted(contacts):
@@ -345,7 +349,10 @@ def test_trusting_a_key_replaces_the_contact_whose_name_it_looks_like(contacts):
     contacts.trust(ALICE_2_ID)
     contacts.check(ALICE_2_ID, "Alice ", ALICE_2_ID)
     contacts.pin(ALICE_2_ID, "Alice ")
-    assert [c.id for c in contacts.all()] == [ALICE_2_ID]
+    assert sorted((c.id, c.name) for c in contacts.all()) == [
+        (ALICE_2_ID, "Alice "),
+        (ALICE_ID, "alice (old key)"),
+    ]
 
 
 def test_a_contact_can_be_marked_verified_and_unverified(contacts):
@@ -400,13 +407,18 @@ def test_pinning_again_keeps_what_the_person_set(contacts):
 
 def test_a_trusted_new_key_replaces_the_old_contact_with_a_note(contacts):
     contacts.pin(ALICE_ID, "alice")
+    contacts.db.set_local_name(ALICE_ID, "Al")
     contacts.db.add_message(ALICE_ID, "m1", outgoing=False, body="old key", sent_at=1.0)
     contacts.trust(ALICE_2_ID)
     contacts.pin(ALICE_2_ID, "alice")
-    assert contacts.get(ALICE_ID) is None
-    assert contacts.db.history(ALICE_ID, limit=5) == [], "the old key's history goes with it"
+    old = contacts.get(ALICE_ID)
+    assert (old.name, old.local_name) == ("alice (old key)", "Al (old key)")
+    assert [m.body for m in contacts.db.history(ALICE_ID, limit=5)] == ["old key"], (
+        "the old key's history is kept"
+    )
     assert format_fingerprint(ALICE_ID) in contacts.get(ALICE_2_ID).key_change_note
     assert not contacts.db.is_trusted_key(ALICE_2_ID), "the trust was used up"
+    contacts.check(ALICE_2_ID, "alice", ALICE_2_ID)  # the retired name no longer clashes
 
 
 def test_names_are_compared_in_one_place(contacts, monkeypatch):
