@@ -62,6 +62,7 @@ from messenger.store.database import ProfileDatabase
 from messenger.store.records import (
     ContactRecord,
     ConversationRecord,
+    MessageRecord,
     MessageStatus,
     OutboxEntry,
     VerifiedBy,
@@ -417,6 +418,51 @@ class Courier:
         self.undelivered.setdefault(contact_id, set()).add(outgoing.msg_id)
         await self._post(entry)
         return outgoing.msg_id
+
+    async def retry(self, contact_id: str, msg_id: str) -> MessageStatus:
+        """Send a message the relay refused (``MessageFailed``) again; returns its status.
+
+        A refusal for now (a full queue) left its envelope in the outbox: that same
+        envelope goes again. A refusal for good took it out: the text is sealed again under
+        the same message id, so a copy that did arrive after all is stored once. Either
+        way it waits in the outbox until a link takes it. A message that has not failed is
+        left as it is. Raises LocalProtocolError for an unknown contact or message."""
+        conversation = self._conversation(contact_id)
+
+        def find(db: ProfileDatabase) -> tuple[MessageRecord | None, OutboxEntry | None]:
+            message = db.message(contact_id, msg_id, outgoing=True)
+            entry = next((e for e in db.outbox(contact_id) if e.msg_id == msg_id), None)
+            return message, entry
+
+        message, entry = await self._worker.run(find)
+        if message is None or message.kind not in ("text", "puzzle"):
+            raise LocalProtocolError("There is no such message to send again.")
+        if message.status is not MessageStatus.FAILED:
+            return message.status
+        now = self._now()
+        puzzle = (message.meta or "") if message.kind == "puzzle" else ""
+        resealed = (
+            None
+            if entry is not None
+            else conversation.send_text(message.body, msg_id, puzzle=puzzle)
+        )
+
+        def commit(db: ProfileDatabase) -> OutboxEntry:
+            with db.transaction():
+                db.set_status(contact_id, msg_id, MessageStatus.PENDING)
+                if resealed is None:
+                    assert entry is not None
+                    return entry
+                db.save_ratchet(contact_id, conversation.snapshot(), now)
+                seq = db.add_outbox(contact_id, msg_id, resealed.envelope)
+                return db_entry(seq, contact_id, resealed, now)
+
+        entry = await self._worker.run(commit)
+        self.pending.setdefault(contact_id, set()).add(msg_id)
+        self.undelivered.setdefault(contact_id, set()).add(msg_id)
+        await self._post(entry)
+        self._changed()
+        return MessageStatus.PENDING
 
     async def send_sealed(self, contact_id: str, outgoing: list[Outgoing]) -> None:
         """Commit the ratchet a sealing advanced, then send (stored via the outbox, direct at
