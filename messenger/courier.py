@@ -34,6 +34,7 @@ from enum import StrEnum
 
 from messenger import events as ev
 from messenger.crypto.rsa import IdentityKey
+from messenger.file_history import FileHistory
 from messenger.protocol import wire
 from messenger.protocol.conversation import (
     Conversation,
@@ -154,6 +155,8 @@ class Courier:
         #: Outbox entries not yet taken by the relay, by contact (for "wait until sent").
         self.pending: dict[str, set[str]] = {}
         self.undelivered: dict[str, set[str]] = {}
+        #: Keeps every file transfer in the history (fed by the file links).
+        self.files = FileHistory(worker, now)
 
     @property
     def my_id(self) -> str:
