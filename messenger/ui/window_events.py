@@ -54,13 +54,10 @@ class WindowEvents(WindowBase):
         bridge.codeCreated.connect(self._code_created)
         bridge.sessionReady.connect(self._session_ready)
         bridge.messageReceived.connect(self._message_received)
-        bridge.messageSent.connect(lambda key, msg_id: self._status(key, msg_id, "sent"))
-        bridge.messageDelivered.connect(
-            lambda key, msg_id: self._status(key, msg_id, "delivered")
-        )
-        bridge.messageFailed.connect(
-            lambda key, msg_id, _code, why: self._status(key, msg_id, "failed", why)
-        )
+        # Bound methods only: Qt drops them with the window; a lambda would outlive it.
+        bridge.messageSent.connect(self._sent)
+        bridge.messageDelivered.connect(self._delivered)
+        bridge.messageFailed.connect(self._failed)
         bridge.keysRotated.connect(self._keys_rotated)
         bridge.contactPresence.connect(self._presence)
         bridge.peerLeft.connect(self._peer_left)
@@ -148,13 +145,22 @@ class WindowEvents(WindowBase):
             title = entry.title if entry is not None else "Messenger"
             self.tray.notify(title, summary if preview else "New message")
 
-    def _status(self, key: str, msg_id: str, status: str, why: str = "") -> None:
+    def _sent(self, key: str, msg_id: str) -> None:
+        self._status(key, msg_id, MessageStatus.SENT)
+
+    def _delivered(self, key: str, msg_id: str) -> None:
+        self._status(key, msg_id, MessageStatus.DELIVERED)
+
+    def _failed(self, key: str, msg_id: str, _code: str, why: str) -> None:
+        self._status(key, msg_id, MessageStatus.FAILED, why)
+
+    def _status(self, key: str, msg_id: str, status: MessageStatus, why: str = "") -> None:
         """One of our messages moved on (the relay has it, their app stored it, or it was
         refused); a message the page did not see being sent is read and shown."""
         page = self.pages.get(key)
         if page is None:
             return
-        if not page.set_status(msg_id, MessageStatus(status), why) and page.loaded.is_set():
+        if not page.set_status(msg_id, status, why) and page.loaded.is_set():
             self.spawn(self._show_sent(key, msg_id))
 
     async def _show_sent(self, key: str, msg_id: str) -> None:
