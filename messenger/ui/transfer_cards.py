@@ -203,6 +203,7 @@ class TransferCards(QObject):
         card = self._new_card(key, transfer_id, name, size, "in")
         if card is not None:
             card.default_folder = self.controller.download_dir()
+        self.touched.emit(key, f"\U0001f4ce {name}")
         self.incoming.emit(key, f"Wants to send you {name} ({size:,} bytes)")
 
     def _file_accepted(self, key: str, transfer_id: str, start_chunk: int) -> None:
