@@ -75,8 +75,9 @@ log = logging.getLogger("messenger.courier")
 
 Send = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
-#: Envelopes opened per slice: about 10 ms of the event loop's time.
-SLICE = 32
+#: Envelopes opened per slice: about 5 ms of the event loop's time (a window on the same
+#: loop must not stall for longer than a frame or two while a backlog comes in).
+SLICE = 16
 #: Bytes of envelopes waiting to be opened before the link stops reading (backpressure).
 INBOX_BYTES = 8 * 1024 * 1024
 #: Meetings whose conversation may be announced before it starts, and envelopes kept for

@@ -26,6 +26,9 @@ from messenger.client import Client
 
 log = logging.getLogger("messenger.ui")
 
+#: The longest the bridge emits without letting the event loop run (seconds).
+BURST_S = 0.008
+
 #: Relay session number -> entry key, or None for a session the app does not know.
 Resolve = Callable[[str], "str | None"]
 
@@ -86,8 +89,16 @@ class ClientBridge(QObject):
             self._task = asyncio.ensure_future(self._pump())
 
     async def _pump(self) -> None:
+        """Emit events as they come, giving the rest of the loop (painting, input) a turn
+        at least every ``BURST_S``: a thousand events queued at once would otherwise run
+        their slots back to back, and the window would freeze meanwhile."""
+        loop = asyncio.get_running_loop()
         while True:
             self.emit_event(await self.client.events.get())
+            started = loop.time()
+            while not self.client.events.empty() and loop.time() - started < BURST_S:
+                self.emit_event(self.client.events.get_nowait())
+            await asyncio.sleep(0)
 
     def _key(self, event: ev.ClientEvent) -> str | None:
         """The entry an event is about ("" for none; None: drop it)."""

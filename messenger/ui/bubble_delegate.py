@@ -127,11 +127,8 @@ class BubbleDelegate(QStyledItemDelegate):
     def _mark_width(self, row: Row) -> int:
         return 22 if row.outgoing else 0
 
-    def sizeHint(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> QSize:
-        hint = index.data(Qt.ItemDataRole.SizeHintRole)
-        return hint if isinstance(hint, QSize) else super().sizeHint(option, index)
+    # No sizeHint here on purpose: the base class reads the row's SizeHintRole in C++, so a
+    # layout of thousands of rows never calls into Python.
 
     # -- painting ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+import shiboken6
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
@@ -202,9 +203,13 @@ class ChatPage(QWidget):
             return
         if message_id is None:
             page = await self._source.latest(self.key)
+            if not shiboken6.isValid(self.history):
+                return  # the page was closed while its history was read
             self.history.show_records(page.records, has_older=page.has_older)
         else:
             page = await self._source.around(self.key, message_id)
+            if not shiboken6.isValid(self.history):
+                return
             focus = next((r for r in page.records if r.id == message_id), None)
             self.history.show_records(
                 page.records,
@@ -229,7 +234,8 @@ class ChatPage(QWidget):
 
         async def read() -> None:
             page = await source.older(self.key, oldest)
-            self.history.prepend(page.records, has_older=page.has_older)
+            if shiboken6.isValid(self.history):
+                self.history.prepend(page.records, has_older=page.has_older)
 
         _spawn(read())
 
@@ -242,7 +248,8 @@ class ChatPage(QWidget):
 
         async def read() -> None:
             page = await source.newer(self.key, newest)
-            self.history.append_page(page.records, has_newer=page.has_newer)
+            if shiboken6.isValid(self.history):
+                self.history.append_page(page.records, has_newer=page.has_newer)
 
         _spawn(read())
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QMenu, QWidget
 
@@ -78,6 +79,8 @@ class HistoryView(QListView):
         self._items: dict[str, QStandardItem] = {}
         self._holders: dict[str, RowHolder] = {}
         self._system_count = 0
+        #: A scroll to the bottom is due (see ``_follow``).
+        self._following = False
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
 
     # -- reading ----------------------------------------------------------------------------
@@ -169,23 +172,21 @@ class HistoryView(QListView):
             return True
         if self.has_newer:
             return False
-        following = self.at_bottom()
+        following = self.at_bottom() or self._following
         rows = [row] if row.day == self._last_day() else [day_row(row.day), row]
         self._insert(self._model.rowCount(), rows)
-        self.doItemsLayout()
         if following or row.outgoing:
-            self.scrollToBottom()
+            self._follow()
         return True
 
     def add_system(self, text: str) -> Row:
         """A quiet line of the app's own at the end (not kept in the history)."""
         self._system_count += 1
         row = Row(RowKind.SYSTEM, f"system:{self._system_count}", body=text)
-        following = self.at_bottom()
+        following = self.at_bottom() or self._following
         self._insert(self._model.rowCount(), [row])
-        self.doItemsLayout()
         if following:
-            self.scrollToBottom()
+            self._follow()
         return row
 
     def note_renewal(self, when: float) -> Row:
@@ -246,6 +247,19 @@ class HistoryView(QListView):
             self._remove(item.row())
 
     # -- private ----------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        """Show the bottom once the rows added in this turn of the loop are laid out: one
+        layout for a burst of arrivals, not one per message."""
+        if not self._following:
+            self._following = True
+            QTimer.singleShot(0, self._to_bottom)
+
+    def _to_bottom(self) -> None:
+        self._following = False
+        if shiboken6.isValid(self):
+            self.doItemsLayout()
+            self.scrollToBottom()
 
     def _fresh(self, record: MessageRecord) -> bool:
         return f"{'out' if record.outgoing else 'in'}:{record.msg_id}" not in self._items

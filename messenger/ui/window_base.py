@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget
 
 from messenger.store.records import ConversationSummary, MessageRecord
@@ -40,6 +40,8 @@ EMPTY_TEXT = (
     "No conversations yet.\n\nPress Ctrl+N to make a code, enter one, or pick someone online."
 )
 PICK_TEXT = "Choose a conversation, or press Ctrl+N to start a new one."
+#: How long arrivals in the conversation in front gather before they are marked read.
+READ_DELAY_MS = 300
 
 
 def preview_of(message: MessageRecord | None) -> str:
@@ -77,6 +79,7 @@ class WindowBase(TrayAndQuit, QMainWindow):
         self._quitting = False
         self._connected = False
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._read_soon: set[str] = set()
         #: Set once the conversation list has been read (tests and benchmarks wait on it).
         self.list_loaded = asyncio.Event()
 
@@ -221,6 +224,20 @@ class WindowBase(TrayAndQuit, QMainWindow):
             self.spawn(book.mark_read(key))
         self._update_tray()
 
+    def mark_read_soon(self, key: str) -> None:
+        """What arrives in the conversation in front is read: say so to the database once
+        for a burst of arrivals (a thousand waiting messages), not once each."""
+        if not self._read_soon:
+            QTimer.singleShot(READ_DELAY_MS, self._flush_read)
+        self._read_soon.add(key)
+
+    def _flush_read(self) -> None:
+        keys, self._read_soon = self._read_soon, set()
+        book = self.controller.book
+        for key in keys:
+            if book is not None and self.controller.is_contact(key):
+                self.spawn(book.mark_read(key))
+
     def changeEvent(self, event: QEvent) -> None:
         """Coming back to the window counts as reading the conversation in front."""
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
@@ -251,8 +268,9 @@ class WindowBase(TrayAndQuit, QMainWindow):
         self._tasks.discard(task)
         if self.controller.worker is None:
             return  # shut down meanwhile: what it was doing no longer matters
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("a window task failed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None or _gone(task.exception()):
+            return
+        log.warning("a window task failed", exc_info=task.exception())
 
     def _restore_geometry(self) -> None:
         saved = self.controller.profile.settings().get("geometry")
@@ -260,3 +278,8 @@ class WindowBase(TrayAndQuit, QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(saved.encode()))
         else:
             self.resize(1000, 660)
+
+
+def _gone(error: BaseException | None) -> bool:
+    """The widget a task was working for was deleted meanwhile (the window closed)."""
+    return isinstance(error, RuntimeError) and "already deleted" in str(error)

@@ -132,9 +132,7 @@ class WindowEvents(WindowBase):
         notify while the window is not (unfocused, minimised or in the tray)."""
         away = not self.isActiveWindow() or self.isMinimized() or not self.isVisible()
         if not away and self.current_session() == key:
-            book = self.controller.book
-            if book is not None and self.controller.is_contact(key):
-                self.spawn(book.mark_read(key))  # the core counted it on arrival
+            self.mark_read_soon(key)  # the core counted it on arrival
             return
         entry = self.conversation_list.entry(key)
         if entry is not None:

@@ -37,23 +37,34 @@ class TrayAndQuit(_Window):
     conversation_list: ConversationList
     tray: TrayIcon | None
     _quitting: bool
+    _shown_unread: int | None
+    _title_name: str
     if TYPE_CHECKING:
         closed: SignalInstance
 
     def _update_tray(self) -> None:
+        """The unread count changed (or may have): the tray badge and the title follow."""
+        count = self.unread_count()
+        if count == getattr(self, "_shown_unread", None):
+            return  # a burst of arrivals in the conversation in front changes nothing
+        self._shown_unread = count
         if self.tray is not None:
-            self.tray.set_unread(self.unread_count())
-        self.update_title()
+            self.tray.set_unread(count)
+        self._show_title(count)
 
     def unread_count(self) -> int:
         return sum(entry.unread for entry in self.conversation_list.entries())
 
     def update_title(self) -> None:
         """ "(3) Messenger — Alice": the unread count first (it shows in a taskbar), then
-        whose Messenger this is (two profiles side by side look alike otherwise)."""
-        name = self.controller.profile.name
+        whose Messenger this is (two profiles side by side look alike otherwise). Reads the
+        name again (Settings may have changed it)."""
+        self._title_name = self.controller.profile.name
+        self._show_title(self.unread_count())
+
+    def _show_title(self, count: int) -> None:
+        name = getattr(self, "_title_name", "")
         title = f"Messenger \u2014 {name}" if name else "Messenger"
-        count = self.unread_count()
         self.setWindowTitle(f"({count}) {title}" if count else title)
 
     def set_tray(self, tray: TrayIcon) -> None:

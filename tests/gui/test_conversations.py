@@ -71,7 +71,7 @@ def titles(window: MainWindow) -> list[str]:
 
 def write(window: MainWindow, key: str, text: str) -> None:
     window.conversation_list.select(key)
-    page = window.pages[key]
+    page = window.page_for(key)
     page.composer.setPlainText(text)
     page.composer.submit()
 
@@ -191,7 +191,9 @@ def test_a_reused_session_number_gets_its_own_entry(qtbot, windows):
     assert alice.conversation_list.entry(first.key).state == "Ended", "the dead entry stays dead"
     assert alice.pages[first.key].ended and not alice.pages[bob_id].ended
 
-    write(bob, alice.controller.identity.fingerprint, "on the new code")
+    alice_id = alice.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: bob.conversation_list.entry(alice_id) is not None, timeout=SOON)
+    write(bob, alice_id, "on the new code")
     qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).unread == 1, timeout=SOON)
     assert alice.pages[first.key].bubbles() == []
 
