@@ -29,10 +29,25 @@ from PySide6.QtWidgets import (
 from messenger.crypto.rsa import format_fingerprint
 from messenger.store.records import ContactRecord, VerifiedBy
 from messenger.ui.qr import qr_pixmap
-from messenger.ui.safety_dialog import QR_SIZE, format_safety_rows
 from messenger.ui.theme import copyable_label, hint_label, message_box, plain_label, set_primary
 
-__all__ = ["ContactDetailsDialog"]
+__all__ = ["ContactDetailsDialog", "format_safety_rows"]
+
+GROUP = 5
+GROUPS_PER_ROW = 4
+QR_SIZE = 168
+
+
+def format_safety_rows(safety: str) -> str:
+    """``"12345 67890 ..."`` (60 digits) as three lines of four groups of five.
+
+    Only the digits count, so any grouping the caller used is fine; short rows mean the
+    number was short, which the person will notice when comparing.
+    """
+    digits = "".join(re.findall(r"\d", safety))
+    groups = [digits[i : i + GROUP] for i in range(0, len(digits), GROUP)]
+    rows = [groups[i : i + GROUPS_PER_ROW] for i in range(0, len(groups), GROUPS_PER_ROW)]
+    return "\n".join(" ".join(row) for row in rows)
 
 
 def verified_words(contact: ContactRecord) -> str:

@@ -96,10 +96,7 @@ class StallMeter:
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        gap = now - self._last - self.interval
-        if os.environ.get("BENCH_SLOW") and gap > 0.03:
-            print(f"STALL {gap*1000:.0f} ms ending at {now:.3f}", file=sys.stderr)
-        self.worst = max(self.worst, gap)
+        self.worst = max(self.worst, now - self._last - self.interval)
         self._last = now
 
 
@@ -220,14 +217,9 @@ async def in_process(folder: Path, seeded: dict[str, Any], relay: Any, sender_fo
     await post_waiting(sender_folder, sender_key, relay.addr, seeded["me"].fingerprint, 1000)
     stalls.start()
     started = time.perf_counter()
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-        prof = cProfile.Profile(); prof.enable()
     window.attach(await controller.connect_to(ServerChoice(relay.addr)))
     while len(page.bubbles()) < 1000:
         await asyncio.sleep(0.005)
-    if os.environ.get("BENCH_PROFILE"):
-        prof.disable(); prof.dump_stats("/tmp/arrivals.prof")
     results["arrivals_total"] = time.perf_counter() - started
     results["arrivals_stall"] = stalls.stop()
     stored = await controller.worker.run(lambda db: len(db.history(sender.id, limit=2000)))
@@ -271,11 +263,6 @@ def run_profile(name: str, folder: Path, contacts: int, messages: int, relay: An
     apply_theme(app)  # type: ignore[arg-type]
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    if os.environ.get("BENCH_SLOW"):
-        import logging
-        logging.basicConfig(level=logging.WARNING)
-        loop.set_debug(True)
-        loop.slow_callback_duration = 0.03
     with loop:
         results.update(loop.run_until_complete(
             in_process(folder, seeded, relay, sender_folder, sender_key)))  # fmt: skip
