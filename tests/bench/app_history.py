@@ -166,6 +166,7 @@ def launch(folder: Path) -> float:
 async def in_process(folder: Path, seeded: dict[str, Any], relay: Any, sender_folder: Path,
                      sender_key: Any) -> dict[str, float]:  # fmt: skip
     from messenger.store.profile import Profile
+    from messenger.ui.app import freeze_startup_objects
     from messenger.ui.controller import AppController, ServerChoice
     from messenger.ui.main_window import MainWindow
 
@@ -175,7 +176,7 @@ async def in_process(folder: Path, seeded: dict[str, Any], relay: Any, sender_fo
     window = MainWindow(controller)
     window.resize(1000, 700)
     window.show()
-    await window.list_loaded.wait()
+    await freeze_startup_objects(window)  # as the app's boot does
     stalls = StallMeter()
 
     # 2. switching
