@@ -114,7 +114,8 @@ class ConversationBook:
                 contact = contacts[message.contact_id]
                 if contact is not None:
                     found.append(Found(message, contact))
-            return found
+            # The index hands them out newest stored first; show them by their time.
+            return sorted(found, key=lambda hit: -hit.message.stored_at)
 
         return await self.worker.run(read)
 

@@ -54,7 +54,7 @@ _COLOURS = {
     "dark": {
         "out_bg": "#2F6FED", "out_fg": "#FFFFFF", "out_meta": "#DCE7FD",
         "in_bg": "#33363C", "in_fg": "#E6E7EA", "in_meta": "#A0A6AE",
-        "day_bg": "#2B2D31", "day_fg": "#B5BAC1", "system": "#8A9099", "select": "#F2B600",
+        "day_bg": "#3A3C42", "day_fg": "#C4C8CE", "system": "#8A9099", "select": "#F2B600",
     },
 }  # fmt: skip
 

@@ -38,6 +38,16 @@ def _meta_text(row: Row) -> str:
     return short_time(row.timestamp) + mark
 
 
+def _natural_width(label: QLabel, text: str) -> None:
+    """Fix a wrapped label's width to its longest line, up to the bubble's: left to
+    itself it shrinks to a narrow column, and with a fixed width its height for that width
+    (what the row is given) is exact."""
+    label.ensurePolished()
+    metrics = label.fontMetrics()
+    longest = max(metrics.horizontalAdvance(line) for line in text.splitlines() or [""])
+    label.setFixedWidth(min(longest + 6, BUBBLE_WIDTH - 26))
+
+
 class _Bubble(QFrame):
     """A bubble frame on the theme's colours (the style sheets style these names)."""
 
@@ -74,6 +84,7 @@ class PuzzleBubble(_Bubble):
         self.text = plain_label(row.body, "puzzleText")
         self.text.setFont(monospace_font())
         self.text.setWordWrap(True)
+        _natural_width(self.text, row.body)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.open_button = QPushButton("Open in lab")
         self.open_button.setObjectName("openPuzzle")
@@ -99,6 +110,7 @@ class FailedBubble(_Bubble):
         self.text = plain_label(row.body, "bubbleText")
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _natural_width(self.text, row.body)
         self.why = plain_label(f"Not sent: {row.error or 'the server refused it.'}", "failedNote")
         self.why.setWordWrap(True)
         self.retry_button = QPushButton("Retry")
@@ -144,10 +156,9 @@ class RowHolder(QWidget):
 
     def wanted_height(self) -> int:
         """The row height the widget needs at the width it will get."""
+        self.ensurePolished()  # the style sheet's paddings count
         width = min(self.widget.sizeHint().width(), self.widget.maximumWidth(), BUBBLE_WIDTH)
-        height = self.widget.heightForWidth(width)
-        if height < 0:
-            height = self.widget.sizeHint().height()
+        height = max(self.widget.heightForWidth(width), self.widget.sizeHint().height())
         return height + 2 * GAP
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -282,9 +282,6 @@ class ChatPage(QWidget):
         else:
             self._early.append(Row(RowKind.SYSTEM, "", body=text))
 
-    def note_keys_renewed(self, when: float) -> Row:
-        return self.history.note_renewal(when)
-
     def bubbles(self) -> list[Row]:
         """The messages on the page, oldest first (texts, puzzles and files)."""
         return self.history.messages()
@@ -340,6 +337,8 @@ class ChatPage(QWidget):
     def set_online(self, online: bool) -> None:
         self.presence.setText("online" if online else "offline")
         self.presence.setProperty("online", online)
+        self.presence.style().unpolish(self.presence)  # the style sheet colours by it
+        self.presence.style().polish(self.presence)
 
     def set_connected(self, connected: bool) -> None:
         """The relay link: while it is down the page says so, and writing still works."""

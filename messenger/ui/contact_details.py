@@ -86,8 +86,11 @@ class ContactDetailsDialog(QDialog):
         name_row = QHBoxLayout()
         name_row.addWidget(self.local_name, 1)
         name_row.addWidget(self.save_name)
+        groups = format_fingerprint(contact.id).split()
+        half = (len(groups) + 1) // 2
         self.fingerprint = copyable_label(
-            "contactFingerprint", format_fingerprint(contact.id), mono=True
+            "contactFingerprint", " ".join(groups[:half]) + "\n" + " ".join(groups[half:]),
+            mono=True,
         )
 
         form = QFormLayout()

@@ -28,7 +28,6 @@ from messenger.store.records import MessageRecord, MessageStatus
 from messenger.ui.bubble_delegate import ROW_ROLE, SIDE, TEXT_WIDTH, BubbleDelegate, status_words
 from messenger.ui.bubble_widgets import FailedBubble, PuzzleBubble, RowHolder
 from messenger.ui.history_rows import Row, RowKind, day_row, rows_for, short_time
-from messenger.ui.wording import KEYS_RENEWED
 
 __all__ = ["HistoryView"]
 
@@ -188,21 +187,6 @@ class HistoryView(QListView):
         if following:
             self._follow()
         return row
-
-    def note_renewal(self, when: float) -> Row:
-        """ "Keys renewed at 12:03." — renewals in a row update one line (they come every
-        few minutes, on both sides) instead of adding more."""
-        last = self._model.item(self._model.rowCount() - 1) if self._model.rowCount() else None
-        row = last.data(ROW_ROLE) if last is not None else None
-        if row is None or row.kind is not RowKind.SYSTEM or not row.body.startswith(KEYS_RENEWED):
-            return self.add_system(f"{KEYS_RENEWED} at {short_time(when)}.")
-        count = int(row.meta or "1") + 1
-        updated = Row(
-            RowKind.SYSTEM, row.key, body=f"{KEYS_RENEWED} at {short_time(when)} ({count} times).",
-            meta=str(count),
-        )  # fmt: skip
-        self._set(last, updated)  # type: ignore[arg-type]
-        return updated
 
     def update_row(self, row: Row) -> None:
         """A message's row changed (its status): repaint it, or swap its widget."""

@@ -49,6 +49,7 @@ class SidePanel(QWidget):
         self.hits = QListWidget()
         self.hits.setObjectName("searchResults")
         self.hits.setWordWrap(True)
+        self.hits.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.hits.itemActivated.connect(self._chosen)
         self.hits.itemClicked.connect(self._chosen)
         self._pause = QTimer(self)
@@ -92,6 +93,9 @@ class SidePanel(QWidget):
 
     def _typed(self, text: str) -> None:
         self.conversations.set_filter(text)
+        # No name matches: the hits get the column (an empty list would only take room).
+        matching = bool(self.conversations.visible_entries())
+        self.conversations.setVisible(not text.strip() or matching)
         if text.strip():
             self._pause.start()
         else:

@@ -169,10 +169,10 @@ class WindowEvents(WindowBase):
             page.add_message(row_of_record(record))
 
     def _keys_rotated(self, key: str, _epoch: int) -> None:
-        page = self.pages.get(key)
-        if page is not None:
-            page.note_keys_renewed(time.time())
-        self._update_epoch()
+        """Keys turn over whenever the talk changes direction: a line in the conversation
+        each time would bury it, so only the status bar counts them."""
+        if key == self.current_session():
+            self._update_epoch()
 
     def _presence(self, contact_id: str, online: bool) -> None:
         self.conversation_list.change(contact_id, online=online)

@@ -117,7 +117,7 @@ async def scene(theme: str) -> None:
         alice_id = alice.controller.identity.fingerprint  # type: ignore[union-attr]
         await until(lambda: bob_id in alice.pages and alice_id in bob.pages)
         await until(lambda: alice.pages[bob_id].loaded.is_set())
-        await conversation_scenes.history_scene(theme, OUT, alice, bob, until, settle)
+        await conversation_scenes.history_scene(theme, OUT, alice, bob, until, settle, base)
 
         dialog = NewSessionDialog(alice.controller, alice)
         dialog.show()

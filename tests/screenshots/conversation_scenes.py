@@ -92,13 +92,19 @@ async def add_bob_history(alice: MainWindow, bob_id: str, attachment: Path) -> N
 
 
 async def history_scene(
-    theme: str, out: Path, alice: MainWindow, bob: MainWindow, until: Until, settle: Settle
+    theme: str, out: Path, alice: MainWindow, bob: MainWindow, until: Until, settle: Settle,
+    scratch: Path,
 ) -> None:
     """The list (previews, unread badges, Bob online and verified) beside the conversation
     with Bob: three days, a file card, a puzzle, ticks."""
     bob_id = bob.controller.identity.fingerprint
     alice_id = alice.controller.identity.fingerprint
-    await add_bob_history(alice, bob_id, out.parent / "itinerary.pdf")
+    alice.raise_()
+    alice.activateWindow()  # Alice is reading: what arrives in front is not unread
+    started = time.monotonic()
+    await until(lambda: alice.isActiveWindow() or time.monotonic() - started > 2)
+    alice.conversation_list.select(bob_id)
+    await add_bob_history(alice, bob_id, scratch / "itinerary.pdf")
     page = alice.page_for(bob_id)
     await page.load()
     for text in ("Running ten minutes late \U0001f648", "Save me a seat?"):
