@@ -303,6 +303,7 @@ async def print_history(worker: DatabaseWorker, contact_id: str, limit: int) -> 
             text=message.body,
             sent_at=message.sent_at,
             status=message.status.value,
+            kind=message.kind,
         )
     return EXIT_OK
 

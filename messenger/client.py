@@ -42,6 +42,8 @@ MAX_PING_INTERVAL = 15.0
 MIN_PONG_TIMEOUT = 1.0
 #: ... but not sooner than this (or the relay's idle timeout, if shorter).
 PONG_GRACE = 35.0
+#: The longest the reader works through buffered frames before the loop gets a turn.
+READ_BURST_S = 0.005
 
 
 class LinkState(StrEnum):
@@ -332,11 +334,20 @@ class Client:
             await self._connection.close()
 
     async def _read_loop(self) -> None:
+        """Read and dispatch what the relay sends. A read returns many frames at once (a
+        backlog of stored envelopes fills the socket buffer), and opening each costs a
+        fraction of a millisecond: the loop gets a turn at least every ``READ_BURST_S``, so a
+        front end on the same loop (the app's window) never freezes behind a backlog."""
         assert self._connection is not None
         error: MessengerError
+        loop = asyncio.get_running_loop()
+        turn = loop.time()
         try:
             async for message in self._connection.messages():
                 await self._dispatch(message)
+                if loop.time() - turn > READ_BURST_S:
+                    await asyncio.sleep(0)
+                    turn = loop.time()
         except asyncio.CancelledError:
             raise
         except MessengerError as exc:

@@ -34,6 +34,7 @@ from enum import StrEnum
 
 from messenger import events as ev
 from messenger.crypto.rsa import IdentityKey
+from messenger.file_history import FileHistory
 from messenger.protocol import wire
 from messenger.protocol.conversation import (
     Conversation,
@@ -62,6 +63,7 @@ from messenger.store.database import ProfileDatabase
 from messenger.store.records import (
     ContactRecord,
     ConversationRecord,
+    MessageRecord,
     MessageStatus,
     OutboxEntry,
     VerifiedBy,
@@ -73,8 +75,14 @@ log = logging.getLogger("messenger.courier")
 
 Send = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
-#: Envelopes opened per slice: at most about 20 ms of the event loop's time (the GUI's).
-SLICE = 128
+#: Envelopes taken from the inbox at a time, opened before the clock is looked at again.
+STEP = 16
+#: Most envelopes in one slice (one database transaction).
+SLICE = 256
+#: Event-loop time a slice may take before it goes to the database: a window on the same
+#: loop must not stall for longer than a frame or two while a backlog comes in, but bigger
+#: slices mean fewer commits (the backlog is in sooner).
+SLICE_SECONDS = 0.008
 #: Bytes of envelopes waiting to be opened before the link stops reading (backpressure).
 INBOX_BYTES = 8 * 1024 * 1024
 #: Meetings whose conversation may be announced before it starts, and envelopes kept for
@@ -163,6 +171,8 @@ class Courier:
         #: Outbox entries not yet taken by the relay, by contact (for "wait until sent").
         self.pending: dict[str, set[str]] = {}
         self.undelivered: dict[str, set[str]] = {}
+        #: Keeps every file transfer in the history (fed by the file links).
+        self.files = FileHistory(worker, now)
 
     @property
     def my_id(self) -> str:
@@ -428,6 +438,51 @@ class Courier:
         await self._post(entry)
         return outgoing.msg_id
 
+    async def retry(self, contact_id: str, msg_id: str) -> MessageStatus:
+        """Send a message the relay refused (``MessageFailed``) again; returns its status.
+
+        A refusal for now (a full queue) left its envelope in the outbox: that same
+        envelope goes again. A refusal for good took it out: the text is sealed again under
+        the same message id, so a copy that did arrive after all is stored once. Either
+        way it waits in the outbox until a link takes it. A message that has not failed is
+        left as it is. Raises LocalProtocolError for an unknown contact or message."""
+        conversation = self._conversation(contact_id)
+
+        def find(db: ProfileDatabase) -> tuple[MessageRecord | None, OutboxEntry | None]:
+            message = db.message(contact_id, msg_id, outgoing=True)
+            entry = next((e for e in db.outbox(contact_id) if e.msg_id == msg_id), None)
+            return message, entry
+
+        message, entry = await self._worker.run(find)
+        if message is None or message.kind not in ("text", "puzzle"):
+            raise LocalProtocolError("There is no such message to send again.")
+        if message.status is not MessageStatus.FAILED:
+            return message.status
+        now = self._now()
+        puzzle = (message.meta or "") if message.kind == "puzzle" else ""
+        resealed = (
+            None
+            if entry is not None
+            else conversation.send_text(message.body, msg_id, puzzle=puzzle)
+        )
+
+        def commit(db: ProfileDatabase) -> OutboxEntry:
+            with db.transaction():
+                db.set_status(contact_id, msg_id, MessageStatus.PENDING)
+                if resealed is None:
+                    assert entry is not None
+                    return entry
+                db.save_ratchet(contact_id, conversation.snapshot(), now)
+                seq = db.add_outbox(contact_id, msg_id, resealed.envelope)
+                return db_entry(seq, contact_id, resealed, now)
+
+        entry = await self._worker.run(commit)
+        self.pending.setdefault(contact_id, set()).add(msg_id)
+        self.undelivered.setdefault(contact_id, set()).add(msg_id)
+        await self._post(entry)
+        self._changed()
+        return MessageStatus.PENDING
+
     async def send_sealed(self, contact_id: str, outgoing: list[Outgoing]) -> None:
         """Commit the ratchet a sealing advanced, then send (stored via the outbox, direct at
         once): for heals and file messages."""
@@ -548,12 +603,9 @@ class Courier:
                 await self._settle_slice(previous)
                 previous = None
             first = await self._inbox.get()
-            items = [first]
-            while len(items) < SLICE and not self._inbox.empty():
-                items.append(self._inbox.get_nowait())
             self._taking_in = True
             try:
-                current = self._open_slice(items)
+                current = self._open_slice(first)
             except Exception:
                 log.exception("opening envelopes failed")
                 current = None
@@ -562,19 +614,31 @@ class Courier:
             previous = current
             await asyncio.sleep(0)  # let the rest of the loop (the GUI) run between slices
 
-    def _open_slice(self, items: list[_Inbound]) -> _Slice:
-        """Open a slice's envelopes (the state moves on in memory) and queue its commit."""
+    def _open_slice(self, first: _Inbound) -> _Slice:
+        """Open a slice's envelopes (the state moves on in memory) and queue its commit.
+
+        The slice grows a step at a time while envelopes wait and its time budget lasts:
+        a trickle costs a commit each, a backlog goes in a few hundred per transaction."""
         batch = _Batch([], set(), {}, {}, {}, {}, [], [])
+        items = [first]
+        deadline = time.perf_counter() + SLICE_SECONDS
+        opened = 0
+        while True:
+            for item in items[opened:]:
+                if item.relay_id < 0:
+                    continue
+                if item.data[:HINT_SIZE] not in self._by_hint and self._park(
+                    item.data, item.relay_id
+                ):
+                    continue  # its conversation is being set up: no ack yet
+                batch.acks.append(item.relay_id)
+                self._open_one(item.data, batch)
+            opened = len(items)
+            if len(items) >= SLICE or self._inbox.empty() or time.perf_counter() > deadline:
+                break
+            while len(items) < min(SLICE, opened + STEP) and not self._inbox.empty():
+                items.append(self._inbox.get_nowait())
         caught_up = any(item.relay_id < 0 for item in items)
-        for item in items:
-            if item.relay_id < 0:
-                continue
-            if item.data[:HINT_SIZE] not in self._by_hint and self._park(
-                item.data, item.relay_id
-            ):
-                continue  # its conversation is being set up: no ack yet
-            batch.acks.append(item.relay_id)
-            self._open_one(item.data, batch)
         for contact_id, arrived in batch.texts.items():
             receipts = self._conversations[contact_id].receipt([t.msg_id for t in arrived])
             batch.outgoing.setdefault(contact_id, []).extend(receipts)

@@ -52,7 +52,9 @@ class TransferLink:
         self.waiting: list[Path] = []
 
     def _emit(self, event: ev.ClientEvent) -> None:
-        """File events name the live session with this contact, if there is one."""
+        """File events go into the history (``file_history``) and name the live session
+        with this contact, if there is one."""
+        self._courier.files.note(self.contact_id, event)
         session = self._courier.sessions.get(self.contact_id)
         if session and getattr(event, "session", None) == self.contact_id:
             event = dataclasses.replace(cast(Any, event), session=session)
@@ -93,6 +95,10 @@ class TransferLink:
             key = random_bytes(KEY_SIZE)
             self._keep(TransferCipher(payload.id, key, sending=True))
             payload = dataclasses.replace(payload, key=key)
+            transfer = self.transfers.outgoing.get(payload.id)
+            if transfer is not None:
+                files = self._courier.files
+                files.offered(self.contact_id, payload.id, transfer.path, payload.size)
         if isinstance(payload, FileDone | FileCancel | FileDecline):
             self._ciphers.pop(payload.id, None)
         sealed = self._courier.seal_for(self.contact_id, payload)

@@ -377,6 +377,32 @@ class ProfileDatabase:
             ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
+    def history_after(
+        self, contact_id: str, *, after_id: int, limit: int
+    ) -> list[MessageRecord]:
+        """Up to ``limit`` messages with a contact just after message ``after_id``, oldest
+        first: the way back down after a jump into the middle of a history (search)."""
+        if limit < 1:
+            return []
+        with self._sql.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_MESSAGE} FROM messages WHERE contact_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (contact_id, after_id, limit),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def set_meta(self, contact_id: str, msg_id: str, *, outgoing: bool, meta: str) -> bool:
+        """Replace what a message's ``meta`` says (a file card's state moves on); False if
+        there is no such message."""
+        with self._sql.writing(contact_id) as conn:
+            cursor = conn.execute(
+                "UPDATE messages SET meta = ? WHERE contact_id = ? AND outgoing = ? "
+                "AND msg_id = ?",
+                (meta, contact_id, int(outgoing), msg_id),
+            )
+            return changed(cursor)
+
     def search(
         self, query: str, *, limit: int, contact_id: str | None = None
     ) -> list[MessageRecord]:

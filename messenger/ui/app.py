@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 
@@ -142,6 +143,7 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
 
     window.set_tray(TrayIcon(window))
     window.show()
+    window.spawn(freeze_startup_objects(window))
     choice = controller.first_choice or ServerChoice(
         args.server or str(profile.settings().get("server") or EMBEDDED)
     )
@@ -155,6 +157,15 @@ async def boot(app: QApplication, args: argparse.Namespace) -> int:
             await asyncio.wait_for(keeper.task, 5)
     profile.close()
     return 0
+
+
+async def freeze_startup_objects(window: MainWindow) -> None:
+    """Once the conversation list is up, move every object made so far (Qt's wrappers, the
+    modules, the list) out of the garbage collector's sight: they live as long as the app,
+    and a full collection that scans them all again stalls the window for tens of
+    milliseconds at random moments (while a long history scrolls, say)."""
+    await window.list_loaded.wait()
+    gc.freeze()
 
 
 def self_test() -> int:

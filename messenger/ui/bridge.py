@@ -4,11 +4,12 @@ Widgets connect to these typed signals and never see a socket, a frame or a key.
 task reads ``client.events`` and emits; since qasync runs asyncio inside Qt's loop, the
 signals are emitted on the GUI thread.
 
-Session signals name the app's conversation key, not the relay's session number: ``resolve``
-(the controller's ``key_for``) translates each event as it is read, and an event of a session
-the app no longer knows is dropped. ``invited`` is the exception: an invitation has no
-conversation yet, so it carries the relay's number for the answer (and so does
-``invitationClosed``, which closes its prompt).
+Signals name the app's own keys (see ``controller``): an event about a conversation names
+its contact; any other is translated from the relay's session number by ``resolve`` (the
+controller's ``key_for``), and one of a session the app no longer knows is dropped.
+``sessionReady`` names the meeting (``meeting``), whose entry then becomes the contact's.
+``invited`` is the exception: an invitation has no entry yet, so it carries the relay's
+number for the answer (and so does ``invitationClosed``, which closes its prompt).
 """
 
 from __future__ import annotations
@@ -25,17 +26,34 @@ from messenger.client import Client
 
 log = logging.getLogger("messenger.ui")
 
-#: Relay session number -> conversation key, or None for a session the app does not know.
+#: The longest the bridge emits without letting the event loop run (seconds).
+BURST_S = 0.008
+
+#: Relay session number -> entry key, or None for a session the app does not know.
 Resolve = Callable[[str], "str | None"]
+
+#: Events about a conversation: they name its contact, whatever session is live.
+_ABOUT_CONTACT = (
+    ev.MessageReceived,
+    ev.MessageSent,
+    ev.MessageDelivered,
+    ev.MessageFailed,
+    ev.KeysRotated,
+)
 
 
 class ClientBridge(QObject):
     codeCreated = Signal(str, str)  # session, code
     # "session" below is the conversation key (see the module docstring).
-    sessionReady = Signal(str, str, str, str, str)  # session, mode, safety, peer id, peer name
-    messageReceived = Signal(str, str, str, float)  # session, message id, text, sent_at
-    messageDelivered = Signal(str, str)  # session, message id
-    keysRotated = Signal(str, int)  # session, epoch
+    sessionReady = Signal(str, str, str, str, str)  # meeting, mode, safety, peer id, peer name
+    messageReceived = Signal(str, str, str, float, str)  # key, id, text, sent_at, puzzle
+    messageSent = Signal(str, str)  # key, message id: the relay has it
+    messageDelivered = Signal(str, str)  # key, message id: their app stored it
+    messageFailed = Signal(str, str, str, str)  # key, message id, error code, message
+    keysRotated = Signal(str, int)  # key, epoch
+    contactPresence = Signal(str, bool)  # contact id, online
+    caughtUp = Signal(int)  # messages taken in from the relay's store
+    envelopeDropped = Signal(str, str)  # reason, contact id ("" if unknown)
     peerLeft = Signal(str)  # session
     sessionFailed = Signal(str, str, str)  # session, error code, message
     disconnected = Signal(str, str)  # error code, message
@@ -52,34 +70,70 @@ class ClientBridge(QObject):
     fileFailed = Signal(str, str, str, str)  # session, id, error code, message
 
     def __init__(
-        self, client: Client, parent: QObject | None = None, resolve: Resolve | None = None
+        self,
+        client: Client,
+        parent: QObject | None = None,
+        resolve: Resolve | None = None,
+        meeting: Resolve | None = None,
     ) -> None:
         super().__init__(parent)
         self.client = client
         self._resolve: Resolve = resolve if resolve is not None else (lambda number: number)
-        self._task = asyncio.ensure_future(self._pump())
+        self._meeting: Resolve = meeting if meeting is not None else self._resolve
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        """Start emitting, once everyone listens: events that came while connecting (who
+        is online, what waited at the relay) wait in the queue until then."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._pump())
 
     async def _pump(self) -> None:
+        """Emit events as they come, giving the rest of the loop (painting, input) a turn
+        at least every ``BURST_S``: a thousand events queued at once would otherwise run
+        their slots back to back, and the window would freeze meanwhile."""
+        loop = asyncio.get_running_loop()
         while True:
             self.emit_event(await self.client.events.get())
+            started = loop.time()
+            while not self.client.events.empty() and loop.time() - started < BURST_S:
+                self.emit_event(self.client.events.get_nowait())
+            await asyncio.sleep(0)
+
+    def _key(self, event: ev.ClientEvent) -> str | None:
+        """The entry an event is about ("" for none; None: drop it)."""
+        if isinstance(event, _ABOUT_CONTACT) and event.contact:
+            return event.contact
+        number = getattr(event, "session", None)
+        if not isinstance(number, str) or isinstance(event, ev.Invited | ev.InvitationClosed):
+            return ""
+        if isinstance(event, ev.SessionReady):
+            return self._meeting(number)
+        return self._resolve(number)
 
     def emit_event(self, event: ev.ClientEvent) -> None:
-        number = getattr(event, "session", None)
-        key = ""
-        if isinstance(number, str) and not isinstance(event, ev.Invited | ev.InvitationClosed):
-            found = self._resolve(number)
-            if found is None:
-                log.debug("dropped %s of a session the app does not know", type(event).__name__)
-                return
-            key = found
+        key = self._key(event)
+        if key is None:
+            log.debug("dropped %s of a session the app does not know", type(event).__name__)
+            return
         if isinstance(event, ev.CodeCreated):
             self.codeCreated.emit(key, event.code)
         elif isinstance(event, ev.SessionReady):
             self.sessionReady.emit(key, event.mode, event.safety, event.peer_id, event.peer_name)
         elif isinstance(event, ev.MessageReceived):
-            self.messageReceived.emit(key, event.id, event.text, event.sent_at)
+            self.messageReceived.emit(key, event.id, event.text, event.sent_at, event.puzzle)
+        elif isinstance(event, ev.MessageSent):
+            self.messageSent.emit(key, event.id)
         elif isinstance(event, ev.MessageDelivered):
             self.messageDelivered.emit(key, event.id)
+        elif isinstance(event, ev.MessageFailed):
+            self.messageFailed.emit(key, event.id, event.error.code.value, str(event.error))
+        elif isinstance(event, ev.ContactPresence):
+            self.contactPresence.emit(event.contact, event.online)
+        elif isinstance(event, ev.CaughtUp):
+            self.caughtUp.emit(event.count)
+        elif isinstance(event, ev.EnvelopeDropped):
+            self.envelopeDropped.emit(event.reason.value, event.contact)
         elif isinstance(event, ev.KeysRotated):
             self.keysRotated.emit(key, event.epoch)
         elif isinstance(event, ev.PeerLeft):
@@ -108,18 +162,11 @@ class ClientBridge(QObject):
             self.fileCancelled.emit(key, event.id, event.by, event.reason)
         elif isinstance(event, ev.FileFailed):
             self.fileFailed.emit(key, event.id, event.code, event.message)
-        elif isinstance(
-            event,
-            ev.MessageSent
-            | ev.FileWaiting
-            | ev.MessageFailed
-            | ev.ContactPresence
-            | ev.EnvelopeDropped
-            | ev.CaughtUp,
-        ):
-            pass  # conversations outside a live session: the conversation list (issue 12)
+        elif isinstance(event, ev.FileWaiting):
+            pass  # the card already says so: send_file returned no transfer id
         else:
             assert_never(event)
 
     def stop(self) -> None:
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()

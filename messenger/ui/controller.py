@@ -1,14 +1,15 @@
-"""The app's brain, minus the widgets: profile, identity, relay connection, sessions.
+"""The app's brain, minus the widgets: profile, identity, relay connection, conversations.
 
 Dialogs and windows call its coroutines (from ``@asyncSlot`` handlers) and listen to
 ``bridge`` signals for what happens on the network. Blocking work (key generation,
-passphrase KDFs) runs in the default executor, never on the GUI thread.
+passphrase KDFs) runs in the default executor, never on the GUI thread; the database is
+read and written on its own thread (``book``, the courier).
 
-Conversations are keyed by the app's own ids (``SessionInfo.key``, one per list entry),
-never by the relay's session numbers: the relay reuses a number once its session has
-ended, and an ended conversation stays in the list. The relay number of a live session maps
-to its key here (``key_for``), and the bridge translates every event through that map, so
-windows and dialogs only ever see keys.
+Everything the window shows is keyed by the app's own keys, never by the relay's session
+numbers (the relay reuses a number once its session has ended): a contact's conversation
+by the contact's id, a meeting (a code or invitation still under way) by a key of its own
+(``SessionInfo.key``) until it introduces a contact. ``key_for`` maps a live relay number
+to whichever of the two it is now, and the bridge translates every event through it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import platformdirs
 from PySide6.QtCore import QObject, Signal
 
 from messenger import events as ev
@@ -34,7 +33,9 @@ from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
 from messenger.store.worker import DatabaseWorker
 from messenger.transfer_link import TransferLink
+from messenger.ui.book import ConversationBook
 from messenger.ui.bridge import ClientBridge
+from messenger.ui.controller_actions import ConversationActions
 from messenger.ui.hosting import HostingView, address_text, local_addresses
 from server.embedded import ALL_INTERFACES, DEFAULT_PORT, LOOPBACK, EmbeddedRelay
 
@@ -92,20 +93,24 @@ def _new_key() -> str:
 
 @dataclass
 class SessionInfo:
-    """What the window shows about one conversation (one entry of the list)."""
+    """A meeting under way (one entry of the list until it introduces a contact)."""
 
     session: Session
     title: str
     code: str = ""
-    verified: bool = False
     unread: int = 0
-    #: The app's own id for this conversation: what pages, list entries and signals use.
+    #: The app's own id for this meeting: what its page, list entry and signals use.
     key: str = field(default_factory=_new_key)
     #: The session failed, was left, or its connection dropped: its relay number is free.
     ended: bool = False
 
+    @property
+    def contact_id(self) -> str:
+        """The contact the meeting introduced ("" until it is done)."""
+        return self.session.contact_id
 
-class AppController(QObject):
+
+class AppController(ConversationActions, QObject):
     #: "connecting", "connected", "disconnected"
     connectionChanged = Signal(str)
     #: fingerprint (grouped), first use
@@ -127,10 +132,13 @@ class AppController(QObject):
         self.relay: EmbeddedRelay | None = None
         self.server_fingerprint = ""
         self.server_address = ""
-        #: Conversations by key, ended ones too, until the person closes them.
+        #: Meetings by key, ended ones too, until the person closes them or they introduce
+        #: a contact (then the contact's conversation takes over).
         self.sessions: dict[str, SessionInfo] = {}
-        #: Relay session number -> key, for the sessions still alive on this connection.
-        self._live: dict[str, str] = {}
+        #: Relay session number -> its meeting, for the sessions alive on this connection.
+        self._live: dict[str, SessionInfo] = {}
+        #: The conversations' reads and writes (once the profile is unlocked).
+        self.book: ConversationBook | None = None
         #: What the first-start welcome chose, if it ran.
         self.first_choice: ServerChoice | None = None
         #: This computer's network addresses (tests replace it: they must not depend on
@@ -204,6 +212,7 @@ class AppController(QObject):
             )
             await courier.load()
             self.courier = courier
+            self.book = ConversationBook(self.worker, courier)
         return identity
 
     async def connect_to(self, choice: ServerChoice) -> ClientBridge:
@@ -258,7 +267,8 @@ class AppController(QObject):
             self.connectionChanged.emit("disconnected")
             raise
         self.client = client
-        self.bridge = ClientBridge(client, self, resolve=self.key_for)
+        self.bridge = ClientBridge(client, self, resolve=self.key_for, meeting=self.meeting_key)
+        self.bridge.sessionReady.connect(self._met)
         self.bridge.sessionFailed.connect(lambda key, *_: self._over(key))
         self.bridge.peerLeft.connect(self._over)
         self.bridge.disconnected.connect(self._disconnected)
@@ -267,15 +277,16 @@ class AppController(QObject):
         return self.bridge
 
     def _disconnected(self) -> None:
-        for key in list(self._live.values()):
-            self._over(key)
+        """Meetings end with their connection; conversations carry on (the courier)."""
+        for info in list(self._live.values()):
+            self._over(info.key)
         self.connectionChanged.emit("disconnected")
 
     async def _drop_connection(self) -> None:
         """Let go of the previous connection (a reconnect replaces it)."""
         bridge, client, self.bridge, self.client = self.bridge, self.client, None, None
-        for key in list(self._live.values()):
-            self._over(key)
+        for info in list(self._live.values()):
+            self._over(info.key)
         if bridge is not None:
             bridge.stop()
         if client is not None:
@@ -293,7 +304,7 @@ class AppController(QObject):
             await worker.close()
             self.profile.close()
 
-    # -- sessions ---------------------------------------------------------------------------
+    # -- meetings -----------------------------------------------------------------------------
 
     def _client(self) -> Client:
         if self.client is None or not self.client.connected:
@@ -301,37 +312,55 @@ class AppController(QObject):
         return self.client
 
     def key_for(self, relay_session: str) -> str | None:
-        """The conversation a live relay session number belongs to (None once it ended)."""
-        return self._live.get(relay_session)
+        """The list entry an event belongs to: a contact's id (a file event may name the
+        contact itself), the contact a live session introduced, or a meeting's own key;
+        None once the session is over."""
+        if self.courier is not None and self.courier.has(relay_session):
+            return relay_session
+        info = self._live.get(relay_session)
+        if info is None:
+            return None
+        return info.contact_id or info.key
 
-    def open_sessions(self) -> list[str]:
-        """Keys of the conversations that have not ended: what leaving would end."""
+    def meeting_key(self, relay_session: str) -> str | None:
+        """The meeting's own key for a live relay session (even once it is done)."""
+        info = self._live.get(relay_session)
+        return info.key if info is not None else None
+
+    def open_meetings(self) -> list[str]:
+        """Keys of the meetings still waiting (codes, invitations): what leaving cancels.
+        Conversations with contacts are never "open": they outlive the app."""
         return [
             key
             for key, info in self.sessions.items()
-            if not info.ended and info.session.state is not SessionState.CLOSED
-        ]
+            if not info.ended and not info.contact_id
+            and info.session.state is not SessionState.CLOSED
+        ]  # fmt: skip
+
+    def _met(self, key: str, *_details: object) -> None:
+        """A meeting introduced its contact: from now on its entry is the contact's."""
+        self.sessions.pop(key, None)
 
     def _over(self, key: str) -> None:
-        """The conversation's session ended: its relay number may name another one now."""
-        info = self.sessions.get(key)
-        if info is None:
-            return
-        info.ended = True
-        if self._live.get(info.session.id) == key:
-            del self._live[info.session.id]
+        """A session ended (``key``: its meeting, or the contact it had introduced): its
+        relay number may name another session now."""
+        for number, info in list(self._live.items()):
+            closed = info.session.state is SessionState.CLOSED
+            if info.key == key or (info.contact_id == key and closed):
+                info.ended = True
+                del self._live[number]
 
     def _add(self, session: Session, title: str, code: str = "") -> SessionInfo:
         info = SessionInfo(session, title, code)
         self.sessions[info.key] = info
-        self._live[session.id] = info.key
+        self._live[session.id] = info
         self.sessionAdded.emit(info.key)
         return info
 
     def _forget(self, key: str) -> SessionInfo | None:
         info = self.sessions.pop(key, None)
         if info is not None:
-            if self._live.get(info.session.id) == key:
+            if self._live.get(info.session.id) is info:
                 del self._live[info.session.id]
             self.sessionRemoved.emit(key)
         return info
@@ -376,64 +405,11 @@ class AppController(QObject):
         other = contacts.look_alike_of(name, person_id)
         return PersonStatus(known=False, verified=False, looks_like=other.name if other else "")
 
-    async def send(self, key: str, text: str) -> str:
-        return await self._session(key).send_text(text)
-
-    async def rotate(self, key: str) -> None:
-        await self._session(key).rotate()
-
     async def close_session(self, key: str) -> None:
-        """Leave the conversation's session if it is still open, and drop its entry."""
+        """Cancel a meeting (leave its session if it is still open) and drop its entry."""
         info = self._forget(key)
         if info is not None and not info.ended:
             await info.session.leave()
-
-    # -- file transfers ---------------------------------------------------------------------
-
-    def _session(self, key: str) -> Session:
-        info = self.sessions.get(key)
-        if info is None or info.ended:
-            raise LocalProtocolError("This session has ended.")
-        return info.session
-
-    async def send_file(self, key: str, path: Path | str) -> str | None:
-        """Offer a file; returns its transfer id, or None while it waits for the session to
-        be ready. Raises FileError (unreadable) or MessengerError (session over)."""
-        return await self._session(key).send_file(Path(path))
-
-    async def answer_file(self, key: str, transfer_id: str, folder: Path | None) -> None:
-        """Save an offered file into ``folder`` (remembered as the next default), or
-        decline it with None."""
-        await self._session(key).answer_file(transfer_id, folder)
-        if folder is not None:
-            self.profile.save_settings(download_dir=str(folder))
-
-    async def cancel_file(self, key: str, transfer_id: str) -> None:
-        await self._session(key).cancel_file(transfer_id)
-
-    def download_dir(self) -> Path:
-        """Where the folder chooser starts: the folder last saved into, else Downloads, else
-        the home folder; always one that exists (a chooser opened on a missing folder
-        shows nothing and keeps its Choose button grey). Downloads is never created here:
-        the person can make it in the chooser."""
-        saved = self.profile.settings().get("download_dir")
-        candidates = [Path(saved).expanduser()] if isinstance(saved, str) and saved else []
-        candidates += [Path(platformdirs.user_downloads_dir()), Path.home()]
-        return next((folder for folder in candidates if folder.is_dir()), Path.home())
-
-    def outgoing_file(self, key: str, transfer_id: str) -> tuple[str, int] | None:
-        """Name and size of a running outgoing transfer (for one the window did not see
-        start: a file queued before the session was ready)."""
-        info = self.sessions.get(key)
-        transfers = info.session.transfers if info is not None else None
-        transfer = transfers.outgoing.get(transfer_id) if transfers is not None else None
-        return (transfer.path.name, transfer.size) if transfer is not None else None
-
-    def mark_verified(self, key: str, verified: bool = True) -> None:
-        info = self.sessions[key]
-        info.verified = verified
-        if info.session.mode == "rsa" and info.session.peer_id:
-            self.profile.contacts.mark_verified(info.session.peer_id, verified)
 
     @staticmethod
     def loop_future() -> asyncio.Future[None]:

@@ -6,9 +6,11 @@ a relay that is down should not be hammered. The status bar says what is happeni
 the next attempt comes; Session > Reconnect now skips the wait. Each attempt is a full
 connection (server key check, identity proof), so a relay that comes back with a different
 key stops here behind the same blocking warning as at start, never a silent reconnect.
-Sessions do not survive a drop yet (docs/decisions.md): they end with a system line, and new
-ones can be started once the app is back. Settings can point the keeper at another server
-(``switch_to``): it lets go of the current connection and connects there at once, no pause.
+Conversations carry on across a drop (the courier outlives the connection): their pages say
+they are reconnecting, what is written meanwhile waits in the outbox, and the next link
+posts it and takes in what waited at the relay. Only codes and invitations still waiting
+end with the connection. Settings can point the keeper at another server (``switch_to``):
+it lets go of the current connection and connects there at once, no pause.
 """
 
 from __future__ import annotations

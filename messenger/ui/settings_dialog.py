@@ -119,7 +119,7 @@ class SettingsDialog(QDialog):
 
     def _server_box(self) -> QGroupBox:
         """The welcome dialog's two choices, the key of the server in use, and a note when
-        changing it would end open sessions."""
+        changing it would end codes or invitations still waiting."""
         self.server_picker = ServerPicker(self._saved_server, hosting=self._saved_hosting)
         self.server_picker.changed.connect(self._update_switch_note)
 
@@ -238,11 +238,19 @@ class SettingsDialog(QDialog):
     # -- reacting to the person -------------------------------------------------------------
 
     def _update_switch_note(self) -> None:
-        """Say before OK that a new server ends the open sessions (they cannot move)."""
-        count = len(self.controller.open_sessions())
+        """Say before OK that a new server cancels the codes and invitations still waiting
+        (they cannot move; conversations with contacts carry on)."""
+        count = len(self.controller.open_meetings())
         if count:
-            sessions = "Your open session" if count == 1 else f"Your {count} open sessions"
-            self.switch_note.setText(f"{sessions} will end when Messenger switches servers.")
+            waiting = (
+                "Your code or invitation still waiting"
+                if count == 1
+                else f"Your {count} codes or invitations still waiting"
+            )
+            self.switch_note.setText(
+                f"{waiting} will end when Messenger switches servers. Conversations with "
+                "your contacts carry on."
+            )
         self.switch_note.setVisible(bool(count) and self._server_changes())
         grow_to_fit(self)
 

@@ -1,4 +1,5 @@
-"""The main window's status bar: the connection, the server's pinned key, the session in front.
+"""The main window's status bar: the connection, the server's pinned key, the conversation in
+front.
 
 It only shows what the window tells it. Transient messages (``showMessage``: a first
 contact with a server, a lost connection) go over the labels as in any QStatusBar; a
@@ -7,18 +8,13 @@ message too long for the bar is cut with "…" and the tooltip carries all of it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
 from messenger.ui.theme import plain_tooltip
-from messenger.ui.wording import keys_renewed_text, session_kind, technical_kind
-
-if TYPE_CHECKING:
-    from messenger.session import Session
+from messenger.ui.wording import keys_renewed_text
 
 __all__ = ["STATE_TEXT", "WindowStatusBar"]
 
@@ -26,8 +22,8 @@ STATE_TEXT = {"connecting": "Connecting…", "connected": "Connected", "disconne
 
 
 class WindowStatusBar(QStatusBar):
-    """Connection state on the left, the server key beside it, the session's mode and key
-    epoch on the right (permanent, so a transient message never hides it)."""
+    """Connection state on the left, the server key beside it, the conversation's key
+    renewals on the right (permanent, so a transient message never hides it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,18 +92,19 @@ class WindowStatusBar(QStatusBar):
         self.hosting_button.setText(f"Hosting on port {port}" if port is not None else "")
         self.hosting_button.setToolTip(plain_tooltip(tooltip))
 
-    def show_session(self, session: Session | None) -> None:
-        """What kind of session is in front and how often its keys were renewed (its key
-        epoch, in the tooltip); blank without one."""
-        if session is None:
+    def show_conversation(self, key_steps: int | None) -> None:
+        """How often the keys of the conversation in front were renewed (blank without
+        one): a conversation is end-to-end encrypted with keys that keep changing."""
+        if key_steps is None:
             self.epoch_label.setText("")
             self.epoch_label.setToolTip("")
             return
-        renewed = keys_renewed_text(session.epoch)
-        kind = session_kind(session.mode)
-        self.epoch_label.setText(f"{kind} \u00b7 {renewed}" if renewed else kind)
+        renewed = keys_renewed_text(key_steps)
+        self.epoch_label.setText(
+            f"End-to-end encrypted \u00b7 {renewed}" if renewed else "End-to-end encrypted"
+        )
         self.epoch_label.setToolTip(
-            f"{technical_kind(session.mode)}; key epoch {session.epoch}.\n"
-            "Keys are renewed every few minutes, so a key stolen later cannot read "
-            "earlier messages."
+            f"Double Ratchet; our sending keys took {key_steps} fresh X25519 steps.\n"
+            "Keys are renewed as you talk and every few minutes, so a key stolen later "
+            "cannot read earlier messages."
         )

@@ -1,51 +1,68 @@
 """The main window's file cards: one per transfer, fed by the bridge, their clicks turned
 into controller calls.
 
-Cards live in the chat pages; this object finds them by (session id, transfer id), which
-is all the bridge's file events carry. A file of ours that was queued until the session
-was ready was never seen offered here: its card appears with the first event about it.
+Cards live on their conversation's page (``ChatPage.cards``, by transfer id), in the
+history as rows of kind "file". A card the page made from the history (an offer still
+waiting for an answer, after the page was opened) is wired here too (``cardMade``). A file
+of ours that had to wait (for the contact to come online, or for a meeting to be done) has
+a card without a transfer id until the offer goes out: it is matched by name then.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
+from messenger.file_history import FILE_KIND, FileMeta, FileState
 from messenger.protocol.errors import MessengerError
+from messenger.store.records import MessageStatus
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
-from messenger.ui.session_list import SessionList
+from messenger.ui.history_rows import Row, RowKind, message_key
 from messenger.ui.transfer_widgets import FINAL_STATES, TransferCard, TransferState
 
-__all__ = ["TransferCards"]
+__all__ = ["TransferCards", "file_row"]
+
+_waiting_ids = itertools.count(1)
+
+
+def file_row(transfer_id: str, name: str, size: int, outgoing: bool, state: FileState) -> Row:
+    """The history row of a transfer that starts now."""
+    return Row(
+        RowKind.MESSAGE,
+        message_key(outgoing, transfer_id),
+        msg_id=transfer_id,
+        outgoing=outgoing,
+        message_kind=FILE_KIND,
+        body=name,
+        timestamp=time.time(),
+        status=MessageStatus.SENT if outgoing else MessageStatus.RECEIVED,
+        meta=FileMeta(size, state).to_json(),
+    )
 
 
 class TransferCards(QObject):
     """Every file card of the window's pages, and the slots that drive them."""
 
-    #: Someone offered a file: session id, a one-line summary. The window counts it unread
+    #: Someone offered a file: key, a one-line summary. The window counts it unread
     #: (and notifies) as it does a message.
     incoming = Signal(str, str)
+    #: Something happened in a conversation (a file offered or sent): key.
+    touched = Signal(str, str)  # key, preview
 
     def __init__(
-        self,
-        controller: AppController,
-        pages: dict[str, ChatPage],
-        session_list: SessionList,
-        parent: QObject | None = None,
+        self, controller: AppController, pages: dict[str, ChatPage], parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
         self.controller = controller
         #: The window's own dict of pages (shared, not copied): pages come and go there.
         self.pages = pages
-        self.session_list = session_list
-        #: File cards by (session id, transfer id).
-        self.cards: dict[tuple[str, str], TransferCard] = {}
-        #: Outgoing cards still waiting for their transfer id, by conversation key.
+        #: Outgoing cards still waiting for their transfer id, by key.
         self._preparing: dict[str, list[TransferCard]] = {}
 
     def attach(self, bridge: ClientBridge) -> None:
@@ -57,51 +74,52 @@ class TransferCards(QObject):
         bridge.fileCancelled.connect(self._file_cancelled)
         bridge.fileFailed.connect(self._file_failed)
 
-    def end_session(self, key: str) -> None:
-        """The session ended: a transfer still under way in it can never finish."""
-        for (card_session, _id), card in self.cards.items():
-            if card_session == key and card.state not in FINAL_STATES:
-                card.failed("The session ended before the transfer finished.")
+    def wire(self, key: str, card: TransferCard) -> None:
+        """Turn a card's buttons into controller calls."""
+        card.acceptRequested.connect(lambda tid, k=key: self.accept_file(k, tid))
+        card.declineRequested.connect(lambda tid, k=key: self.decline_file(k, tid))
+        card.cancelRequested.connect(lambda tid, k=key: self.cancel_file(k, tid))
 
-    def forget_session(self, key: str) -> None:
-        """The session's page is going away, and its cards with it."""
-        for card_key in [card_key for card_key in self.cards if card_key[0] == key]:
-            del self.cards[card_key]
+    def end_meeting(self, key: str) -> None:
+        """A meeting ended: a transfer still under way in it can never finish."""
+        page = self.pages.get(key)
+        for card in page.transfers() if page is not None else []:
+            if card.state not in FINAL_STATES:
+                card.failed("The session ended before the transfer finished.")
 
     # -- cards ------------------------------------------------------------------------------
 
     def _new_card(
-        self,
-        key: str,
-        transfer_id: str,
-        name: str,
-        size: int,
-        direction: str,
+        self, key: str, transfer_id: str, name: str, size: int, direction: str,
         state: TransferState | None = None,
-    ) -> TransferCard | None:
+    ) -> TransferCard | None:  # fmt: skip
         page = self.pages.get(key)
         if page is None:
             return None
         card = TransferCard(transfer_id, name, size, direction, state=state)
-        card.acceptRequested.connect(lambda tid, s=key: self.accept_file(s, tid))
-        card.declineRequested.connect(lambda tid, s=key: self.decline_file(s, tid))
-        card.cancelRequested.connect(lambda tid, s=key: self.cancel_file(s, tid))
-        if transfer_id:
-            self.cards[(key, transfer_id)] = card
-        return page.add_transfer(card)
+        self.wire(key, card)
+        outgoing = direction == "out"
+        file_state = FileState.WAITING if outgoing else FileState.OFFERED
+        row = file_row(transfer_id or f"waiting-{next(_waiting_ids)}", name, size, outgoing,
+                       file_state)  # fmt: skip
+        if not transfer_id:
+            card.setProperty("waitingId", row.msg_id)
+        page.add_transfer(card, row)
+        return card
 
     def _card(self, key: str, transfer_id: str) -> TransferCard | None:
-        """The card of a transfer; one of ours that the window did not see offered (it was
-        queued until the session was ready) gets its card now."""
-        card = self.cards.get((key, transfer_id))
+        """The card of a transfer; one of ours that waited before it went out takes its
+        id now (matched by name), or gets a card now."""
+        page = self.pages.get(key)
+        if page is None:
+            return None
+        card = page.cards.get(transfer_id)
         if card is None:
             known = self.controller.outgoing_file(key, transfer_id)
             if known is not None:
                 card = self._preparing_card(key, known[0])
                 if card is not None:
-                    # Its offer went out (and was answered) before ``send_file`` heard
-                    # back: the card that shows "preparing" is this transfer's.
-                    self.cards[(key, transfer_id)] = card
+                    page.rekey_transfer(card, transfer_id)
                     card.offered(transfer_id)
                 else:
                     card = self._new_card(key, transfer_id, *known, "out")
@@ -134,24 +152,30 @@ class TransferCards(QObject):
         try:
             transfer_id = await self.controller.send_file(key, path)
         except MessengerError as exc:
+            preparing.remove(card)
             page.remove_transfer(card)
             page.add_system_line(f"Not sent: {exc}")
             return
-        finally:
-            if card in preparing:
-                preparing.remove(card)
         if transfer_id is None:
-            page.remove_transfer(card)  # its card appears when the offer goes out
-            page.add_system_line(f"{name} will be offered once the session is ready.")
+            # It waits (the contact is offline, or the meeting is not done): the card
+            # stays, and takes its transfer id when the offer goes out.
+            card.offered("")
+            card.state_label.setText(
+                "Waits until the other person is online; it is offered then."
+            )
+            self.touched.emit(key, f"\U0001f4ce {name}")
             return
-        if self.cards.get((key, transfer_id)) is not card:
-            self.cards[(key, transfer_id)] = card
+        if card in preparing:
+            preparing.remove(card)
+        if page.cards.get(transfer_id) is not card:
+            page.rekey_transfer(card, transfer_id)
             card.offered(transfer_id)
-        self.session_list.update_session(key, time=time.time())
+        self.touched.emit(key, f"\U0001f4ce {name}")
 
     @asyncSlot(str, str)
     async def accept_file(self, key: str, transfer_id: str) -> None:
-        card = self.cards.get((key, transfer_id))
+        page = self.pages.get(key)
+        card = page.cards.get(transfer_id) if page is not None else None
         if card is None or card.chosen_folder is None:
             return
         try:
@@ -179,7 +203,8 @@ class TransferCards(QObject):
         card = self._new_card(key, transfer_id, name, size, "in")
         if card is not None:
             card.default_folder = self.controller.download_dir()
-            self.incoming.emit(key, f"Wants to send you {name} ({size:,} bytes)")
+        self.touched.emit(key, f"\U0001f4ce {name}")
+        self.incoming.emit(key, f"Wants to send you {name} ({size:,} bytes)")
 
     def _file_accepted(self, key: str, transfer_id: str, start_chunk: int) -> None:
         card = self._card(key, transfer_id)
@@ -196,23 +221,19 @@ class TransferCards(QObject):
     def _file_completed(
         self, key: str, transfer_id: str, path: str, _sha256: str, _direction: str
     ) -> None:
-        card = self.cards.get((key, transfer_id))
+        card = self._card(key, transfer_id)
         if card is not None:
             card.completed(path)
-        elif (page := self.pages.get(key)) is not None:
-            page.add_system_line(f"File done: {Path(path).name}")
 
     def _file_cancelled(self, key: str, transfer_id: str, by: str, reason: str) -> None:
-        card = self.cards.get((key, transfer_id))
+        card = self._card(key, transfer_id)
         if card is not None:
             card.cancelled(by, reason)
-        elif (page := self.pages.get(key)) is not None:
-            who = "You" if by == "me" else "The other person"
-            page.add_system_line(f"{who} stopped a file transfer ({reason}).")
 
     def _file_failed(self, key: str, transfer_id: str, _code: str, message: str) -> None:
-        card = self.cards.get((key, transfer_id))
+        page = self.pages.get(key)
+        card = page.cards.get(transfer_id) if page is not None and transfer_id else None
         if card is not None:
             card.failed(message)
-        elif (page := self.pages.get(key)) is not None:
+        elif page is not None:
             page.add_system_line(message)

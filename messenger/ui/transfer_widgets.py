@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtGui import QDesktopServices, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from messenger.file_history import FileMeta, FileState
 from messenger.ui.file_choosers import ask_for_folder
 from messenger.ui.theme import current_theme, message_box, plain_tooltip, set_primary
 from messenger.ui.transfer_format import SpeedMeter, human_duration, human_size
@@ -163,7 +164,7 @@ class TransferCard(QFrame):
 
         self.decline_button = self._button("Decline", "declineFile", self._decline)
         self.cancel_button = self._button("Cancel", "cancelFile", self._cancel)
-        self.open_button = self._button("Open folder", "openFolder", self._open_folder)
+        self.open_button = self._button("Show in folder", "openFolder", self._open_folder)
         self.save_button = self._button("Save…", "acceptFile", self._save)
         self.save_button.setToolTip("Choose a folder and receive the file")
         set_primary(self.save_button)
@@ -254,6 +255,7 @@ class TransferCard(QFrame):
         else:
             text = "Sent. The other side checked it arrived whole."
         self._show(TransferState.DONE, text, tone="good")
+        self.open_button.setVisible(self.file_is_there)
         self.open_button.setToolTip(plain_tooltip(str(self.path.parent)))
 
     def cancelled(self, by: str, reason: str) -> None:
@@ -274,6 +276,29 @@ class TransferCard(QFrame):
         if self.state in (TransferState.DONE, TransferState.CANCELLED):
             return
         self._show(TransferState.FAILED, message, tone="muted")
+
+    def restore(self, meta: FileMeta) -> None:
+        """Show how a transfer of an earlier run ended, as the history kept it."""
+        if meta.state is FileState.DONE:
+            self.completed(meta.path)
+        elif meta.state is FileState.CANCELLED:
+            self.cancelled(meta.by, meta.reason)
+        elif meta.state is FileState.FAILED:
+            self.failed(meta.reason or "The transfer failed.")
+        elif meta.state is FileState.INTERRUPTED:
+            again = "send it again" if self.direction == "out" else "ask for it again"
+            self.failed(f"Stopped when Messenger closed; {again} if you still need it.")
+
+    @property
+    def file_is_there(self) -> bool:
+        """The file is still where it was saved (or sent from)."""
+        return self.path is not None and self.path.is_file()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """"Show in folder" is offered only while the file is where it was."""
+        if self.state is TransferState.DONE:
+            self.open_button.setVisible(self.file_is_there)
+        super().showEvent(event)
 
     # -- the person's clicks ---------------------------------------------------------------
 
@@ -300,6 +325,19 @@ class TransferCard(QFrame):
         if self.path is None:
             return
         folder = str(self.path.parent)
+        if not self.file_is_there:
+            self.open_button.hide()
+            gone = message_box(
+                self,
+                QMessageBox.Icon.Information,
+                "Show in folder",
+                f"{self.path.name} is no longer where it was saved.",
+                f"It was in:\n{folder}",
+            )
+            gone.setObjectName("fileGone")
+            gone.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            gone.open()
+            return
         if self.open_url(QUrl.fromLocalFile(folder)) is not False:
             return
         box = message_box(

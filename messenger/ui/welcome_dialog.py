@@ -298,7 +298,7 @@ class PassphraseDialog(QDialog):
 
         logo = QLabel()
         logo.setPixmap(app_icon().pixmap(40, 40))
-        text = QLabel("Type your passphrase to open your identity key.")
+        text = QLabel("Type your passphrase to open your identity key and your history.")
         text.setWordWrap(True)
         top = QHBoxLayout()
         top.setSpacing(12)
@@ -311,7 +311,7 @@ class PassphraseDialog(QDialog):
         self.passphrase_input.setPlaceholderText("Passphrase")
         self.error_label = ErrorLabel()
         self.progress_box, self.key_progress, progress_label = _progress_row("keyProgress")
-        progress_label.setText("Opening your identity key\u2026")
+        progress_label.setText("Opening your identity key and history\u2026")
 
         self.quit_button = QPushButton("Quit")
         self.quit_button.setObjectName("quitButton")

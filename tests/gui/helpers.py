@@ -64,3 +64,45 @@ def wait_for_message_box(qtbot, object_name: str) -> QMessageBox:
     box = showing()
     assert box is not None, f"the {object_name} box closed again at once"
     return box
+
+
+def list_loaded(qtbot, window: MainWindow) -> MainWindow:
+    """Wait until the window has read its conversation list from the database."""
+    qtbot.waitUntil(window.list_loaded.is_set, timeout=SOON)
+    return window
+
+
+def pair(qtbot, alice: MainWindow, bob: MainWindow) -> tuple[str, str]:
+    """Alice makes a code, Bob joins it: each becomes the other's contact. Returns (Bob's
+    id, Alice's id), the keys of their conversations in Alice's and Bob's windows."""
+    info = run(qtbot, alice.controller.create_code())
+    run(qtbot, bob.controller.join_code(info.code))
+    assert alice.controller.identity is not None and bob.controller.identity is not None
+    bob_id, alice_id = bob.controller.identity.fingerprint, alice.controller.identity.fingerprint
+    for window, other in ((alice, bob_id), (bob, alice_id)):
+        qtbot.waitUntil(
+            lambda w=window, o=other: (  # type: ignore[misc]
+                w.conversation_list.entry(o) is not None
+                and o in w.pages
+                and w.pages[o].loaded.is_set()
+                and len(w.conversation_list.entries()) == len(w.pages)
+            ),
+            timeout=SOON,
+        )
+    return bob_id, alice_id
+
+
+def reopen(qtbot, window: MainWindow) -> MainWindow:
+    """Restart the app on the same profile folder: shut the controller and the window down,
+    then open a new window there (not connected) and wait for its list."""
+    folder = window.controller.profile.path
+    window._quitting = True
+    run(qtbot, window.controller.shutdown())
+    window.close()
+    profile = Profile.open(folder)
+    controller = AppController(profile)
+    run(qtbot, controller.load_identity())
+    again = MainWindow(controller)
+    qtbot.addWidget(again)
+    again.show()
+    return list_loaded(qtbot, again)

@@ -1,8 +1,11 @@
-"""The conversation list is the app's own: entries, pages, unread marks and closing keep to
-the conversation they belong to, whatever session numbers the relay hands out (it reuses
-the lowest free one once a session has ended).
+"""The conversation list (issue 12, item 1): one entry per contact with name, verified mark,
+online or not, last message and time, unread badge, most recent first, a filter box; it
+comes back after a restart as it was left. A code or invitation under way has an entry of
+its own until it introduces a contact; entries are keyed by the app's own keys, whatever
+session numbers the relay hands out (it reuses the lowest free one).
 
-Two real windows against a real relay process on 127.0.0.1; waits are conditions with
+Real windows against a real relay process on 127.0.0.1; "restart" shuts a window and its
+controller down and opens a new one on the same profile folder. Waits are conditions with
 deadlines.
 """
 
@@ -16,10 +19,10 @@ import pytest
 from messenger.protocol.errors import MessengerError
 from messenger.ui.controller import ServerChoice
 from messenger.ui.main_window import MainWindow
-from tests.gui.helpers import SOON, open_window, run
+from tests.gui.helpers import SOON, list_loaded, open_window, pair, reopen, run
 from tests.support import Keys, RelayProcess
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
@@ -32,105 +35,180 @@ def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
 
 
 @pytest.fixture
-def make_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProcess):
-    windows: list[MainWindow] = []
+def windows(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relay: RelayProcess):
+    """Makes connected windows (``make``) and restarts them (``restart``); shuts every
+    window that is still open down at the end."""
+    opened: list[MainWindow] = []
 
-    def make(name: str) -> MainWindow:
-        window = open_window(qtbot, keys, tmp_path / name, len(windows), name=name)
-        window.attach(run(qtbot, window.controller.connect_to(ServerChoice(relay.addr))))
-        windows.append(window)
-        return window
+    class Windows:
+        def make(self, name: str, *, connect: bool = True) -> MainWindow:
+            window = open_window(qtbot, keys, tmp_path / name, len(opened), name=name)
+            list_loaded(qtbot, window)
+            if connect:
+                self.connect(window)
+            opened.append(window)
+            return window
 
-    yield make
-    for window in windows:
-        run(qtbot, window.controller.shutdown())
+        def connect(self, window: MainWindow) -> MainWindow:
+            window.attach(run(qtbot, window.controller.connect_to(ServerChoice(relay.addr))))
+            return window
+
+        def restart(self, window: MainWindow, *, connect: bool = False) -> MainWindow:
+            again = reopen(qtbot, window)
+            opened[opened.index(window)] = again
+            return self.connect(again) if connect else again
+
+    yield Windows()
+    for window in opened:
+        window._quitting = True
+        if window.controller.worker is not None:
+            run(qtbot, window.controller.shutdown())
 
 
-def entry_texts(window: MainWindow) -> list[str]:
-    return [window.session_list.item(row).text() for row in range(window.session_list.count())]
+def titles(window: MainWindow) -> list[str]:
+    return [entry.title for entry in window.conversation_list.entries()]
 
 
-def over(text: str) -> bool:
-    """An entry whose session failed or ended (a wrong code ends the creator's session one
-    way or the other, depending on which reaches the relay first)."""
-    return "failed" in text or "ended" in text
+def write(window: MainWindow, key: str, text: str) -> None:
+    window.conversation_list.select(key)
+    page = window.page_for(key)
+    page.composer.setPlainText(text)
+    page.composer.submit()
 
 
-def page_of_row(window: MainWindow, row: int):
-    window.session_list.setCurrentRow(row)
-    return window.stack.currentWidget()
+def test_the_list_comes_back_after_a_restart_as_it_was_left(qtbot, windows):
+    alice, bob, carol = windows.make("Alice"), windows.make("Bob"), windows.make("Carol")
+    bob_id, alice_in_bob = pair(qtbot, alice, bob)
+    carol_id, alice_in_carol = pair(qtbot, alice, carol)
+
+    write(carol, alice_in_carol, "first from carol")
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(carol_id).unread == 1, timeout=SOON)
+    alice.activateWindow()
+    alice.conversation_list.select(carol_id)  # Alice reads Carol's message
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(carol_id).unread == 0, timeout=SOON)
+    write(bob, alice_in_bob, "line one from bob\nline two")
+    write(bob, alice_in_bob, "then bob again")
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).unread == 2, timeout=SOON)
+    before = alice.conversation_list.entries()
+    assert titles(alice) == ["Bob", "Carol"], "most recent first"
+    assert before[0].preview == "then bob again" and before[1].preview == "first from carol"
+    assert all(entry.verified for entry in before), "a code verifies"
+    assert all(entry.online for entry in before)
+
+    alice = windows.restart(alice)
+
+    after = alice.conversation_list.entries()
+    assert [(e.key, e.title, e.preview, e.unread, e.verified) for e in after] == [
+        (e.key, e.title, e.preview, e.unread, e.verified) for e in before
+    ]
+    assert not any(entry.online for entry in after), "not connected yet: nobody is online"
+    assert abs(after[0].activity - before[0].activity) < 2
+    assert alice.current_session() == carol_id, "the conversation open last opens again"
+    assert alice.windowTitle().startswith("(2) "), "unread counts survive"
+    assert "2 unread" in alice.conversation_list.item(0).text()
+
+    alice.activateWindow()
+    alice.conversation_list.select(bob_id)
+    page = alice.pages[bob_id]
+    qtbot.waitUntil(page.loaded.is_set, timeout=SOON)
+    assert [row.body for row in page.bubbles()] == [
+        "line one from bob\nline two",
+        "then bob again",
+    ]
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).unread == 0, timeout=SOON)
+    alice = windows.restart(alice)
+    assert alice.conversation_list.entry(bob_id).unread == 0, "reading is kept too"
+    assert alice.current_session() == bob_id
 
 
-def test_a_reused_session_number_gets_its_own_entry_and_page(qtbot, make_window):
-    alice, bob = make_window("Alice"), make_window("Bob")
+def test_a_meeting_has_its_own_entry_until_it_introduces_a_contact(qtbot, windows):
+    alice, bob = windows.make("Alice"), windows.make("Bob")
+    info = run(qtbot, alice.controller.create_code())
+    entry = alice.conversation_list.entry(info.key)
+    assert entry is not None and not entry.contact
+    assert entry.title == f"Code {info.code}" and "Waiting" in entry.state
 
-    # Bob types a wrong code three times: Alice's first code burns and its session fails
-    # (a code survives two wrong guesses).
+    run(qtbot, bob.controller.join_code(info.code))
+    bob_id = bob.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(info.key) is None, timeout=SOON)
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id) is not None, timeout=SOON)
+    assert titles(alice) == ["Bob"]
+    assert alice.current_session() == bob_id, "the page in front became Bob's"
+    assert list(alice.pages) == [bob_id]
+
+    # Meeting again (a new code) leads back to the same single entry.
+    again = run(qtbot, alice.controller.create_code())
+    run(qtbot, bob.controller.join_code(again.code))
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(again.key) is None, timeout=SOON)
+    assert titles(alice) == ["Bob"]
+
+
+def test_the_filter_box_hides_the_other_names(qtbot, windows):
+    alice, bob, carol = windows.make("Alice"), windows.make("Bob"), windows.make("Carol")
+    bob_id, _ = pair(qtbot, alice, bob)
+    carol_id, _ = pair(qtbot, alice, carol)
+    alice.side.search_box.setText("CAR")
+    shown = [entry.key for entry in alice.conversation_list.visible_entries()]
+    assert shown == [carol_id]
+    alice.side.search_box.clear()
+    assert {e.key for e in alice.conversation_list.visible_entries()} == {bob_id, carol_id}
+
+
+def test_each_contact_shows_online_or_offline(qtbot, windows):
+    alice, bob = windows.make("Alice"), windows.make("Bob")
+    bob_id, alice_id = pair(qtbot, alice, bob)
+    page = alice.pages[bob_id]
+    assert alice.conversation_list.entry(bob_id).online and page.presence.text() == "online"
+
+    bob._quitting = True
+    run(qtbot, bob.controller.shutdown())
+    qtbot.waitUntil(lambda: not alice.conversation_list.entry(bob_id).online, timeout=SOON)
+    assert page.presence.text() == "offline"
+    assert "offline" in alice.conversation_list.item(0).text()
+
+    bob = windows.restart(bob, connect=True)
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).online, timeout=SOON)
+    qtbot.waitUntil(lambda: bob.conversation_list.entry(alice_id).online, timeout=SOON)
+
+
+def test_a_reused_session_number_gets_its_own_entry(qtbot, windows):
+    alice, bob = windows.make("Alice"), windows.make("Bob")
+
+    # Bob types a wrong code three times: Alice's first code burns and its entry ends.
     first = run(qtbot, alice.controller.create_code())
     number = first.code.split("-")[0]
     for attempt in range(3):
         with pytest.raises(MessengerError):
             run(qtbot, bob.controller.join_code(f"{number}-wrong-guess{attempt}"))
-    qtbot.waitUntil(lambda: over(entry_texts(alice)[0]), timeout=SOON)
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(first.key).state == "Ended", timeout=SOON)
 
-    # Alice makes a new code (the relay hands out the freed number again) and Bob joins.
+    # A new code (the relay hands out the freed number again) introduces Bob.
     second = run(qtbot, alice.controller.create_code())
+    assert second.session.id == first.session.id or second.key != first.key
     run(qtbot, bob.controller.join_code(second.code))
-    qtbot.waitUntil(
-        lambda: len(entry_texts(alice)) == 2 and "waiting" not in entry_texts(alice)[1],
-        timeout=SOON,
-    )
-    texts = entry_texts(alice)
-    assert over(texts[0]), "the dead entry keeps saying it is over"
-    assert not over(texts[1]), texts
-    dead_page, live_page = page_of_row(alice, 0), page_of_row(alice, 1)
-    assert dead_page is not live_page, "each entry opens its own page"
-    assert live_page.verify_button.isEnabled() and not dead_page.composer.isEnabled()
+    bob_id = bob.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id) is not None, timeout=SOON)
+    assert alice.conversation_list.entry(first.key).state == "Ended", "the dead entry stays dead"
+    assert alice.pages[first.key].ended and not alice.pages[bob_id].ended
 
-    # A message from Bob lands on the live page and marks the live entry unread.
-    alice.session_list.setCurrentRow(0)
-    bob_page = next(iter(bob.pages.values()))
-    bob_page.composer.setPlainText("on the new code")
-    bob_page.composer.submit()
-    qtbot.waitUntil(lambda: "1 new" in entry_texts(alice)[1], timeout=SOON)
-    assert [b.text.text() for b in live_page.bubbles()] == ["on the new code"]
-    assert dead_page.bubbles() == []
-    assert "new" not in entry_texts(alice)[0]
+    alice_id = alice.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: bob.conversation_list.entry(alice_id) is not None, timeout=SOON)
+    write(bob, alice_id, "on the new code")
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).unread == 1, timeout=SOON)
+    assert alice.pages[first.key].bubbles() == []
 
-    # Closing the selected (dead) entry removes that one only; the live one stays live.
-    alice.session_list.setCurrentRow(0)
+    # Closing the dead entry removes that one only.
+    alice.conversation_list.select(first.key)
     alice.close_action.trigger()
-    qtbot.waitUntil(lambda: len(entry_texts(alice)) == 1, timeout=SOON)
-    assert not over(entry_texts(alice)[0])
-    assert page_of_row(alice, 0) is live_page
-    assert live_page.composer.isEnabled()
+    qtbot.waitUntil(lambda: alice.conversation_list.entry(first.key) is None, timeout=SOON)
+    assert titles(alice) == ["Bob"]
 
 
-def test_entries_keep_their_order_and_state_when_one_ends(qtbot, make_window):
-    """Ending one of two conversations marks that entry only."""
-    alice, bob = make_window("Alice"), make_window("Bob")
-    first = run(qtbot, alice.controller.create_code())
-    run(qtbot, bob.controller.join_code(first.code))
-    second = run(qtbot, alice.controller.create_code())
-    run(qtbot, bob.controller.join_code(second.code))
-    qtbot.waitUntil(
-        lambda: (
-            len(entry_texts(alice)) == 2 and all("waiting" not in t for t in entry_texts(alice))
-        ),
-        timeout=SOON,
-    )
-    bob_entry = bob.session_list.item(0)
-    bob.session_list.setCurrentItem(bob_entry)
-    run(qtbot, bob.controller.close_session(bob.current_session()))
-    qtbot.waitUntil(lambda: "ended" in entry_texts(alice)[0], timeout=SOON)
-    assert "ended" not in entry_texts(alice)[1]
-    assert page_of_row(alice, 1).composer.isEnabled()
-
-
-def test_the_conversation_list_keys_are_the_apps_own(qtbot, make_window):
-    alice, bob = make_window("Alice"), make_window("Bob")
+def test_the_list_keys_are_the_apps_own(qtbot, windows):
+    alice, bob = windows.make("Alice"), windows.make("Bob")
     info = run(qtbot, alice.controller.create_code())
+    assert info.key != info.session.id, "a relay number never names an entry"
     run(qtbot, bob.controller.join_code(info.code))
-    key = alice.current_session()
-    assert key is not None
-    assert key != info.session.id, "a relay number never names a conversation in the app"
+    bob_id = bob.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: alice.current_session() == bob_id, timeout=SOON)
+    assert [entry.key for entry in alice.conversation_list.entries()] == [bob_id]

@@ -28,13 +28,14 @@ from messenger.protocol.errors import (
 from messenger.protocol.wire import Person
 from messenger.resources import resource_path, resources_dir
 from messenger.store.files import ProfileError
+from messenger.store.records import ContactRecord, VerifiedBy
 from messenger.ui import theme
 from messenger.ui.about import about_text
+from messenger.ui.contact_details import ContactDetailsDialog
 from messenger.ui.controller import PersonStatus
 from messenger.ui.icons import APP_ICON_SIZES, ICON_NAMES, app_icon, icon
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.qr import qr_pixmap
-from messenger.ui.safety_dialog import SafetyDialog
 from messenger.ui.tray import TrayIcon, badge_text
 from messenger.ui.welcome_dialog import PassphraseDialog, WelcomeDialog
 from tests.gui.helpers import wait_for_message_box
@@ -183,29 +184,36 @@ def shown(qtbot, qasync_loop):
     return show
 
 
-# -- safety dialog and QR codes -------------------------------------------------------------
+# -- contact details (safety number, QR code, verified mark) and QR codes -------------------
 
 
-def test_safety_dialog_shows_sixty_digits_in_three_rows_of_four_groups(shown):
-    dialog = shown(SafetyDialog(SAFETY, "Bob", verified=False))
+def details(verified: bool = False, **fields) -> ContactDetailsDialog:
+    contact = ContactRecord(id="ab" * 32, name="Bob", pinned_at=1.0, verified=verified,
+                            verified_by=VerifiedBy.SAFETY_NUMBER if verified else None,
+                            **fields)  # fmt: skip
+    return ContactDetailsDialog(contact, SAFETY)
+
+
+def test_details_show_sixty_digits_in_three_rows_of_four_groups(shown):
+    dialog = shown(details())
     digits = find(dialog, QLabel, "safetyDigits")
     rows = digits.text().splitlines()
     assert len(rows) == 3
     assert all(re.fullmatch(r"\d{5} \d{5} \d{5} \d{5}", row) for row in rows)
     assert re.sub(r"\D", "", digits.text()) == re.sub(r"\D", "", SAFETY)
     assert digits.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
-    assert dialog.windowTitle() == "Verify Bob"
+    assert dialog.windowTitle() == "Bob \u2014 details"
 
 
-def test_safety_dialog_has_a_qr_code(shown):
-    dialog = shown(SafetyDialog(SAFETY, "Bob", verified=False))
+def test_details_have_a_qr_code(shown):
+    dialog = shown(details())
     pixmap = find(dialog, QLabel, "safetyQr").pixmap()
     assert not pixmap.isNull()
     assert pixmap.width() == pixmap.height()
 
 
 def test_mark_verified_toggles_its_text_and_emits(shown, qtbot):
-    dialog = shown(SafetyDialog(SAFETY, "Bob", verified=False))
+    dialog = shown(details())
     button = find(dialog, QPushButton, "markVerified")
     assert button.text() == "Mark as verified"
     with qtbot.waitSignal(dialog.verifiedChanged, timeout=TIMEOUT) as blocker:
@@ -218,9 +226,19 @@ def test_mark_verified_toggles_its_text_and_emits(shown, qtbot):
     assert button.text() == "Mark as verified"
 
 
-def test_an_already_verified_session_offers_to_unmark(shown):
-    dialog = shown(SafetyDialog(SAFETY, "Bob", verified=True))
+def test_an_already_verified_contact_offers_to_unmark(shown):
+    dialog = shown(details(verified=True))
     assert find(dialog, QPushButton, "markVerified").text() == "Mark as not verified"
+
+
+def test_a_local_name_is_offered_for_saving(shown, qtbot):
+    dialog = shown(details(local_name="Bobby"))
+    assert dialog.local_name.text() == "Bobby"
+    assert find(dialog, QLabel, "theirName").text() == "Bob"
+    dialog.local_name.setText("  Robert ")
+    with qtbot.waitSignal(dialog.renameRequested, timeout=TIMEOUT) as blocker:
+        dialog.save_name.click()
+    assert blocker.args == ["Robert"]
 
 
 @pytest.mark.parametrize("size", [20, 64, 200, 333])

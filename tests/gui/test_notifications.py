@@ -1,7 +1,7 @@
 """Notifications and quitting: the window title counts unread messages and names the
 profile's person; a message that arrives while the window is away is notified (with or
-without its text); quitting or closing a conversation asks first while sessions are open;
-the window can keep running in the tray.
+without its text); quitting or closing asks first while a code is still waiting (and never
+because of conversations, which carry on); the window can keep running in the tray.
 
 Offscreen has no system tray: the tray's availability and its notification display are
 injected. Two real windows pair through a real relay on 127.0.0.1.
@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from messenger.ui.controller import ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.tray import TrayIcon
-from tests.gui.helpers import SOON, open_window, run, wait_for_message_box
+from tests.gui.helpers import SOON, open_window, pair, run, wait_for_message_box
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(90)
@@ -56,14 +56,6 @@ def with_tray(window: MainWindow) -> list[tuple[str, str]]:
     assert window.tray is not None
     window.tray.notified.connect(lambda title, text: shown.append((title, text)))
     return shown
-
-
-def pair(qtbot, alice: MainWindow, bob: MainWindow) -> None:
-    info = run(qtbot, alice.controller.create_code())
-    run(qtbot, bob.controller.join_code(info.code))
-    qtbot.waitUntil(
-        lambda: all(p.verify_button.isEnabled() for p in alice.pages.values()), timeout=SOON
-    )
 
 
 def send(window: MainWindow, text: str) -> None:
@@ -104,37 +96,51 @@ def test_no_tray_means_no_tray_icon_and_no_notification(qtbot, make_window):
     assert alice.tray.notify("Bob", "hi") is False
 
 
-def test_quitting_with_an_open_session_asks_first(qtbot, make_window):
+def test_quitting_asks_first_only_while_a_code_is_waiting(qtbot, make_window):
+    alice, bob = make_window("Alice"), make_window("Bob")
+    pair(qtbot, alice, bob)
+    assert alice.controller.open_meetings() == [], "a conversation never holds quitting up"
+    run(qtbot, alice.controller.create_code())
+    closed: list[bool] = []
+    alice.closed.connect(lambda: closed.append(True))
+    alice.close()
+    box = wait_for_message_box(qtbot, "quitConfirm")
+    assert "cancels your code or invitation that is still waiting" in box.text()
+    assert "conversations with contacts carry on" in box.informativeText()
+    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert alice.isVisible() and closed == []
+    alice.quit_app()
+    box = wait_for_message_box(qtbot, "quitConfirm")
+    quit_button = next(b for b in box.buttons() if b.text() == "Cancel it and quit")
+    qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: closed == [True], timeout=SOON)
+
+
+def test_quitting_with_only_conversations_does_not_ask(qtbot, make_window):
     alice, bob = make_window("Alice"), make_window("Bob")
     pair(qtbot, alice, bob)
     closed: list[bool] = []
     alice.closed.connect(lambda: closed.append(True))
     alice.close()
-    box = wait_for_message_box(qtbot, "quitConfirm")
-    assert "ends your open session for both of you" in box.text()
-    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
-    assert alice.isVisible() and closed == []
-    alice.quit_app()
-    box = wait_for_message_box(qtbot, "quitConfirm")
-    quit_button = next(b for b in box.buttons() if b.text() == "End and quit")
-    qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: closed == [True], timeout=SOON)
+    assert closed == [True]
 
 
-def test_closing_a_live_conversation_asks_first(qtbot, make_window):
-    alice, bob = make_window("Alice"), make_window("Bob")
-    pair(qtbot, alice, bob)
+def test_closing_a_waiting_code_asks_first(qtbot, make_window):
+    alice = make_window("Alice")
+    info = run(qtbot, alice.controller.create_code())
     alice.close_action.trigger()
     box = wait_for_message_box(qtbot, "closeConfirm")
-    assert "Bob" in box.text()
-    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert info.code in box.text()
+    keep = next(b for b in box.buttons() if b.text() == "Keep waiting")
+    qtbot.mouseClick(keep, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not box.isVisible(), timeout=SOON)
-    assert len(alice.pages) == 1 and alice.controller.open_sessions()
+    assert list(alice.pages) == [info.key] and alice.controller.open_meetings()
     alice.close_action.trigger()
     box = wait_for_message_box(qtbot, "closeConfirm")
-    end = next(b for b in box.buttons() if b.text() == "End conversation")
+    end = next(b for b in box.buttons() if b.text() == "Cancel it")
     qtbot.mouseClick(end, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not alice.pages, timeout=SOON)
+    assert alice.conversation_list.count() == 0
 
 
 def test_closing_the_window_can_keep_it_running_in_the_tray(qtbot, make_window):

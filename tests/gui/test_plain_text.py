@@ -18,12 +18,11 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from messenger.protocol.payloads import FileCancel
 from messenger.protocol.wire import Person
+from messenger.ui.contact_details import ContactDetailsDialog
 from messenger.ui.controller import PersonStatus, ServerChoice
 from messenger.ui.main_window import MainWindow
 from messenger.ui.new_session_dialog import NewSessionDialog
 from messenger.ui.people_tab import PeopleTab
-from messenger.ui.safety_dialog import SafetyDialog
-from messenger.ui.transfer_widgets import TransferCard
 from tests.gui.helpers import SOON, open_window, run, wait_for_message_box
 from tests.support import Keys, RelayProcess
 
@@ -107,45 +106,40 @@ def test_an_html_name_and_cancel_reason_show_as_typed(qtbot, make_window, tmp_pa
         next(b for b in box.buttons() if b.text() == "Accept"), Qt.MouseButton.LeftButton
     )
     qtbot.waitUntil(invite.done, timeout=SOON)
-    key = alice.current_session()
-    assert key is not None
-    page = alice.pages[key]
-    qtbot.waitUntil(page.verify_button.isEnabled, timeout=SOON)
+    mallory_id = mallory.controller.identity.fingerprint
+    alice_id = alice.controller.identity.fingerprint
+    qtbot.waitUntil(lambda: alice.current_session() == mallory_id, timeout=SOON)
+    page = alice.pages[mallory_id]
+    qtbot.waitUntil(page.loaded.is_set, timeout=SOON)
     assert page.title.text() == FAKE_BADGE
-    assert assert_shown_literally(alice, FAKE_BADGE) >= 2  # the chat title, the list entry
-    entry = alice.session_list.currentItem()
-    assert FAKE_BADGE in entry.text()
-    assert FAKE_BADGE in renders(entry.toolTip())
+    assert assert_shown_literally(alice, FAKE_BADGE) >= 1  # the chat title
+    entry = alice.conversation_list.currentItem()
+    assert FAKE_BADGE in entry.text(), "the list entry says the name as typed"
 
-    alice.verify_session(key)
-    safety = alice.findChild(SafetyDialog)
-    qtbot.waitUntil(lambda: safety is not None and safety.isVisible(), timeout=SOON)
-    assert assert_shown_literally(safety, FAKE_BADGE) >= 1
-    safety.close()
+    # A message written in HTML is a row of plain text (painted, never rendered).
+    mallory.conversation_list.select(alice_id)
+    mallory.pages[alice_id].composer.setPlainText(REASON)
+    mallory.pages[alice_id].composer.submit()
+    qtbot.waitUntil(lambda: [r.body for r in page.bubbles()] == [REASON], timeout=SOON)
+
+    # The details show their name as plain text too.
+    alice.show_details(mallory_id)
+    qtbot.waitUntil(lambda: alice.findChild(ContactDetailsDialog) is not None, timeout=SOON)
+    details = alice.findChild(ContactDetailsDialog)
+    qtbot.waitUntil(details.isVisible, timeout=SOON)
+    assert assert_shown_literally(details, FAKE_BADGE) >= 1
+    details.close()
 
     # Mallory offers a file, then stops it with an HTML reason.
     offered = tmp_path / "notes.txt"
     offered.write_text("hello")
-    mallory_key = mallory.current_session()
-    transfer = run(qtbot, mallory.controller.send_file(mallory_key, offered))
-    qtbot.waitUntil(lambda: bool(page.findChildren(TransferCard)), timeout=SOON)
-    session = mallory.controller.sessions[mallory_key].session
-    assert session.transfers is not None
-    run(qtbot, session.transfers._send(FileCancel(id=transfer, reason=REASON)))
-    card = page.findChildren(TransferCard)[0]
+    transfer = run(qtbot, mallory.controller.send_file(alice_id, offered))
+    qtbot.waitUntil(lambda: bool(page.transfers()), timeout=SOON)
+    transfers = mallory.controller.courier.file_link(alice_id).transfers
+    run(qtbot, transfers._send(FileCancel(id=transfer, reason=REASON)))
+    card = page.transfers()[0]
     qtbot.waitUntil(lambda: REASON in card.state_label.text(), timeout=SOON)
     assert assert_shown_literally(alice, REASON) >= 1
-
-    # The relay's words (a session that ends) are plain too.
-    mallory.close_action.trigger()
-    confirm = wait_for_message_box(qtbot, "closeConfirm")
-    qtbot.mouseClick(
-        next(b for b in confirm.buttons() if b.text() == "End conversation"),
-        Qt.MouseButton.LeftButton,
-    )
-    qtbot.waitUntil(lambda: not page.composer.isEnabled(), timeout=SOON)
-    for line in page.findChildren(QLabel, "systemLine"):
-        assert line.textFormat() == Qt.TextFormat.PlainText, line.text()
 
 
 def run_soon(coro):

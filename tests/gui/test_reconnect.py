@@ -1,5 +1,8 @@
 """The app stays connected: a relay that goes away and comes back is reconnected to on its
-own, and one that comes back with another key is not trusted silently.
+own, and one that comes back with another key is not trusted silently. Conversations carry
+on across the drop (issue 12, item 6): the page says it is reconnecting, what is written
+meanwhile waits with the outbox clock and goes out once the relay is back; only a code
+still waiting ends.
 
 A real relay process on a fixed loopback port is stopped and started again (same port);
 waits are conditions with deadlines. The keeper's pauses are shortened to keep this quick.
@@ -11,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QLabel
 
+from messenger.store.records import MessageStatus
 from messenger.ui import app as ui_app
 from messenger.ui.controller import ServerChoice
 from messenger.ui.reconnect import ConnectionKeeper
@@ -20,7 +23,9 @@ from tests.gui.helpers import (
     SHORT_PAUSES,
     SOON,
     connection_text,
+    list_loaded,
     open_window,
+    pair,
     run,
     wait_for_message_box,
 )
@@ -68,46 +73,78 @@ def relays(tmp_path: Path, keys: Keys) -> Iterator[Relays]:
 @pytest.fixture
 def kept_window(qtbot, qasync_loop, tmp_path: Path, keys: Keys, relays: Relays):
     """A window whose connection a ConnectionKeeper looks after, as the app's boot does."""
-    window = open_window(qtbot, keys, tmp_path / "alice", 0, name="Alice")
-    controller = window.controller
-    keeper = ConnectionKeeper(
-        controller, window, ServerChoice(relays.addr), ui_app.connect, delays=SHORT_PAUSES
-    )
-    keeper.start()
+    window, keeper = kept(qtbot, keys, tmp_path / "alice", 0, "Alice", relays)
     assert keeper.task is not None
     task = keeper.task
     yield window, keeper, task
     keeper.stop()
-    run(qtbot, controller.shutdown())
+    run(qtbot, window.controller.shutdown())
     qtbot.waitUntil(task.done, timeout=SOON)
 
 
-def test_the_app_reconnects_by_itself_when_the_relay_comes_back(qtbot, kept_window, relays):
-    window, _keeper, task = kept_window
-    qtbot.waitUntil(lambda: connection_text(window) == "Connected", timeout=SOON)
-    first_client = window.controller.client
-    session = run(qtbot, window.controller.create_code())
-
-    relays.stop()
-    qtbot.waitUntil(lambda: "Trying again in" in window.statusBar().currentMessage(), timeout=SOON)
-    assert connection_text(window) in {"Disconnected", "Connecting…"}
-    page = window.page(session.key)
-    assert page is not None and page.findChildren(QLabel, "systemLine"), "the session ended"
-    assert not task.done(), "the keeper keeps trying while the relay is down"
-
-    relays.start()
-    qtbot.waitUntil(
-        lambda: (
-            window.controller.client is not first_client
-            and window.controller.client is not None
-            and window.controller.client.connected
-        ),
-        timeout=SOON,
+def kept(qtbot, keys: Keys, folder: Path, identity: int, name: str, relays: Relays):
+    window = list_loaded(qtbot, open_window(qtbot, keys, folder, identity, name=name))
+    keeper = ConnectionKeeper(
+        window.controller, window, ServerChoice(relays.addr), ui_app.connect, delays=SHORT_PAUSES
     )
-    qtbot.waitUntil(lambda: connection_text(window) == "Connected", timeout=SOON)
-    assert window.statusBar().currentMessage() == "Connected again."
-    again = run(qtbot, window.controller.create_code())
-    assert again.code, "a new session can be started on the new connection"
+    keeper.start()
+    return window, keeper
+
+
+def connected(window) -> bool:
+    client = window.controller.client
+    return connection_text(window) == "Connected" and client is not None and client.connected
+
+
+def test_conversations_carry_on_across_a_relay_restart(qtbot, kept_window, relays, keys, tmp_path):
+    alice, _keeper, task = kept_window
+    bob, bob_keeper = kept(qtbot, keys, tmp_path / "bob", 1, "Bob", relays)
+    try:
+        qtbot.waitUntil(lambda: connected(alice) and connected(bob), timeout=SOON)
+        bob_id, alice_id = pair(qtbot, alice, bob)
+        code = run(qtbot, alice.controller.create_code())  # a code still waiting
+        alice.conversation_list.select(bob_id)
+        page = alice.pages[bob_id]
+        assert page.banner.isHidden()
+        first_client = alice.controller.client
+
+        relays.stop()
+        qtbot.waitUntil(
+            lambda: "Trying again in" in alice.statusBar().currentMessage(), timeout=SOON
+        )
+        assert connection_text(alice) in {"Disconnected", "Connecting…"}
+        assert page.banner.isVisible() and "Reconnecting" in page.banner.text()
+        assert page.composer.isEnabled(), "a conversation is never ended by a drop"
+        assert not alice.conversation_list.entry(bob_id).online
+        assert alice.conversation_list.entry(code.key).state == "Ended", "codes end, though"
+        assert not task.done(), "the keeper keeps trying while the relay is down"
+
+        page.composer.setPlainText("written while the relay was away")
+        page.composer.submit()
+        qtbot.waitUntil(lambda: len(page.bubbles()) == 1, timeout=SOON)
+        assert page.bubbles()[0].status is MessageStatus.PENDING, "the outbox clock"
+
+        relays.start()
+        qtbot.waitUntil(
+            lambda: alice.controller.client not in (None, first_client) and connected(alice),
+            timeout=SOON,
+        )
+        assert alice.statusBar().currentMessage() == "Connected again."
+        qtbot.waitUntil(page.banner.isHidden, timeout=SOON)
+        qtbot.waitUntil(
+            lambda: page.bubbles()[0].status is MessageStatus.DELIVERED, timeout=SOON
+        )
+        bob_page = bob.page_for(alice_id)
+        qtbot.waitUntil(
+            lambda: [r.body for r in bob_page.bubbles()] == ["written while the relay was away"],
+            timeout=SOON,
+        )
+        qtbot.waitUntil(lambda: alice.conversation_list.entry(bob_id).online, timeout=SOON)
+        again = run(qtbot, alice.controller.create_code())
+        assert again.code, "a new code can be made on the new connection"
+    finally:
+        bob_keeper.stop()
+        run(qtbot, bob.controller.shutdown())
 
 
 def test_reconnect_now_skips_the_pause(qtbot, kept_window, relays):

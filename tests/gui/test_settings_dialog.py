@@ -203,7 +203,7 @@ def test_cancel_saves_nothing(qtbot, make_window):
 # -- switching servers ------------------------------------------------------------------------
 
 
-def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
+def test_switching_to_another_relay_connects_there_and_ends_waiting_codes(
     qtbot, kept_window, relay_a, relay_b
 ):
     window, _keeper = kept_window
@@ -216,7 +216,8 @@ def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
     assert not dialog.switch_note.isVisible()
     dialog.server_picker.server_input.setText(relay_b.addr)
     assert dialog.switch_note.isVisible(), "the person is told before OK"
-    assert "open session will end" in dialog.switch_note.text()
+    assert "code or invitation still waiting will end" in dialog.switch_note.text()
+    assert "Conversations with your contacts carry on" in dialog.switch_note.text()
     click(qtbot, dialog.ok_button)
 
     qtbot.waitUntil(
@@ -229,11 +230,10 @@ def test_switching_to_another_relay_connects_there_and_ends_open_sessions(
     )
     qtbot.waitUntil(lambda: connection_text(window) == "Connected", timeout=SOON)
     assert controller.profile.settings()["server"] == relay_b.addr
-    lines = [label.text() for label in page.findChildren(QLabel, "systemLine")]
-    assert "Session ended: Messenger switched to another server." in lines
-    assert not page.composer.isEnabled(), "the ended session's composer is closed"
+    assert "Ended: Messenger switched to another server." in page.system_lines()
+    assert not page.composer.isEnabled(), "the ended code's composer is closed"
     relay_a.wait_until_gone(controller.identity.fingerprint)
-    assert run(qtbot, controller.create_code()).code, "sessions start on the new relay"
+    assert run(qtbot, controller.create_code()).code, "codes work on the new relay"
 
 
 def test_a_keeper_that_stopped_trying_starts_again_for_another_server(qtbot, make_window):

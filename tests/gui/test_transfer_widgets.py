@@ -137,6 +137,7 @@ def test_a_finished_download_says_where_and_opens_its_folder(qtbot, tmp_path: Pa
     card.update_progress(3_145_728, 3_145_728)
     opened: list[QUrl] = []
     card.open_url = opened.append
+    (tmp_path / "holiday photos.zip").write_bytes(b"zip")
     card.completed(str(tmp_path / "holiday photos.zip"))
     assert card.state is TransferState.DONE
     assert card.bar.value() == card.bar.maximum()
@@ -174,7 +175,7 @@ def test_a_failure_shows_its_message_muted(qtbot) -> None:
 
 
 def test_the_attach_button_works_once_the_session_is_ready(qtbot, tmp_path: Path) -> None:
-    page = ChatPage("s1", "Bob", "password")
+    page = ChatPage("s1", "Code 7-orbit-lantern", contact=False)
     qtbot.addWidget(page)
     page.show()
     assert page.attach_button.objectName() == "attachButton"
@@ -215,9 +216,8 @@ def drop(widget, paths: list[Path] | None = None, urls: list[QUrl] | None = None
 
 
 def test_only_local_files_may_be_dropped(qtbot, tmp_path: Path) -> None:
-    page = ChatPage("s1", "Bob", "password")
+    page = ChatPage("s1", "Bob")
     qtbot.addWidget(page)
-    page.set_ready(True)
     requested = []
     page.fileRequested.connect(lambda sid, path: requested.append(path))
     assert not drop(page, urls=[QUrl("https://example.com/a.zip")])
@@ -324,6 +324,7 @@ def test_open_folder_without_a_file_manager_says_so_and_offers_the_path(
     card = incoming_card(qtbot)
     card.accepted()
     card.open_url = lambda _url: False  # no file manager registered for folders
+    (tmp_path / "holiday photos.zip").write_bytes(b"zip")
     card.completed(str(tmp_path / "holiday photos.zip"))
     qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
     box = wait_for_message_box(qtbot, "openFolderFailed")
@@ -344,7 +345,7 @@ def test_the_folder_chooser_starts_in_a_folder_that_exists(
     home.mkdir()
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
     monkeypatch.setattr(
-        "messenger.ui.controller.platformdirs.user_downloads_dir", lambda: str(downloads)
+        "messenger.ui.controller_actions.platformdirs.user_downloads_dir", lambda: str(downloads)
     )
     controller = AppController(Profile.open(tmp_path / "profile"))
     assert controller.download_dir() == home, "Downloads does not exist: start at home"

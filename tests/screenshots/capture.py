@@ -2,8 +2,9 @@
 
     make screenshots            # runs this under Xvfb, light and dark
 
-Saves main window, new-session dialog, safety-number dialog, settings and cipher lab PNGs to
-docs/screenshots/, and (issue 10) the presence list with contact markers, a notification
+Saves the main window (the conversation list beside a conversation with days of history),
+search results, contact details, the outbox clock, the new-session dialog, settings and the
+cipher lab to docs/screenshots/, and the presence list with contact markers, a notification
 with the tray badge, and the welcome dialog's address check. Run with
 ``MESSENGER_THEME=light|dark``; the file names carry the theme. Each scene is its own
 function, so new ones merge cleanly.
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -38,12 +38,12 @@ from messenger.ui.hosting import HostingDialog, HostingView
 from messenger.ui.icons import app_icon
 from messenger.ui.main_window import MainWindow
 from messenger.ui.new_session_dialog import NewSessionDialog
-from messenger.ui.safety_dialog import SafetyDialog
 from messenger.ui.settings_dialog import SettingsDialog
 from messenger.ui.theme import apply_theme, plain_label
 from messenger.ui.tray import TrayIcon
 from messenger.ui.welcome_dialog import WelcomeDialog
 from server.embedded import EmbeddedRelay
+from tests.screenshots import conversation_scenes
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -78,10 +78,6 @@ async def window_for(name: str, base: Path, address: str, folder: str = "") -> M
     return window
 
 
-def page_ready(window: MainWindow, session_id: str) -> Callable[[], bool]:
-    return lambda: session_id in window.pages and window.pages[session_id].verify_button.isEnabled()
-
-
 LAB_TEXT = (
     "Meet me by the old bridge at seven, and bring the map. If it rains, we will wait under "
     "the trees on the north bank until the boat comes back across the water. Tell nobody "
@@ -109,46 +105,19 @@ async def scene(theme: str) -> None:
     base = Path(tempfile.mkdtemp(prefix="messenger-shots-"))
     relay = EmbeddedRelay(base / "relay", rotate_interval=3.0)
     host, port = await relay.start()
-    alice = await window_for("Alice", base, f"{host}:{port}")
-    bob = await window_for("Bob", base, f"{host}:{port}")
+    address = f"{host}:{port}"
+    conversation_scenes.seed_alice(base / "Alice")
+    alice = await window_for("Alice", base, address)
+    bob = await window_for("Bob", base, address)
     try:
-        # An RSA session picked from the presence list (while both are still free).
-        rsa = asyncio.ensure_future(
-            alice.controller.invite(bob.controller.identity.fingerprint, "Bob")
-        )
-        await until(
-            lambda: any(
-                isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()
-            )
-        )
-        box = next(
-            w
-            for w in QApplication.topLevelWidgets()
-            if isinstance(w, QMessageBox) and w.isVisible()
-        )
-        next(b for b in box.buttons() if b.text() == "Accept").click()
-        rsa_info = await rsa
-        await until(page_ready(alice, rsa_info.key))
-        alice.pages[rsa_info.key].composer.setPlainText("Now over RSA identities too.")
-        alice.pages[rsa_info.key].composer.submit()
-        # A password session by code, alongside it.
+        # Alice and Bob meet by code: each becomes the other's (verified) contact.
         info = await alice.controller.create_code()
-        joined = await bob.controller.join_code(info.code)
-        await until(page_ready(alice, info.key))
-        lines = [
-            (alice, info.key, "Hi Bob! The code worked on the first try."),
-            (bob, joined.key, "Hello Alice. Shall we compare safety numbers?"),
-            (alice, info.key, "Yes, reading mine now: 12 groups of five digits."),
-        ]
-        for window, session_id, text in lines:
-            window.pages[session_id].composer.setPlainText(text)
-            window.pages[session_id].composer.submit()
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(3.5)  # let a rotation tick show in the password session
-        alice.session_list.setCurrentRow(0)
-        alice.session_list.setCurrentRow(1)
-        await settle()
-        alice.grab().save(str(OUT / f"main-window-{theme}.png"))
+        await bob.controller.join_code(info.code)
+        bob_id = bob.controller.identity.fingerprint  # type: ignore[union-attr]
+        alice_id = alice.controller.identity.fingerprint  # type: ignore[union-attr]
+        await until(lambda: bob_id in alice.pages and alice_id in bob.pages)
+        await until(lambda: alice.pages[bob_id].loaded.is_set())
+        await conversation_scenes.history_scene(theme, OUT, alice, bob, until, settle, base)
 
         dialog = NewSessionDialog(alice.controller, alice)
         dialog.show()
@@ -161,12 +130,11 @@ async def scene(theme: str) -> None:
         await settle()
         dialog.grab().save(str(OUT / f"new-session-people-{theme}.png"))
         dialog.close()
+        for key in alice.controller.open_meetings():
+            await alice.controller.close_session(key)
 
-        safety = SafetyDialog(rsa_info.session.safety, "Bob", False, alice)
-        safety.show()
-        await settle()
-        safety.grab().save(str(OUT / f"safety-number-{theme}.png"))
-        safety.close()
+        await conversation_scenes.details_scene(theme, OUT, alice, bob_id, settle)
+        await conversation_scenes.search_scene(theme, OUT, alice, until, settle)
 
         settings = SettingsDialog(alice.controller, alice)
         settings.show()
@@ -175,12 +143,16 @@ async def scene(theme: str) -> None:
         settings.close()
 
         await cipher_lab(alice, theme)
-        await presence_scene(theme, alice, bob, base, f"{host}:{port}")
-        await notification_scene(theme, alice, bob, info.key, joined.key)
-        await welcome_scene(theme, f"{host}:{port}")
+        await presence_scene(theme, alice, bob, base, address)
+        await notification_scene(theme, alice, bob, bob_id, alice_id)
+        await welcome_scene(theme, address)
         await hosting_scene(theme, alice, relay.fingerprint)
+        await conversation_scenes.outbox_scene(
+            theme, OUT, alice, bob_id, relay.stop, until, settle
+        )
     finally:
         for window in (alice, bob):
+            window._quitting = True
             await window.controller.shutdown()
         await relay.stop()
 
@@ -266,7 +238,7 @@ async def notification_scene(
     alice.set_tray(tray)
     alice.showMinimized()
     await settle()
-    page = bob.pages[bob_key]
+    page = bob.page_for(bob_key)
     for text in ("Are you there? \U0001f600", "The file is ready when you are."):
         before = len(shown)
         page.composer.setPlainText(text)
@@ -279,7 +251,7 @@ async def notification_scene(
     shot.grab().save(str(OUT / f"notification-{theme}.png"))
     shot.close()
     alice.showNormal()
-    alice.session_list.setCurrentItem(alice.session_list.item_for(alice_key))
+    alice.conversation_list.select(alice_key)
     await settle()
 
 

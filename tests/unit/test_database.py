@@ -745,3 +745,37 @@ def test_a_setting_must_be_json(db):
     with pytest.raises(TypeError):
         db.save_setting("bad", object())
     assert db.setting("bad") is None
+
+
+# --- what the app's history view needs (issue 12) --------------------------------------------
+
+
+def test_history_pages_forwards_after_a_message_oldest_first(people):
+    for n in range(1, 26):
+        people.add_message(ALICE, f"m{n}", outgoing=False, body=str(n), sent_at=float(n))
+        people.add_message(BOB, f"m{n}", outgoing=False, body=f"bob {n}", sent_at=float(n))
+    first = people.history(ALICE, limit=1, before_id=None)[0]
+    start = people.history(ALICE, limit=25)[4]  # the fifth message
+
+    pages = []
+    after = start.id
+    while page := people.history_after(ALICE, after_id=after, limit=10):
+        pages.append([m.body for m in page])
+        after = page[-1].id
+
+    assert pages == [[str(n) for n in range(6, 16)], [str(n) for n in range(16, 26)]]
+    assert first.body == "25"
+    assert people.history_after(ALICE, after_id=0, limit=0) == []
+
+
+def test_a_messages_meta_can_be_replaced_in_one_direction_only(people):
+    people.add_message(ALICE, "t1", outgoing=True, body="a.txt", sent_at=1.0, kind="file",
+                       meta='{"state": "waiting"}', status=MessageStatus.SENT)  # fmt: skip
+    people.add_message(ALICE, "t1", outgoing=False, body="b.txt", sent_at=1.0, kind="file",
+                       meta='{"state": "offered"}')  # fmt: skip
+
+    assert people.set_meta(ALICE, "t1", outgoing=True, meta='{"state": "done"}')
+    assert not people.set_meta(ALICE, "missing", outgoing=True, meta="{}")
+
+    assert people.message(ALICE, "t1", outgoing=True).meta == '{"state": "done"}'
+    assert people.message(ALICE, "t1", outgoing=False).meta == '{"state": "offered"}'
