@@ -653,7 +653,7 @@ def test_both_style_sheets_name_the_same_widgets():
         "codeLabel",
         "safetyDigits",
         "errorLabel",
-        "sessionList",
+        "conversationList",
         "composer",
         "unreadBadge",
     }
