@@ -13,6 +13,19 @@ from messenger.transfer_link import TransferLink
 CONTACT = "c" * 64
 
 
+class FakeFileHistory:
+    """The courier's file history, as far as a TransferLink writes to it."""
+
+    def __init__(self) -> None:
+        self.noted: list[object] = []
+
+    def offered(self, contact_id: str, transfer_id: str, path: Path, size: int) -> None:
+        pass
+
+    def note(self, contact_id: str, event: object) -> None:
+        self.noted.append(event)
+
+
 class FakeCourier:
     """Just what a TransferLink uses of the courier: it records what would be sealed."""
 
@@ -20,6 +33,7 @@ class FakeCourier:
         self.online: dict[str, bool] = {}
         self.sessions: dict[str, str] = {}
         self.sealed: list[object] = []
+        self.files = FakeFileHistory()
 
     def seal_for(self, contact_id: str, payload: object) -> object:
         self.sealed.append(payload)
