@@ -7,6 +7,7 @@ conversation at that message.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from messenger.ui.book import Found
@@ -19,6 +20,8 @@ __all__ = ["SEARCH_PAUSE_MS", "SidePanel"]
 SEARCH_PAUSE_MS = 250
 HIT_ROLE = Qt.ItemDataRole.UserRole + 1
 SNIPPET = 90
+#: Characters kept before the hit: the column is narrow, and the hit must show.
+LEAD = 12
 
 
 def snippet(body: str, query: str) -> str:
@@ -26,7 +29,7 @@ def snippet(body: str, query: str) -> str:
     flat = " ".join(body.split())
     words = [w.casefold() for w in query.split() if w.strip()]
     at = min((i for w in words if (i := flat.casefold().find(w)) >= 0), default=0)
-    start = max(0, at - SNIPPET // 3)
+    start = max(0, at - LEAD)
     text = flat[start : start + SNIPPET]
     return ("…" if start else "") + text + ("…" if start + SNIPPET < len(flat) else "")
 
@@ -43,6 +46,11 @@ class SidePanel(QWidget):
         self.search_box.setObjectName("searchBox")
         self.search_box.setPlaceholderText("Search names and messages  (Ctrl+F)")
         self.search_box.setClearButtonEnabled(True)
+        # Escape leaves a search, as in Signal and Telegram.
+        QShortcut(
+            QKeySequence(Qt.Key.Key_Escape), self.search_box, self.search_box.clear,
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )  # fmt: skip
         self.conversations = ConversationList()
         self.hits_label = QLabel("Messages")
         self.hits_label.setObjectName("hitsLabel")

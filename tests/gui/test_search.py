@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from messenger.store.profile import Profile
 from messenger.ui.main_window import MainWindow
+from messenger.ui.side_panel import LEAD, snippet
 from tests.gui.helpers import SOON, list_loaded, open_window, run
 from tests.history_seed import add_contact, spread
 
@@ -97,3 +98,15 @@ def test_a_hit_opens_its_conversation_at_the_message(qtbot, window):
     assert ids == list(range(ids[0], ids[-1] + 1)), "every message once, in order, no gap"
     latest = run(qtbot, window.controller.book.latest(bob.id, 1)).records[0]
     assert ids[-1] == latest.id, "back down to the latest"
+
+
+def test_escape_leaves_a_search_and_a_long_hit_shows_its_word_near_the_front(qtbot, window):
+    long_line = "a long preamble that goes on and on about nothing in particular, then: "
+    assert snippet(long_line + NEEDLE, "quartz").index("quartz") <= LEAD + 1
+    window.side.search_box.setFocus()
+    qtbot.keyClicks(window.side.search_box, "quartz")
+    qtbot.waitUntil(lambda: len(hit_texts(window)) == 2, timeout=SOON)
+    qtbot.keyClick(window.side.search_box, Qt.Key.Key_Escape)
+    assert window.side.search_box.text() == ""
+    assert not window.side.hits.isVisible()
+    assert len(window.conversation_list.visible_entries()) == 3
