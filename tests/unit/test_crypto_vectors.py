@@ -18,7 +18,7 @@ from messenger.crypto.kdf import (
     pbkdf2_sha256,
     stretch_password,
 )
-from messenger.crypto.mac import hmac_sha256, macs_equal
+from messenger.crypto.mac import hmac_sha256, hmac_sha512, macs_equal
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "wycheproof"
 
@@ -135,6 +135,42 @@ def test_hmac_rfc4231(key: bytes, data: bytes, expected: str) -> None:
     assert tag.hex() == expected
     assert macs_equal(tag, bytes.fromhex(expected))
     assert not macs_equal(tag, bytes(32))
+
+
+# --- HMAC-SHA512: RFC 4231 test cases 1 and 2, and the same as pycryptodome's -----------------
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "expected"),
+    [
+        (
+            bytes([0x0B] * 20),
+            b"Hi There",
+            "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde"
+            "daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854",
+        ),
+        (
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+            "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+        ),
+    ],
+    ids=["rfc4231-1", "rfc4231-2"],
+)
+def test_hmac_sha512_rfc4231(key: bytes, data: bytes, expected: str) -> None:
+    assert hmac_sha512(key, data).hex() == expected
+
+
+@pytest.mark.parametrize("length", [0, 1, 32, 64, 127, 128, 129, 1000])
+def test_hmacs_match_pycryptodomes_for_every_key_length(length: int) -> None:
+    """The standard library's HMAC (the fast path) and pycryptodome's give the same bytes,
+    keys longer than the hash's block included (they are hashed first)."""
+    from Crypto.Hash import HMAC, SHA256, SHA512
+
+    key, data = bytes(range(256))[:length], b"chain key step" * length
+    assert hmac_sha256(key, data) == HMAC.new(key, data, digestmod=SHA256).digest()
+    assert hmac_sha512(key, data) == HMAC.new(key, data, digestmod=SHA512).digest()
 
 
 # --- Wycheproof AES-GCM -----------------------------------------------------------------------
