@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 from qasync import asyncSlot
 
 from messenger.crypto.rsa import format_fingerprint
-from messenger.protocol.errors import ErrorCode, MessengerError, PeerKeyChangedError
+from messenger.protocol.errors import MessengerError, PeerKeyChangedError
 from messenger.store.contacts import names_clash
 from messenger.store.records import MessageStatus
 from messenger.ui.bridge import ClientBridge
@@ -27,7 +27,7 @@ from messenger.ui.history_rows import message_row as row_of_record
 from messenger.ui.key_change import KeyChangeDialog, is_person_id, shown_name
 from messenger.ui.theme import message_box
 from messenger.ui.window_base import WindowBase
-from messenger.ui.wording import KEY_CHANGED, for_people, session_kind, technical_kind
+from messenger.ui.wording import for_people, session_kind, technical_kind
 
 __all__ = ["WAITING_TEXT", "WindowEvents", "incoming_row"]
 
@@ -228,9 +228,7 @@ class WindowEvents(WindowBase):
 
     def _session_failed(self, key: str, code: str, message: str) -> None:
         if key in self.controller.sessions:
-            # The core's words for a changed key end with command-line advice.
-            why = KEY_CHANGED if code == ErrorCode.PEER_KEY_CHANGED else message
-            self._end(key, f"Ended: {why}")
+            self._end(key, f"Ended: {message}")
 
     def _end(self, key: str, text: str) -> None:
         page = self.pages.get(key)

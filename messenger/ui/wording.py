@@ -109,7 +109,9 @@ def connection_problem(exc: BaseException, address: str) -> str:
 def for_people(exc: MessengerError, address: str = "") -> str:
     """An error from the core as the app shows it: connection failures in plain words, a
     changed contact key without the command-line advice."""
-    if isinstance(exc, PeerKeyChangedError):
+    if isinstance(exc, PeerKeyChangedError) and exc.known_id:
+        # A known name with a new key. Without a known contact it is a key that is not
+        # the id it claims (an interception), which the core's own words say plainly.
         return KEY_CHANGED
     if address and _os_error(exc) is not None:
         return connection_problem(exc, address)
