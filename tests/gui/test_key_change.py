@@ -17,12 +17,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 
 from messenger.crypto.rsa import format_fingerprint
-from messenger.protocol.errors import PeerKeyChangedError
 from messenger.session import SessionState
 from messenger.ui.contact_details import ContactDetailsDialog
 from messenger.ui.controller import ServerChoice
 from messenger.ui.key_change import KeyChangeDialog
 from messenger.ui.main_window import MainWindow
+from messenger.ui.new_session_dialog import NewSessionDialog
+from messenger.ui.wording import KEY_CHANGED
 from tests.gui.helpers import SOON, list_loaded, open_window, pair, run
 from tests.support import Keys, RelayProcess
 
@@ -162,12 +163,31 @@ def test_a_new_key_under_a_known_name_is_compared_then_trusted_and_the_old_one_k
     assert not is_trusted(qtbot, alice, new_id)
     assert not page.key_change_bar.isHidden()
 
-    # Still refused the next time (Alice inviting it, this time).
-    inviting = invite(alice, impostor)
+    # Still refused the next time: Alice invites it from the People tab, which says so in
+    # the same plain words.
+    alice.open_new_session()
+    qtbot.waitUntil(lambda: visible(alice, NewSessionDialog) is not None, timeout=SOON)
+    new_session = visible(alice, NewSessionDialog)
+    assert isinstance(new_session, NewSessionDialog)
+    new_session.tabs.setCurrentWidget(new_session.people_tab)
+    people = new_session.people_tab.people_list
+    qtbot.waitUntil(
+        lambda: any(
+            people.item(i).data(Qt.ItemDataRole.UserRole) == new_id for i in range(people.count())
+        ),
+        timeout=SOON,
+    )
+    row = next(
+        i for i in range(people.count()) if people.item(i).data(Qt.ItemDataRole.UserRole) == new_id
+    )
+    people.setCurrentRow(row)
+    new_session.people_tab.invite_button.click()
     accept_invitation(qtbot, impostor)
-    qtbot.waitUntil(inviting.done, timeout=SOON)
-    assert isinstance(inviting.exception(), PeerKeyChangedError)
+    error = new_session.error_label
+    qtbot.waitUntil(lambda: error.isVisible() and error.text() == KEY_CHANGED, timeout=SOON)
     assert alice.conversation_list.entry(new_id) is None
+    assert not is_trusted(qtbot, alice, new_id)
+    new_session.close()
 
     # "I checked": trusted through the database worker; the page says to meet again.
     dialog = open_compare_dialog(qtbot, alice, bob_id)
