@@ -99,8 +99,8 @@ class KeyChangeDialog(QDialog):
         who = known.display_name
 
         heading = plain_label(
-            f"Someone calling themselves \u201c{newcomer}\u201d has a key that is not the one "
-            f"of {who}, whom you know.",
+            f"Someone calling themselves \u201c{newcomer}\u201d has a different key from the "
+            f"{who} you know.",
             "keyChangeHeading",
         )
         heading.setWordWrap(True)
