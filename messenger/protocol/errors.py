@@ -236,6 +236,17 @@ class PeerKeyChangedError(MessengerError):
 
     code = ErrorCode.PEER_KEY_CHANGED
 
+    def __init__(
+        self, message: str | None = None, *, peer_id: str = "", known_id: str = ""
+    ) -> None:
+        """The new key's id and the id of the contact whose name it uses travel with the
+        error (where our own check knows them), so a front end can offer to compare and
+        trust the key without reading the message. A relay's error frame carries neither:
+        the wire form is only the code and the message."""
+        super().__init__(message)
+        self.peer_id = peer_id
+        self.known_id = known_id
+
 
 class DeclinedError(MessengerError):
     """The other person declined the invitation."""

@@ -55,7 +55,8 @@ class Contacts:
             raise PeerKeyChangedError(
                 f"The server presented key {format_fingerprint(key_fingerprint)} for "
                 f"{peer_id[:16]}…, which is not that person's key. Someone may be "
-                "intercepting; the session was refused."
+                "intercepting; the session was refused.",
+                peer_id=peer_id,
             )
         if not peer_name or self.db.is_trusted_key(peer_id):
             return
@@ -65,7 +66,9 @@ class Contacts:
                 f"{peer_name!r} now has key {format_fingerprint(peer_id)}, but the "
                 f"{other.name!r} you know has key {format_fingerprint(other.id)}. Check the "
                 f"new key with them (compare safety numbers), then run "
-                f"`messenger-cli trust {peer_id}` to accept it."
+                f"`messenger-cli trust {peer_id}` to accept it.",
+                peer_id=peer_id,
+                known_id=other.id,
             )
 
     def _retire(self, old: ContactRecord) -> None:

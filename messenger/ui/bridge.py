@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 
 from messenger import events as ev
 from messenger.client import Client
+from messenger.ui.wording import for_people
 
 log = logging.getLogger("messenger.ui")
 
@@ -55,7 +56,7 @@ class ClientBridge(QObject):
     caughtUp = Signal(int)  # messages taken in from the relay's store
     envelopeDropped = Signal(str, str)  # reason, contact id ("" if unknown)
     peerLeft = Signal(str)  # session
-    sessionFailed = Signal(str, str, str)  # session, error code, message
+    sessionFailed = Signal(str, str, str)  # session, error code, message (``for_people``)
     disconnected = Signal(str, str)  # error code, message
     invited = Signal(str, str, str)  # relay session number, from id, from name
     invitationClosed = Signal(str, str)  # relay session number, "expired" or "withdrawn"
@@ -139,7 +140,7 @@ class ClientBridge(QObject):
         elif isinstance(event, ev.PeerLeft):
             self.peerLeft.emit(key)
         elif isinstance(event, ev.SessionFailed):
-            self.sessionFailed.emit(key, event.error.code.value, str(event.error))
+            self.sessionFailed.emit(key, event.error.code.value, for_people(event.error))
         elif isinstance(event, ev.Disconnected):
             self.disconnected.emit(event.error.code.value, str(event.error))
         elif isinstance(event, ev.Invited):

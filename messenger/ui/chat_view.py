@@ -38,6 +38,7 @@ from messenger.ui.file_choosers import ask_for_files
 from messenger.ui.history_rows import Row, RowKind, message_key
 from messenger.ui.history_view import HistoryView
 from messenger.ui.icons import attach_icon
+from messenger.ui.key_change import KeyChangeBar
 from messenger.ui.transfer_widgets import TransferCard
 
 __all__ = ["ChatPage", "Composer", "HistorySource", "local_files"]
@@ -108,6 +109,7 @@ class ChatPage(QWidget):
     detailsRequested = Signal(str)  # key
     retryRequested = Signal(str, str)  # key, message id
     puzzleOpened = Signal(str, str)  # cipher name, ciphertext
+    compareKeysRequested = Signal(str)  # key: a new key uses this contact's name
     #: A file card from the history was made (the window wires its buttons).
     cardMade = Signal(str, object)  # key, TransferCard
 
@@ -161,6 +163,10 @@ class ChatPage(QWidget):
         self.banner.setObjectName("reconnectBanner")
         self.banner.setWordWrap(True)
         self.banner.hide()
+        self.key_change_bar = KeyChangeBar()
+        self.key_change_bar.compareRequested.connect(
+            lambda: self.compareKeysRequested.emit(self.key)
+        )
 
         self.history = HistoryView()
         self.history.file_widget = self._file_card
@@ -189,6 +195,7 @@ class ChatPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.banner)
+        layout.addWidget(self.key_change_bar)
         layout.addWidget(self.history, 1)
         layout.addLayout(bottom)
         self._update_controls()

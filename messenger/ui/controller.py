@@ -27,7 +27,12 @@ from messenger.client import Client
 from messenger.courier import Courier
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
-from messenger.protocol.errors import LocalProtocolError, MessengerError, ServerUnreachableError
+from messenger.protocol.errors import (
+    LocalProtocolError,
+    MessengerError,
+    PeerKeyChangedError,
+    ServerUnreachableError,
+)
 from messenger.protocol.transport import ServerIdentity
 from messenger.session import Session, SessionState
 from messenger.store.profile import Profile
@@ -37,6 +42,7 @@ from messenger.ui.book import ConversationBook
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.controller_actions import ConversationActions
 from messenger.ui.hosting import HostingView, address_text, local_addresses
+from messenger.ui.key_change import is_person_id
 from server.embedded import ALL_INTERFACES, DEFAULT_PORT, LOOPBACK, EmbeddedRelay
 
 EMBEDDED = "embedded"
@@ -117,6 +123,9 @@ class AppController(ConversationActions, QObject):
     serverKeyShown = Signal(str, bool)
     sessionAdded = Signal(str)  # conversation key
     sessionRemoved = Signal(str)  # conversation key
+    #: A session was refused: a new key uses a contact's name (new id, contact id, the
+    #: name it uses). The ids come from the error itself, never from its words.
+    peerKeyChanged = Signal(str, str, str)
 
     def __init__(self, profile: Profile, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -248,7 +257,17 @@ class AppController(ConversationActions, QObject):
             self.serverKeyShown.emit(server.fingerprint, first)
 
         async def check_peer(peer_id: str, name: str, fingerprint: str) -> None:
-            await worker.run(lambda _db: self.profile.contacts.check(peer_id, name, fingerprint))
+            # Both ways of meeting by invitation (ours and theirs) pass here, and only here
+            # is the refusal an exception with its ids: a failed session's event may be
+            # dropped with its meeting (``invite`` forgets it), an answer has none at all.
+            try:
+                await worker.run(
+                    lambda _db: self.profile.contacts.check(peer_id, name, fingerprint)
+                )
+            except PeerKeyChangedError as exc:
+                if is_person_id(exc.peer_id) and is_person_id(exc.known_id):
+                    self.peerKeyChanged.emit(exc.peer_id, exc.known_id, name)
+                raise
 
         client = Client(
             host,
@@ -404,6 +423,16 @@ class AppController(ConversationActions, QObject):
             return PersonStatus(known=True, verified=contact.verified)
         other = contacts.look_alike_of(name, person_id)
         return PersonStatus(known=False, verified=False, looks_like=other.name if other else "")
+
+    async def trust_key(self, person_id: str) -> None:
+        """The person compared a new key another way and accepts it (``Contacts.trust``):
+        the next meeting with it pins it, and keeps the contact whose name it uses as
+        "NAME (old key)"."""
+        if not is_person_id(person_id):
+            raise LocalProtocolError("That is not a key fingerprint.")
+        if self.worker is None:
+            raise LocalProtocolError("The profile is not open.")
+        await self.worker.run(lambda _db: self.profile.contacts.trust(person_id))
 
     async def close_session(self, key: str) -> None:
         """Cancel a meeting (leave its session if it is still open) and drop its entry."""

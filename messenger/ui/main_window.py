@@ -28,6 +28,7 @@ class MainWindow(WindowActions):
         controller.connectionChanged.connect(self._connection_changed)
         controller.serverKeyShown.connect(self._server_key_shown)
         controller.sessionAdded.connect(self._session_added)
+        controller.peerKeyChanged.connect(self._peer_key_changed)
         self._build_menus()
         if controller.book is not None:
             self.spawn(self.load_conversations())
@@ -37,6 +38,7 @@ class MainWindow(WindowActions):
         page.detailsRequested.connect(self.show_details)
         page.retryRequested.connect(self.retry)
         page.puzzleOpened.connect(self.open_puzzle)
+        page.compareKeysRequested.connect(self.compare_keys)
 
     # -- menus ------------------------------------------------------------------------------
 

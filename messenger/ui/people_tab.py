@@ -28,6 +28,7 @@ from messenger.protocol.errors import MessengerError
 from messenger.ui.icons import icon
 from messenger.ui.new_session_tab import NewSessionTab, busy
 from messenger.ui.theme import hint_label, plain_tooltip, set_primary
+from messenger.ui.wording import for_people
 
 if TYPE_CHECKING:
     from messenger.protocol.wire import Person
@@ -189,7 +190,7 @@ class PeopleTab(NewSessionTab):
             with busy(self.invite_button, "Inviting\u2026"):
                 info = await self.controller.invite(person_id, name)
         except MessengerError as exc:
-            self._show_error(str(exc))
+            self._show_error(for_people(exc))
             return
         finally:
             self._inviting = False

@@ -74,6 +74,9 @@ class WindowBase(TrayAndQuit, QMainWindow):
         self._dialogs: list[Any] = []
         #: Invitation prompts on screen, by session, so an expired one can be closed.
         self._invitation_boxes: dict[str, QMessageBox] = {}
+        #: Contacts whose name a new key used (contact id -> (new key's id, name it used)),
+        #: until the person trusts it or it meets them.
+        self._key_changes: dict[str, tuple[str, str]] = {}
         self.tray: TrayIcon | None = None
         #: Set once the person confirmed quitting (or nothing needed confirming).
         self._quitting = False

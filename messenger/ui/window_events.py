@@ -17,15 +17,17 @@ from PySide6.QtWidgets import QMessageBox
 from qasync import asyncSlot
 
 from messenger.crypto.rsa import format_fingerprint
-from messenger.protocol.errors import MessengerError
+from messenger.protocol.errors import MessengerError, PeerKeyChangedError
+from messenger.store.contacts import names_clash
 from messenger.store.records import MessageStatus
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.conversation_list import Entry
 from messenger.ui.history_rows import Row, RowKind, message_key
 from messenger.ui.history_rows import message_row as row_of_record
+from messenger.ui.key_change import KeyChangeDialog, is_person_id, shown_name
 from messenger.ui.theme import message_box
 from messenger.ui.window_base import WindowBase
-from messenger.ui.wording import session_kind, technical_kind
+from messenger.ui.wording import for_people, session_kind, technical_kind
 
 __all__ = ["WAITING_TEXT", "WindowEvents", "incoming_row"]
 
@@ -218,6 +220,7 @@ class WindowEvents(WindowBase):
         if in_front or self.current_session() is None:
             self.conversation_list.select(peer_id)
         self._drop_entry(key)
+        await self._replaced(peer_id, peer_name)
 
     def _peer_left(self, key: str) -> None:
         if key in self.controller.sessions:
@@ -278,7 +281,9 @@ class WindowEvents(WindowBase):
         try:
             await self.controller.answer(key, box.clickedButton() is accept, who)
         except MessengerError as exc:
-            warning = message_box(self, QMessageBox.Icon.Warning, "Invitation", str(exc))
+            if isinstance(exc, PeerKeyChangedError) and exc.known_id in self._key_changes:
+                return  # the known contact's page says so, with "Compare keys…"
+            warning = message_box(self, QMessageBox.Icon.Warning, "Invitation", for_people(exc))
             warning.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             warning.open()
 
@@ -302,3 +307,68 @@ class WindowEvents(WindowBase):
         notice.open()
         self._dialogs.append(notice)
         notice.finished.connect(lambda _result: self._dialogs.remove(notice))
+
+    # -- a known name with a new key --------------------------------------------------------
+
+    def _peer_key_changed(self, new_id: str, known_id: str, name: str) -> None:
+        """A session was refused: ``new_id`` uses the name of the contact ``known_id``. Their
+        page says so and offers to compare the keys (and trust the new one)."""
+        if not (is_person_id(new_id) and is_person_id(known_id)):
+            return
+        if not self.controller.is_contact(known_id):
+            return
+        newcomer = shown_name(name, new_id[:12])
+        self._key_changes[known_id] = (new_id, newcomer)
+        entry = self.conversation_list.entry(known_id)
+        known = entry.title if entry is not None else newcomer
+        page = self.page_for(known_id)
+        page.key_change_bar.show_change(newcomer, known)
+        page.add_system_line(
+            f"A session with a different key calling itself “{newcomer}” was "
+            f"refused: it may be someone else. Compare keys with {known} another way."
+        )
+        self.conversation_list.select(known_id)
+
+    @asyncSlot(str)
+    async def compare_keys(self, known_id: str) -> None:
+        """The known contact's key beside the new one, and "I checked: trust the new key"."""
+        book = self.controller.book
+        change = self._key_changes.get(known_id)
+        if book is None or change is None:
+            return
+        known = await book.contact(known_id)
+        if known is None:
+            return
+        new_id, newcomer = change
+        dialog = KeyChangeDialog(known, new_id, newcomer, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.trustRequested.connect(lambda: self.trust_new_key(known_id, new_id))
+        dialog.open()
+
+    @asyncSlot(str, str)
+    async def trust_new_key(self, known_id: str, new_id: str) -> None:
+        await self.controller.trust_key(new_id)
+        page = self.pages.get(known_id)
+        if page is None:
+            return
+        entry = self.conversation_list.entry(known_id)
+        known = entry.title if entry is not None else "this contact"
+        page.key_change_bar.hide()
+        page.add_system_line(
+            "You trusted the new key. To talk with it, meet again: a new code or invitation. "
+            f"This conversation then stays here as \u201c{known} (old key)\u201d."
+        )
+
+    async def _replaced(self, peer_id: str, peer_name: str) -> None:
+        """A trusted new key met us: the contacts whose name it used are now "NAME (old
+        key)" (``Contacts.pin``); their entries and pages show it. (Found by name, not only
+        by ``_key_changes``: the key may have been trusted before the app last started.)"""
+        for known_id, (new_id, _name) in list(self._key_changes.items()):
+            if new_id == peer_id:
+                del self._key_changes[known_id]
+                page = self.pages.get(known_id)
+                if page is not None:
+                    page.key_change_bar.hide()
+        for entry in self.conversation_list.entries():
+            if entry.contact and entry.key != peer_id and names_clash(entry.title, peer_name):
+                await self.refresh_entry(entry.key)

@@ -17,6 +17,7 @@ from messenger.protocol.errors import (
 
 __all__ = [
     "KEYS_RENEWED",
+    "KEY_CHANGED",
     "connection_problem",
     "for_people",
     "keys_renewed_text",
@@ -24,6 +25,13 @@ __all__ = [
 ]
 
 KEYS_RENEWED = "Keys renewed"
+#: A refused session with a new key under a known name (``peer_key_changed``), without the
+#: command-line advice the core's message ends with.
+KEY_CHANGED = (
+    "This person uses the name of someone you know, but with a different key: it may be "
+    "someone else. Compare safety numbers with the person you know another way (in person "
+    "or on a call) before you talk."
+)
 
 
 def session_kind(mode: str) -> str:
@@ -101,12 +109,10 @@ def connection_problem(exc: BaseException, address: str) -> str:
 def for_people(exc: MessengerError, address: str = "") -> str:
     """An error from the core as the app shows it: connection failures in plain words, a
     changed contact key without the command-line advice."""
-    if isinstance(exc, PeerKeyChangedError):
-        return (
-            "This person uses the name of someone you know, but with a different key: it may "
-            "be someone else. Compare safety numbers with the person you know another way "
-            "(in person or on a call) before you talk."
-        )
+    if isinstance(exc, PeerKeyChangedError) and exc.known_id:
+        # A known name with a new key. Without a known contact it is a key that is not
+        # the id it claims (an interception), which the core's own words say plainly.
+        return KEY_CHANGED
     if address and _os_error(exc) is not None:
         return connection_problem(exc, address)
     return str(exc)

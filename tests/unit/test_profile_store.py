@@ -15,9 +15,11 @@ import pytest
 
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from messenger.protocol.errors import (
+    ErrorCode,
     PeerKeyChangedError,
     ServerKeyChangedError,
     UnknownServerError,
+    error_from_code,
 )
 from messenger.store import contacts as contacts_module
 from messenger.store.contacts import Contacts, names_clash
@@ -276,6 +278,29 @@ def test_a_new_key_under_a_pinned_name_is_refused_naming_both_keys_and_trust(con
     assert format_fingerprint(ALICE_ID) in message
     assert format_fingerprint(ALICE_2_ID) in message
     assert f"trust {ALICE_2_ID}" in message
+
+
+def test_a_refused_new_key_names_both_ids_as_data_not_only_in_words(contacts):
+    contacts.pin(ALICE_ID, "alice")
+    with pytest.raises(PeerKeyChangedError) as raised:
+        contacts.check(ALICE_2_ID, "alice", ALICE_2_ID)
+    assert (raised.value.peer_id, raised.value.known_id) == (ALICE_2_ID, ALICE_ID)
+    assert raised.value.code is ErrorCode.PEER_KEY_CHANGED
+
+
+def test_a_key_that_is_not_the_claimed_id_names_no_contact_to_trust_instead(contacts, rsa_keys):
+    contacts.pin(ALICE_ID, "alice")
+    with pytest.raises(PeerKeyChangedError) as raised:
+        contacts.check(rsa_keys.alice.fingerprint, "alice", rsa_keys.mallory.fingerprint)
+    assert raised.value.peer_id == rsa_keys.alice.fingerprint
+    assert raised.value.known_id == "", "an interception is never offered for trust"
+
+
+def test_a_changed_key_error_from_the_wire_keeps_its_code_and_message_and_names_nobody():
+    rebuilt = error_from_code("peer_key_changed", "someone else")
+    assert isinstance(rebuilt, PeerKeyChangedError)
+    assert (rebuilt.code.value, str(rebuilt)) == ("peer_key_changed", "someone else")
+    assert (rebuilt.peer_id, rebuilt.known_id) == ("", "")
 
 
 def test_after_trust_the_new_key_passes_and_replaces_the_old_one_for_that_name(contacts):
