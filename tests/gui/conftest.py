@@ -8,9 +8,13 @@ QApplication for every later test, the second raises "already running" (ENVIRONM
 """
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import qasync
+
+from tests.support import Keys, RelayProcess
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +27,14 @@ def qasync_loop(qapp):
     asyncio.set_event_loop(loop)
     yield loop
     executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
+    """A real relay process on 127.0.0.1 with a pre-made key (tests that need other
+    relay options define their own ``relay``)."""
+    data = tmp_path / "relay"
+    keys.install_relay_key(data)
+    process = RelayProcess(data)
+    yield process
+    process.kill()

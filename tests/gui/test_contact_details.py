@@ -8,7 +8,6 @@ Two real windows paired by code through a real relay process on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,15 +31,6 @@ from tests.gui.helpers import (
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ deadlines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ from tests.gui.helpers import SOON, list_loaded, open_window, pair, reopen, run
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from messenger.ui.main_window import MainWindow
 from messenger.ui.transfer_widgets import TransferState
 from tests.gui.helpers import SOON, list_loaded, open_window, pair, reopen, run
 from tests.history_seed import SeededContact, add_contact, spread
-from tests.support import Keys, RelayProcess
+from tests.support import Keys
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -106,15 +105,6 @@ def test_a_short_history_has_nothing_older_to_load(qtbot, keys, tmp_path, cleanu
 
 
 # -- files in the history ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 def test_file_cards_stay_in_the_history_with_their_state(

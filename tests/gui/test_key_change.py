@@ -9,7 +9,6 @@ Three real windows (Alice, bob, and a second key also called "bob") on a real re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ from tests.gui.helpers import SOON, list_loaded, open_window, pair, run
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

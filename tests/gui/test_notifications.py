@@ -9,7 +9,6 @@ injected. Two real windows pair through a real relay on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ from tests.gui.helpers import SOON, open_window, pair, run, wait_for_message_box
 from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ HTML, and whose transfer manager sends a cancel reason of its choosing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ pytestmark = pytest.mark.timeout(90)
 
 FAKE_BADGE = "<b style='color:#1a7f37'>carol \u2714 verified</b>"
 REASON = "<h1 style='color:red'>Your computer is infected</h1>"
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Two real windows paired by code through a real relay process on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +30,6 @@ from tests.support import Keys, RelayProcess
 pytestmark = pytest.mark.timeout(120)
 
 PLAIN = "MEET ME AT THE OLD BRIDGE AT SEVEN AND BRING THE MAP"
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture

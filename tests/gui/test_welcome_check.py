@@ -7,9 +7,6 @@ A real relay process on 127.0.0.1 (and 127.0.0.1:1, where nothing listens).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
@@ -21,20 +18,10 @@ from messenger.ui.reconnect import ConnectionKeeper
 from messenger.ui.welcome_dialog import WelcomeDialog
 from tests.gui.helpers import SHORT_PAUSES, SOON, open_window, run
 from tests.gui.test_dialogs import FakeIdentityController, FakeProfile, fill_welcome
-from tests.support import Keys, RelayProcess
 
 pytestmark = pytest.mark.timeout(90)
 
 NOWHERE = "127.0.0.1:1"
-
-
-@pytest.fixture
-def relay(tmp_path: Path, keys: Keys) -> Iterator[RelayProcess]:
-    data = tmp_path / "relay"
-    keys.install_relay_key(data)
-    process = RelayProcess(data)
-    yield process
-    process.kill()
 
 
 @pytest.fixture
