@@ -21,6 +21,7 @@ __all__ = [
     "RowKind",
     "day_label",
     "day_of",
+    "live_row",
     "message_key",
     "rows_for",
     "short_time",
@@ -82,6 +83,24 @@ def message_row(record: MessageRecord) -> Row:
         timestamp=record.sent_at if record.outgoing else record.stored_at,
         status=record.status,
         meta=record.meta,
+    )
+
+
+def live_row(
+    msg_id: str, outgoing: bool, kind: str, body: str, status: MessageStatus, meta: str | None
+) -> Row:
+    """A message that happened just now (sent, arrived, a file offered), as its page shows
+    it until the history is read again."""
+    return Row(
+        RowKind.MESSAGE,
+        message_key(outgoing, msg_id),
+        msg_id=msg_id,
+        outgoing=outgoing,
+        message_kind=kind,
+        body=body,
+        timestamp=time.time(),
+        status=status,
+        meta=meta,
     )
 
 

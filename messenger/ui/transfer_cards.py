@@ -11,7 +11,6 @@ a card without a transfer id until the offer goes out: it is matched by name the
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -23,7 +22,7 @@ from messenger.store.records import MessageStatus
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.chat_view import ChatPage
 from messenger.ui.controller import AppController
-from messenger.ui.history_rows import Row, RowKind, message_key
+from messenger.ui.history_rows import Row, live_row
 from messenger.ui.transfer_widgets import FINAL_STATES, TransferCard, TransferState
 
 __all__ = ["TransferCards", "file_row"]
@@ -33,17 +32,9 @@ _waiting_ids = itertools.count(1)
 
 def file_row(transfer_id: str, name: str, size: int, outgoing: bool, state: FileState) -> Row:
     """The history row of a transfer that starts now."""
-    return Row(
-        RowKind.MESSAGE,
-        message_key(outgoing, transfer_id),
-        msg_id=transfer_id,
-        outgoing=outgoing,
-        message_kind=FILE_KIND,
-        body=name,
-        timestamp=time.time(),
-        status=MessageStatus.SENT if outgoing else MessageStatus.RECEIVED,
-        meta=FileMeta(size, state).to_json(),
-    )
+    status = MessageStatus.SENT if outgoing else MessageStatus.RECEIVED
+    return live_row(transfer_id, outgoing, FILE_KIND, name, status,
+                    FileMeta(size, state).to_json())  # fmt: skip
 
 
 class TransferCards(QObject):

@@ -9,7 +9,6 @@ the slots only await them.
 from __future__ import annotations
 
 import itertools
-import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
@@ -18,7 +17,7 @@ from qasync import asyncSlot
 
 from messenger.protocol.errors import MessengerError
 from messenger.store.records import MessageStatus
-from messenger.ui.history_rows import Row, RowKind, message_key
+from messenger.ui.history_rows import Row, live_row
 from messenger.ui.theme import message_box
 from messenger.ui.window_events import WindowEvents
 from messenger.ui.wording import for_people
@@ -33,18 +32,11 @@ _queued = itertools.count(1)
 
 def outgoing_row(msg_id: str, text: str, puzzle: str = "") -> Row:
     """A message of ours, just committed: it waits in the outbox until the relay has it."""
-    msg_id = msg_id or f"queued-{next(_queued)}"
-    return Row(
-        RowKind.MESSAGE,
-        message_key(True, msg_id),
-        msg_id=msg_id,
-        outgoing=True,
-        message_kind="puzzle" if puzzle else "text",
-        body=text,
-        timestamp=time.time(),
-        status=MessageStatus.PENDING,
-        meta=puzzle or None,
-    )
+    kind = "puzzle" if puzzle else "text"
+    return live_row(
+        msg_id or f"queued-{next(_queued)}", True, kind, text, MessageStatus.PENDING,
+        puzzle or None,
+    )  # fmt: skip
 
 
 class WindowActions(WindowEvents):

@@ -22,7 +22,7 @@ from messenger.store.contacts import names_clash
 from messenger.store.records import MessageStatus
 from messenger.ui.bridge import ClientBridge
 from messenger.ui.conversation_list import Entry
-from messenger.ui.history_rows import Row, RowKind, message_key
+from messenger.ui.history_rows import Row, live_row
 from messenger.ui.history_rows import message_row as row_of_record
 from messenger.ui.key_change import KeyChangeDialog, is_person_id, shown_name
 from messenger.ui.theme import message_box
@@ -37,17 +37,8 @@ WAITING_TEXT = "Waiting for the other person…"
 
 def incoming_row(msg_id: str, text: str, puzzle: str) -> Row:
     """A message that arrived now, as its page shows it until the history is read again."""
-    return Row(
-        RowKind.MESSAGE,
-        message_key(False, msg_id),
-        msg_id=msg_id,
-        outgoing=False,
-        message_kind="puzzle" if puzzle else "text",
-        body=text,
-        timestamp=time.time(),
-        status=MessageStatus.RECEIVED,
-        meta=puzzle or None,
-    )
+    kind = "puzzle" if puzzle else "text"
+    return live_row(msg_id, False, kind, text, MessageStatus.RECEIVED, puzzle or None)
 
 
 class WindowEvents(WindowBase):
