@@ -59,7 +59,7 @@ from messenger.protocol.errors import (
 from messenger.protocol.introduction import HINT_SIZE
 from messenger.protocol.meeting import Met
 from messenger.store.contacts import Contacts
-from messenger.store.database import ProfileDatabase
+from messenger.store.database import Arrival, ProfileDatabase
 from messenger.store.records import (
     ContactRecord,
     ConversationRecord,
@@ -125,6 +125,13 @@ class _Batch:
     outgoing: dict[str, list[Outgoing]]
     files: list[tuple[str, object]]
     dropped: list[ev.EnvelopeDropped]
+
+
+def arrival(text: TextArrived) -> Arrival:
+    """A message the ratchet opened, as the history stores it."""
+    if text.puzzle:
+        return Arrival(text.msg_id, text.text, text.sent_at, "puzzle", text.puzzle)
+    return Arrival(text.msg_id, text.text, text.sent_at)
 
 
 class Courier:
@@ -732,15 +739,8 @@ class Courier:
                     active = contact_id in batch.texts
                     db.save_ratchet(contact_id, snapshot, now if active else None)
                 for contact_id, arrived in batch.texts.items():
-                    new = [
-                        t
-                        for t in arrived
-                        if db.add_message(
-                            contact_id, t.msg_id, outgoing=False, body=t.text,
-                            sent_at=t.sent_at, kind="puzzle" if t.puzzle else "text",
-                            meta=t.puzzle or None, stored_at=now,
-                        )
-                    ]  # fmt: skip
+                    added = db.add_arrivals(contact_id, [arrival(t) for t in arrived], now)
+                    new = [t for t, is_new in zip(arrived, added, strict=True) if is_new]
                     if new:
                         db.bump_unread(contact_id, len(new))
                         fresh[contact_id] = new

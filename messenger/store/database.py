@@ -27,7 +27,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from messenger.store.records import (
 from messenger.store.schema import MIGRATIONS
 from messenger.store.sqlcipher import SqlCipherConnection, changed
 
-__all__ = ["DATABASE_FILE", "ProfileDatabase", "fts_query"]
+__all__ = ["DATABASE_FILE", "Arrival", "ProfileDatabase", "fts_query"]
 
 DATABASE_FILE = "profile.db"
 
@@ -76,6 +77,24 @@ CONVERSATIONS_SQL = (
     "WHERE contact_id = c.id ORDER BY id DESC LIMIT 1) "
     "WHERE v.contact_id IS NOT NULL OR m.id IS NOT NULL"
 )
+
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (contact_id, msg_id, outgoing, kind, body, sent_at, stored_at, "
+    "status, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (contact_id, outgoing, msg_id) DO NOTHING"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An incoming message as ``add_arrivals`` stores it."""
+
+    msg_id: str
+    body: str
+    sent_at: float
+    kind: str = "text"
+    meta: str | None = None
 
 
 class ProfileDatabase:
@@ -320,24 +339,23 @@ class ProfileDatabase:
         if (status in OUTGOING_STATUSES) != outgoing:
             raise ValueError(f"{status.value!r} is not a status of an {_direction(outgoing)}")
         stored = self._sql.clock() if stored_at is None else stored_at
+        row = (contact_id, msg_id, int(outgoing), kind, body, sent_at, stored, status.value, meta)
         with self._sql.writing(contact_id) as conn:
-            cursor = conn.execute(
-                "INSERT INTO messages (contact_id, msg_id, outgoing, kind, body, sent_at, "
-                "stored_at, status, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (contact_id, outgoing, msg_id) DO NOTHING",
-                (
-                    contact_id,
-                    msg_id,
-                    int(outgoing),
-                    kind,
-                    body,
-                    sent_at,
-                    stored,
-                    status.value,
-                    meta,
-                ),
-            )
-            return changed(cursor)
+            return changed(conn.execute(_INSERT_MESSAGE, row))
+
+    def add_arrivals(
+        self, contact_id: str, arrivals: Sequence[Arrival], stored_at: float
+    ) -> list[bool]:
+        """Store a slice of incoming messages in one statement each and one savepoint for
+        all (``add_message`` takes one each): which of them were new. A backlog of
+        thousands arrives this way."""
+        received = MessageStatus.RECEIVED.value
+        rows = [
+            (contact_id, a.msg_id, 0, a.kind, a.body, a.sent_at, stored_at, received, a.meta)
+            for a in arrivals
+        ]
+        with self._sql.writing(contact_id) as conn:
+            return [changed(conn.execute(_INSERT_MESSAGE, row)) for row in rows]
 
     def message(self, contact_id: str, msg_id: str, *, outgoing: bool) -> MessageRecord | None:
         with self._sql.reading() as conn:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlcipher3
 
-from messenger.store.database import CONVERSATIONS_SQL, ProfileDatabase, fts_query
+from messenger.store.database import CONVERSATIONS_SQL, Arrival, ProfileDatabase, fts_query
 from messenger.store.db_key import new_key
 from messenger.store.errors import (
     DatabaseKeyError,
@@ -494,6 +494,23 @@ def test_a_message_is_stored_once_and_a_duplicate_changes_nothing(people, clock)
     assert people.add_message(ALICE, "m1", outgoing=False, body="replayed", sent_at=9.0) is False
     [stored] = people.history(ALICE, limit=5)
     assert (stored.body, stored.sent_at, stored.stored_at) == ("original", 1.0, 1_000.0)
+
+
+def test_a_slice_of_arrivals_is_stored_once_each_and_says_which_were_new(people):
+    people.add_message(ALICE, "m2", outgoing=False, body="already here", sent_at=1.0)
+    added = people.add_arrivals(
+        ALICE,
+        [Arrival("m1", "one", 1.0), Arrival("m2", "replayed", 2.0),
+         Arrival("m3", "XLMW", 3.0, "puzzle", "caesar"), Arrival("m1", "again", 4.0)],
+        stored_at=50.0,
+    )  # fmt: skip
+    assert added == [True, False, True, False]
+    stored = {m.msg_id: m for m in people.history(ALICE, limit=10)}
+    assert stored["m2"].body == "already here" and stored["m1"].body == "one"
+    puzzle = stored["m3"]
+    assert (puzzle.kind, puzzle.meta, puzzle.status, puzzle.outgoing, puzzle.stored_at) == (
+        "puzzle", "caesar", MessageStatus.RECEIVED, False, 50.0,
+    )  # fmt: skip
 
 
 def test_the_same_message_id_in_the_other_direction_or_from_someone_else_is_another_message(
