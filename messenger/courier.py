@@ -154,6 +154,9 @@ class Courier:
             lambda contact_id: TransferLink(contact_id, self, emit)
         )
         self.phase = LinkPhase.DOWN
+        #: Envelopes taken in since this link came up and began catching up (``caught_up``
+        #: reports them all, whichever slices they came in).
+        self._caught = 0
         self._send: Send | None = None
         self._conversations: dict[str, Conversation] = {}
         self._names: dict[str, str] = {}
@@ -317,6 +320,7 @@ class Courier:
         ``fetch``), and post everything still in the outbox, in order."""
         self._send = send
         self.phase = LinkPhase.CATCHING_UP if fetch else LinkPhase.LIVE
+        self._caught = 0
         self._in_flight.clear()
         tokens = [c.recv_token for c in self._conversations.values()]
         for start in range(0, len(tokens), wire.MAX_BATCH):
@@ -685,9 +689,10 @@ class Courier:
             await self._post(entry)
         for contact_id, payload in batch.files:
             await self._file_message(contact_id, payload)
+        self._caught += len(batch.acks)
         if caught_up and self.phase is LinkPhase.CATCHING_UP:
             self.phase = LinkPhase.LIVE
-            self._emit(ev.CaughtUp(len(batch.acks)))
+            self._emit(ev.CaughtUp(self._caught))
 
     def _open_one(self, data: bytes, batch: _Batch) -> None:
         try:

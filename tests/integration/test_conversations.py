@@ -75,6 +75,7 @@ def test_messages_to_an_offline_contact_wait_at_the_relay_and_arrive_once_in_ord
     inbox = run(bob, relay, "inbox")
     assert texts(inbox) == ["offline 0", "offline 1", "offline 2"]
     assert {e["from"] for e in inbox.of("message")} == {alice.id}
+    assert [e["count"] for e in inbox.of("caught_up")] == [3], "all three, whatever slices"
     assert texts(run(bob, relay, "inbox")) == [], "a second inbox shows nothing again"
 
     receipts = run(alice, relay, "inbox").of("delivered")
