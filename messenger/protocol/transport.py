@@ -23,12 +23,13 @@ reordered or injected frame fails authentication and the connection is closed.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
 from Crypto.Hash import SHA256
 
-from messenger.crypto.aead import KEY_SIZE, counter_nonce, open_sealed, random_bytes, seal
+from messenger.crypto.aead import KEY_SIZE, TAG_SIZE, GcmKey, random_bytes
 from messenger.crypto.errors import AuthenticationError, CryptoError
 from messenger.crypto.kdf import hkdf_sha256
 from messenger.crypto.rsa import IdentityKey, PublicKey
@@ -36,11 +37,13 @@ from messenger.crypto.x25519 import PUBLIC_SIZE, EphemeralKey
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     AuthenticationFailedError,
+    FrameTooLargeError,
     LocalProtocolError,
     RemoteProtocolError,
     TamperedError,
     error_from_code,
 )
+from messenger.protocol.framing import MAX_FRAME_BODY
 
 _LABEL = b"messenger v2 transport"
 SECRET_SIZE = 32
@@ -51,14 +54,27 @@ class TransportDirection(IntEnum):
     SERVER_TO_CLIENT = 0x53  # "S"
 
 
+_NONCE = struct.Struct(">IQ")
+_LENGTH = struct.Struct(">I")
+_MAX_COUNTER = 2**64 - 1
+
+
 class TransportCipher:
-    """Seals and opens frame bodies with implicit counters, one key per direction."""
+    """Seals and opens frame bodies with implicit counters, one key per direction.
+
+    Each direction's AES-GCM key schedule is made once (``GcmKey``), not once per frame:
+    the relay seals and opens every frame of every connection, so that set-up was most of
+    its cost per message.
+    """
+
+    __slots__ = ("_recv", "_recv_counter", "_recv_direction", "_send", "_send_counter",
+                 "_send_direction")  # fmt: skip
 
     def __init__(self, send_key: bytes, recv_key: bytes, send_direction: TransportDirection):
-        self._send_key = send_key
-        self._recv_key = recv_key
-        self._send_direction = send_direction
-        self._recv_direction = (
+        self._send = GcmKey(send_key)
+        self._recv = GcmKey(recv_key)
+        self._send_direction = int(send_direction)
+        self._recv_direction = int(
             TransportDirection.SERVER_TO_CLIENT
             if send_direction is TransportDirection.CLIENT_TO_SERVER
             else TransportDirection.CLIENT_TO_SERVER
@@ -67,15 +83,32 @@ class TransportCipher:
         self._recv_counter = 0
 
     def seal(self, body: bytes) -> bytes:
-        nonce = counter_nonce(self._send_direction, self._send_counter)
-        self._send_counter += 1
-        return seal(self._send_key, nonce, body)
+        counter = self._send_counter
+        if counter > _MAX_COUNTER:
+            raise LocalProtocolError("This connection has sealed all the frames it may.")
+        self._send_counter = counter + 1
+        return self._send.seal(_NONCE.pack(self._send_direction, counter), body)
+
+    def seal_frame(self, body: bytes) -> bytes | bytearray:
+        """The whole frame (length prefix, then the sealed body) for the next body."""
+        size = len(body) + TAG_SIZE
+        if size > MAX_FRAME_BODY:
+            raise FrameTooLargeError(
+                f"Refusing to send a {size}-byte frame (limit {MAX_FRAME_BODY})."
+            )
+        counter = self._send_counter
+        if counter > _MAX_COUNTER:
+            raise LocalProtocolError("This connection has sealed all the frames it may.")
+        self._send_counter = counter + 1
+        return self._send.seal_after(
+            _LENGTH.pack(size), _NONCE.pack(self._send_direction, counter), body
+        )
 
     def open(self, sealed: bytes) -> bytes:
         """Open the next frame; TamperedError if it is not exactly the next one we expect."""
-        nonce = counter_nonce(self._recv_direction, self._recv_counter)
+        nonce = _NONCE.pack(self._recv_direction, self._recv_counter)
         try:
-            body = open_sealed(self._recv_key, nonce, sealed)
+            body = self._recv.open(nonce, sealed)
         except AuthenticationError:
             raise TamperedError(
                 "A frame from the other side was modified, replayed, dropped or injected; "
@@ -133,10 +166,18 @@ class ServerIdentity:
 class ClientHandshake:
     """The client's side: ``hello()``, ``got_server_hello()``, ``key_exchange()``, ``auth()``."""
 
-    def __init__(self, identity: IdentityKey, name: str = "", accept_invites: bool = False):
+    def __init__(
+        self,
+        identity: IdentityKey,
+        name: str = "",
+        accept_invites: bool = False,
+        listed: bool | None = None,
+    ):
         self._identity = identity
         self._name = name
         self._accept_invites = accept_invites
+        #: Appear in the list of people: by default whoever takes invitations does.
+        self._listed = accept_invites if listed is None else listed
         self._eph = EphemeralKey.generate()
         self._nonce = random_bytes(wire.NONCE_SIZE)
         self._hello = b""
@@ -209,6 +250,7 @@ class ClientHandshake:
                 signature=signature,
                 name=self._name[: wire.MAX_NAME_LEN],
                 accept_invites=self._accept_invites,
+                listed=self._listed,
             )
         )
 
@@ -219,6 +261,7 @@ class AuthenticatedClient:
     name: str
     key: PublicKey
     accept_invites: bool
+    listed: bool = False
 
 
 class ServerHandshake:
@@ -296,5 +339,9 @@ class ServerHandshake:
                 "The client could not prove it holds its identity key."
             ) from None
         return AuthenticatedClient(
-            key.fingerprint, message.name[: wire.MAX_NAME_LEN], key, message.accept_invites
+            key.fingerprint,
+            message.name[: wire.MAX_NAME_LEN],
+            key,
+            message.accept_invites,
+            message.listed,
         )
