@@ -24,7 +24,7 @@ from pathlib import Path
 from messenger import __version__
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from server import identity
-from server.config import ServerConfig, default_data_dir
+from server.config import MAX_PEOPLE_LISTED, ServerConfig, default_data_dir
 from server.hub import Hub
 
 log = logging.getLogger("messenger.server")
@@ -37,6 +37,23 @@ def positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value!r}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value!r}")
+    return number
+
+
+def people_page(value: str) -> int:
+    number = positive_int(value)
+    if number > MAX_PEOPLE_LISTED:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PEOPLE_LISTED}, got {value!r}")
     return number
 
 
@@ -140,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=defaults.crypto_threads,
         help=f"threads for the relay's RSA work ({defaults.crypto_threads})",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=positive_int,
+        default=defaults.max_connections_per_address,
+        help="connections one address may hold open at once "
+        f"({defaults.max_connections_per_address})",
+    )
+    parser.add_argument(
+        "--people-page",
+        dest="max_people_listed",
+        type=people_page,
+        default=defaults.max_people_listed,
+        help=f"people per page of the list clients read ({defaults.max_people_listed}, at most "
+        f"{MAX_PEOPLE_LISTED})",
+    )
+    parser.add_argument(
+        "--presence-interval",
+        type=non_negative_float,
+        default=defaults.presence_interval,
+        help="seconds changes to the list of people gather before watchers get them as one "
+        f"difference ({defaults.presence_interval:g})",
     )
     parser.add_argument(
         "--invite-timeout",

@@ -67,6 +67,7 @@ class ServerConnection:
         identity: IdentityKey,
         name: str = "",
         accept_invites: bool = False,
+        listed: bool | None = None,
         check_server_key: ServerKeyCheck | None = None,
         timeout: float = CONNECT_TIMEOUT,
     ) -> ServerConnection:
@@ -88,7 +89,9 @@ class ServerConnection:
         connection = cls(stream, address)
         try:
             async with asyncio.timeout(timeout):
-                await connection._handshake(identity, name, accept_invites, check_server_key)
+                await connection._handshake(
+                    identity, name, accept_invites, listed, check_server_key
+                )
         except TimeoutError:
             await stream.close(0.5)
             raise ServerUnreachableError(
@@ -109,10 +112,11 @@ class ServerConnection:
         identity: IdentityKey,
         name: str,
         accept_invites: bool,
+        listed: bool | None,
         check_server_key: ServerKeyCheck | None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        handshake = ClientHandshake(identity, name, accept_invites)
+        handshake = ClientHandshake(identity, name, accept_invites, listed)
         await self._stream.send_raw(handshake.hello())
         self.server = handshake.got_server_hello(await self._stream.read_body())
         if check_server_key is not None:

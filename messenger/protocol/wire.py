@@ -18,7 +18,9 @@ frame after ``key_exchange``, both ways, is sealed by the transport (see ``trans
     C: Invite(ref, to)                  S: InviteSent(ref, session, to)
                                         S: Invitation(session, from_id, from_name) -> invitee
     C: Accept(session) / Decline(session)   S: Paired(...) to both / Error(declined) to inviter
-    C: ListPeople(watch)                S: People(people)  (again on every change if watching)
+    C: ListPeople(ref, watch, query, cursor, limit)
+                                        S: People(ref, people, version, cursor)  one page
+                                        S: PeopleChanged(version, people, gone)  watching
     C: Relay(session, data)             S: Relay(session, data)          -> the other member
     C: PairingFailed(session)           (creator: key confirmation failed; counts toward burn)
     C: LeaveSession(session)            S: PeerLeft(session)             -> the other member
@@ -55,7 +57,8 @@ from dataclasses import dataclass
 from messenger.protocol.framing import MAX_FRAME_BODY
 from messenger.protocol.schema import Schema, message
 
-PROTOCOL_VERSION = 2
+#: 3: the people list in pages and differences, listing by choice, resumption tickets.
+PROTOCOL_VERSION = 3
 
 #: Session numbers are short decimal strings ("7"); ids are bounded so a hostile client
 #: cannot make the relay hash megabytes.
@@ -103,6 +106,8 @@ class Auth:
     signature: bytes
     name: str = ""
     accept_invites: bool = False
+    #: Appear in everyone's list of people (opt-in; contacts see us either way).
+    listed: bool = False
 
 
 @message(control, "welcome")
@@ -212,14 +217,45 @@ class Person:
 
 @message(control, "list_people")
 class ListPeople:
+    """One page of the people who chose to be listed, in name order: those whose name
+    starts with ``query`` (case-insensitively), after ``cursor`` (from the previous page),
+    at most ``limit`` (0: the relay's page size). With ``watch`` the relay also sends
+    ``people_changed`` from now on (asking again without it does not stop that)."""
+
     watch: bool = False
+    query: str = ""
+    cursor: str = ""
+    limit: int = 0
+    ref: int = 0
 
 
 @message(control, "people")
 class People:
+    """A page of the list as it is at ``version``; ``cursor`` continues it ("" = last)."""
+
     people: tuple[Person, ...] = ()
-    #: More people are online than one message lists (``MAX_PEOPLE``).
-    truncated: bool = False
+    version: int = 0
+    cursor: str = ""
+    ref: int = 0
+
+
+@message(control, "people_changed")
+class PeopleChanged:
+    """The list's difference that makes ``version``: entries as they are now (new or
+    changed) and the ids no longer listed. Versions follow one another (each watcher sees
+    every one after the version of its first page), so an older one can be ignored."""
+
+    version: int
+    people: tuple[Person, ...] = ()
+    gone: tuple[str, ...] = ()
+
+
+#: Entries in one ``people`` page or ``people_changed`` difference, at most.
+MAX_PEOPLE_PAGE = 1024
+#: A ``list_people`` query is a name prefix: no longer than a name.
+MAX_PEOPLE_QUERY = MAX_NAME_LEN
+#: A page cursor names the last person of a page: their id and their sort key.
+MAX_PEOPLE_CURSOR = 64 + 4 * MAX_NAME_LEN
 
 
 # -- conversations: store and forward ---------------------------------------------------
