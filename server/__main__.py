@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"difference ({defaults.presence_interval:g})",
     )
     parser.add_argument(
+        "--ticket-lifetime",
+        type=non_negative_float,
+        default=defaults.ticket_lifetime,
+        help="seconds a resumption ticket is good for; 0 turns tickets off "
+        f"({defaults.ticket_lifetime:g})",
+    )
+    parser.add_argument(
         "--invite-timeout",
         type=positive_float,
         default=defaults.invite_timeout,

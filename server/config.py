@@ -62,14 +62,17 @@ class ServerConfig:
     #: Changes to the list of people gather this long, then every watcher gets them as one
     #: difference (encoded once): a burst of arrivals costs one message per watcher.
     presence_interval: float = 0.05
+    #: Seconds a resumption ticket is good for (0: no tickets, every connection makes a
+    #: full handshake). Connections get a fresh one before theirs expires.
+    ticket_lifetime: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 0 < self.max_people_listed <= MAX_PEOPLE_LISTED:
             raise ValueError(f"max_people_listed must be 1..{MAX_PEOPLE_LISTED}")
         if self.send_queue_bytes < 1 or self.crypto_threads < 1 or self.handshake_burst < 1:
             raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
-        if self.presence_interval < 0:
-            raise ValueError("presence_interval must be 0 or more")
+        if self.presence_interval < 0 or self.ticket_lifetime < 0:
+            raise ValueError("presence_interval and ticket_lifetime must be 0 or more")
         for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be more than 0")

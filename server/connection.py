@@ -32,6 +32,12 @@ class ClientConnection:
     #: it handles one. The hub's idle check reads it instead of a timer per read.
     reading_since: float | None = None
     idle_timer: asyncio.TimerHandle | None = None
+    #: The client's identity key, and this connection's resumption secret (its tickets'
+    #: secrets derive from it), how many tickets it was given and when the last (monotonic).
+    key_der: bytes = b""
+    resumption: bytes = b""
+    tickets_given: int = 0
+    ticket_given_at: float = 0.0
 
     async def send(self, message: object) -> None:
         """Queue ``message``, waiting for room (at most the send timeout).

@@ -39,7 +39,7 @@ from messenger.protocol.errors import (
     WrongPasswordError,
 )
 from messenger.protocol.framing import encode_frame
-from messenger.protocol.transport import ServerHandshake
+from messenger.protocol.transport import ServerHandshake, ticket_secret
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
@@ -49,6 +49,7 @@ from server.mailroom import Mailroom, mailbox_secret
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
+from server.tickets import TicketBook, load_used, save_used, ticket_master
 
 #: Connection events: numbers, addresses, why a connection ended. Never who it belongs to.
 conn_log = logging.getLogger("messenger.server")
@@ -113,6 +114,10 @@ class Hub:
         #: A presence difference is due (``call_later``), or being handed out in slices.
         self._presence_due: asyncio.TimerHandle | None = None
         self._fanning_out = False
+        #: Resumption tickets (``start`` opens the book, if tickets are on).
+        self._tickets: TicketBook | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._data_dir: Path | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -132,6 +137,15 @@ class Hub:
         )
         self.mailroom = Mailroom(mailbox, self._connections_of, mailbox_secret(data_dir))
         self._routes = self._make_routes()
+        self._data_dir = data_dir
+        if self.config.ticket_lifetime > 0:
+            self._tickets = TicketBook(
+                ticket_master(data_dir),
+                self.server_key.fingerprint,
+                self.config.ticket_lifetime,
+                used=load_used(data_dir),
+            )
+            self._renewer = asyncio.create_task(self._renew_tickets(), name="ticket-renewal")
         self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
             self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
@@ -164,6 +178,8 @@ class Hub:
         self.rotation.cancel_all()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         for timer in self._invite_timers.values():
             timer.cancel()
         self._invite_timers.clear()
@@ -186,6 +202,8 @@ class Hub:
             mailroom, self.mailroom = self.mailroom, None
             await mailroom.close()
             await mailroom.mailbox.close()
+        if self._tickets is not None and self._data_dir is not None and self._scratch is None:
+            save_used(self._data_dir, self._tickets.used())  # the next run refuses them too
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -317,14 +335,22 @@ class Hub:
     async def _handshake(self, conn: ClientConnection) -> None:
         """Transport handshake, then the client's signature over it (see ``transport``)."""
         stream = conn.stream
-        handshake = await self._offload(ServerHandshake, self.server_key)
         hello = await stream.read_body()
-        await stream.send_raw(await self._offload(handshake.got_client_hello, hello))
-        stream.start_sealing(
-            await self._offload(handshake.got_key_exchange, await stream.read_body())
-        )
-        client = await self._offload(handshake.got_auth, await stream.read_body())
+        handshake, answer = await self._offload(self._answer_hello, hello)
+        await stream.send_raw(answer)
+        if handshake.resumed:  # the hello's ticket was good: no RSA work at all
+            assert handshake.cipher is not None
+            stream.start_sealing(handshake.cipher)
+            client = handshake.got_resume(await stream.read_body())
+        else:
+            stream.start_sealing(
+                await self._offload(handshake.got_key_exchange, await stream.read_body())
+            )
+            client = await self._offload(handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
+        conn.key_der = client.key.der
+        if handshake.wants_tickets:
+            conn.resumption = handshake.resumption
         self.presence.add(
             Present(
                 conn.conn_id,
@@ -344,9 +370,50 @@ class Hub:
                 rotate_interval=self.config.rotate_interval,
                 idle_timeout=self.config.idle_timeout,
                 id=client.id,
+                resumed=handshake.resumed,
             )
         )
+        self._give_ticket(conn)
         self._presence_changed()
+
+    def _answer_hello(self, hello: bytes) -> tuple[ServerHandshake, bytes]:
+        """In a crypto thread: a fresh ephemeral key, then the answer to the hello (a signed
+        ``server_hello``, or ``server_resume`` for a good ticket)."""
+        handshake = ServerHandshake(self.server_key, self._tickets)
+        return handshake, handshake.got_client_hello(hello)
+
+    def _give_ticket(self, conn: ClientConnection) -> None:
+        """A ticket for the client's next connection (see ``server.tickets``)."""
+        if self._tickets is None or not conn.resumption or conn.closing:
+            return
+        number = conn.tickets_given
+        conn.tickets_given += 1
+        conn.ticket_given_at = time.monotonic()
+        secret = ticket_secret(conn.resumption, number)
+        conn.send_nowait(
+            wire.Ticket(
+                ticket=self._tickets.issue(conn.person_id, conn.key_der, secret),
+                number=number,
+                lifetime=self._tickets.lifetime,
+            ),
+            coalesce="ticket",
+        )
+
+    async def _renew_tickets(self) -> None:
+        """Connections get a fresh ticket before theirs expires: whenever it goes, the next
+        connection still resumes."""
+        assert self._tickets is not None
+        period = self._tickets.lifetime / 4
+        while True:
+            await asyncio.sleep(period)
+            stale = time.monotonic() - 2 * period
+            connections = list(self._connections.values())
+            for start in range(0, len(connections), FAN_OUT_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                for conn in connections[start : start + FAN_OUT_SLICE]:
+                    if conn.resumption and conn.ticket_given_at <= stale:
+                        self._give_ticket(conn)
 
     async def _dispatch(self, conn: ClientConnection, message: object) -> None:
         handler = self._routes.get(type(message))

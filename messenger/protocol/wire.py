@@ -6,12 +6,20 @@ The relay sees only this layer. Everything a peer says to the other peer travels
 Conversation shape (C = client, S = relay). The first three messages are plaintext; every
 frame after ``key_exchange``, both ways, is sealed by the transport (see ``transport``)::
 
-    C: ClientHello(version, eph, nonce)
+    C: ClientHello(version, eph, nonce, ticket, tickets)
     S: ServerHello(version, key, eph, nonce, signature)   RSA-PSS over the transcript so far
     C: KeyExchange(wrapped)                              RSA-OAEP(server key, fresh secret)
     ---- sealed from here on ----
-    C: Auth(key, name, signature, accept_invites)       RSA-PSS over the transcript hash
-    S: Welcome(version, rotate_interval, idle_timeout, id)
+    C: Auth(key, name, signature, accept_invites, listed)  RSA-PSS over the transcript hash
+    S: Welcome(version, rotate_interval, idle_timeout, id, resumed)
+    S: Ticket(ticket, number, lifetime)                  if the hello asked for tickets: for
+                                                         the next connection, and again
+                                                         before it expires
+  or, when the relay takes the hello's ticket:
+    S: ServerResume(version, eph, nonce)
+    ---- sealed from here on ----
+    C: Resume(name, accept_invites, listed)
+    S: Welcome(...), Ticket(...)
 
     C: CreateSession(ref, salt)         S: SessionCreated(ref, session)
     C: JoinSession(session)             S: Paired(session, role, salt, mode, peer_*) -> both
@@ -84,6 +92,10 @@ class ClientHello:
     version: int
     eph: bytes
     nonce: bytes
+    #: A resumption ticket from an earlier connection (empty: a full handshake).
+    ticket: bytes = b""
+    #: Send us tickets for our next connections (clients that will not reconnect do not ask).
+    tickets: bool = False
 
 
 @message(control, "server_hello")
@@ -93,6 +105,15 @@ class ServerHello:
     eph: bytes
     nonce: bytes
     signature: bytes
+
+
+@message(control, "server_resume")
+class ServerResume:
+    """The relay took the hello's ticket: keys come from its secret and these shares."""
+
+    version: int
+    eph: bytes
+    nonce: bytes
 
 
 @message(control, "key_exchange")
@@ -110,12 +131,37 @@ class Auth:
     listed: bool = False
 
 
+@message(control, "resume")
+class Resume:
+    """A resumed connection's first sealed frame (in place of ``key_exchange`` + ``auth``)."""
+
+    name: str = ""
+    accept_invites: bool = False
+    listed: bool = False
+
+
 @message(control, "welcome")
 class Welcome:
     version: int
     rotate_interval: float
     idle_timeout: float
     id: str = ""
+    #: The connection was resumed from a ticket (no RSA work this time).
+    resumed: bool = False
+
+
+@message(control, "ticket")
+class Ticket:
+    """For the next connection: ``ticket`` (opaque), the secret of which the client derives
+    from this connection's keys and ``number``; good for ``lifetime`` seconds, once."""
+
+    ticket: bytes
+    number: int = 0
+    lifetime: float = 0.0
+
+
+#: Resumption tickets are at most this long (the relay's are ~600 bytes).
+MAX_TICKET = 2048
 
 
 # -- sessions ---------------------------------------------------------------------------

@@ -21,10 +21,15 @@ BOB = wire.Person(id="b2", name="Bob 👋", status="busy")
 
 EVERY_MESSAGE = [
     wire.ClientHello(version=2, eph=bytes(32), nonce=bytes(range(32))),
+    wire.ClientHello(version=3, eph=bytes(32), nonce=bytes(32), ticket=b"t" * 600, tickets=True),
     wire.ServerHello(version=2, key=KEY, eph=b"\x04" * 65, nonce=SALT * 2, signature=b"s" * 384),
+    wire.ServerResume(version=3, eph=bytes(32), nonce=bytes(32)),
     wire.KeyExchange(wrapped=b"w" * 384),
+    wire.Resume(name="alice", accept_invites=True, listed=False),
+    wire.Ticket(ticket=b"t" * 600, number=3, lifetime=3600.0),
     wire.Auth(key=KEY, signature=b"s" * 384, name="alice", accept_invites=True, listed=True),
     wire.Welcome(version=2, rotate_interval=30.0, idle_timeout=300.5, id="a1"),
+    wire.Welcome(version=3, rotate_interval=30.0, idle_timeout=300.5, id="a1", resumed=True),
     wire.CreateSession(salt=SALT, ref=3),
     wire.SessionCreated(session="7", ref=3),
     wire.JoinSession(session="7"),
