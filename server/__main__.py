@@ -18,6 +18,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -212,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds an envelope waits before it is dropped ({defaults.queue_max_age:g})",
     )
     parser.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop: uvloop if it is installed (the [fast] extra), else asyncio (auto)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -230,6 +237,34 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("fingerprint", help="print the relay key's fingerprint")
     show.add_argument("--data-dir", type=Path, default=None, help="where the key is")
     return parser
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to run on: uvloop when asked or (``auto``) when it is installed."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit(
+                "messenger-server: --loop uvloop needs uvloop (pip install 'messenger[fast]')"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def raise_open_files_limit() -> None:
+    """Each connection is a file descriptor: take the hard limit the system allows (the
+    soft one is often 1024, far below what the relay can hold)."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -284,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare_data_dir(config)
         key = identity.load_or_generate(data_dir)
         print(f"server key fingerprint {format_fingerprint(key.fingerprint)}", flush=True)
-        asyncio.run(serve(config, key))
+        raise_open_files_limit()
+        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+            runner.run(serve(config, key))
     except identity.ServerKeyError as exc:
         print(f"messenger-server: {exc}", file=sys.stderr)
         return 1

@@ -65,6 +65,9 @@ class ServerConfig:
     #: Seconds a resumption ticket is good for (0: no tickets, every connection makes a
     #: full handshake). Connections get a fresh one before theirs expires.
     ticket_lifetime: float = 3600.0
+    #: Connections the system may hold for us before we accept them (a restart with
+    #: thousands of clients reconnecting at once; the kernel caps it at somaxconn).
+    backlog: int = 4096
 
     def __post_init__(self) -> None:
         if not 0 < self.max_people_listed <= MAX_PEOPLE_LISTED:

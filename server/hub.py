@@ -148,7 +148,11 @@ class Hub:
             self._renewer = asyncio.create_task(self._renew_tickets(), name="ticket-renewal")
         self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
-            self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
+            self._accepted,
+            self.config.host,
+            self.config.port,
+            limit=READ_CHUNK,
+            backlog=self.config.backlog,
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
