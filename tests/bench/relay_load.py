@@ -335,7 +335,8 @@ def report(results: dict[str, Any], header: dict[str, str]) -> None:
                     print(f"{'':<34}      burst of {b['arrivals']}: all reached in "
                           f"{b['reach_s']:.2f} s, {b['cpu_ms']:.0f} ms CPU, failed {b['failed']}, "
                           f"ping p99 {b['ping_p99_ms']:.1f} ms, "
-                          f"max {b['ping_max_ms']:.1f} ms")  # fmt: skip
+                          f"max {b['ping_max_ms']:.1f} ms ({b.get('pings', 0)} pings "
+                          "from another process)")  # fmt: skip
     if "reconnect" in results:
         print("\n## Reconnect storm after a relay restart")
         for label, r in results["reconnect"].items():
