@@ -341,7 +341,8 @@ def report(results: dict[str, Any], header: dict[str, str]) -> None:
         print("\n## Reconnect storm after a relay restart")
         for label, r in results["reconnect"].items():
             print(f"{label:<46}{r['clients']:6d} clients back in {r['seconds']:6.2f} s, "
-                  f"relay CPU {r['relay_cpu_s']:6.2f} s, failed {r['failed']}")  # fmt: skip
+                  f"relay CPU {r['relay_cpu_s']:6.2f} s, failed {r['failed']}, "
+                  f"retried {r.get('retries', 0)}")  # fmt: skip
     print()
 
 
@@ -362,19 +363,33 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": "/".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     try:
         for name in args.parts.split(","):
             relays = [Relay("plain", "asyncio", scratch)]
             relays += [Relay("messenger", loop, scratch) for loop in args.loops.split(",")]
             print(f"part {name} ...", file=sys.stderr)
-            results[name] = PARTS[name](relays, args.quick)
+            try:
+                results[name] = PARTS[name](relays, args.quick)
+            except Exception as exc:  # one broken part must not lose the others' figures
+                print(f"part {name} failed: {exc!r}", file=sys.stderr)
+                failed[name] = repr(exc)
+                for relay in relays:
+                    relay.stop()
+            if args.json:
+                args.json.write_text(json.dumps({"header": header, "results": results,
+                                                 "failed": failed}, indent=1))  # fmt: skip
     finally:
         header["load_after"] = "/".join(f"{x:.2f}" for x in os.getloadavg())
         with contextlib.suppress(OSError):
             shutil.rmtree(scratch)
     if args.json:
-        args.json.write_text(json.dumps({"header": header, "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"header": header, "results": results, "failed": failed}, indent=1)
+        )
     report(results, header)
+    for name, error in failed.items():
+        print(f"part {name} failed: {error}")
     return 0
 
 
