@@ -13,7 +13,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +42,7 @@ from messenger.protocol.transport import ServerHandshake, ticket_secret
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
+from server.crypto_pool import NEW, UNDER_WAY, CryptoPool
 from server.limits import AddressLimits
 from server.mailbox import Quotas, SqliteMailbox, mailbox_path
 from server.mailroom import Mailroom, mailbox_secret
@@ -91,8 +91,9 @@ class Hub:
             handshake_burst=config.handshake_burst,
             joins_per_minute=config.joins_per_minute,
         )
-        # RSA private-key work (about 2 ms a handshake) must not stall every other client.
-        self._crypto = ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="relay-rsa")
+        # RSA private-key work (about 6 ms a handshake) must not stall every other client,
+        # and in a storm a handshake under way goes first (see ``server.crypto_pool``).
+        self._crypto = CryptoPool(config.crypto_threads, name="relay-rsa")
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
         #: Every connection's handler, from the moment it is accepted, with its socket.
@@ -201,7 +202,7 @@ class Hub:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        self._crypto.shutdown(wait=False, cancel_futures=True)
+        self._crypto.shutdown()
         if self.mailroom is not None:
             mailroom, self.mailroom = self.mailroom, None
             await mailroom.close()
@@ -331,16 +332,17 @@ class Hub:
         due = (since if since is not None else now) + self.config.idle_timeout
         conn.idle_timer = loop.call_at(due, self._idle_check, conn)
 
-    async def _offload(self, work: Callable[..., T], *args: object) -> T:
-        """Run RSA work in the crypto threads, off the event loop. If the connection ends
-        while the work still waits for a thread, it never runs."""
-        return await asyncio.get_running_loop().run_in_executor(self._crypto, work, *args)
+    async def _offload(self, priority: int, work: Callable[..., T], *args: object) -> T:
+        """Run RSA work in the crypto threads, off the event loop: ``NEW`` for a hello,
+        ``UNDER_WAY`` for the later steps, which go first. If the connection ends while the
+        work still waits for a thread, it never runs."""
+        return await self._crypto.run(priority, work, *args)
 
     async def _handshake(self, conn: ClientConnection) -> None:
         """Transport handshake, then the client's signature over it (see ``transport``)."""
         stream = conn.stream
         hello = await stream.read_body()
-        handshake, answer = await self._offload(self._answer_hello, hello)
+        handshake, answer = await self._offload(NEW, self._answer_hello, hello)
         await stream.send_raw(answer)
         if handshake.resumed:  # the hello's ticket was good: no RSA work at all
             assert handshake.cipher is not None
@@ -348,9 +350,11 @@ class Hub:
             client = handshake.got_resume(await stream.read_body())
         else:
             stream.start_sealing(
-                await self._offload(handshake.got_key_exchange, await stream.read_body())
+                await self._offload(
+                    UNDER_WAY, handshake.got_key_exchange, await stream.read_body()
+                )
             )
-            client = await self._offload(handshake.got_auth, await stream.read_body())
+            client = await self._offload(UNDER_WAY, handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
         conn.key_der = client.key.der
         if handshake.wants_tickets:
