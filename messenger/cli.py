@@ -354,7 +354,7 @@ async def online(rt: Runtime) -> int:
     client = rt.client(fetch=False)
     try:
         await client.connect()
-        for person in await client.list_people():
+        for person in await client.list_people(query=rt.args.search):
             emit("person", id=person.id, name=person.name, status=person.status)
     finally:
         await client.close()

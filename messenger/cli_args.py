@@ -75,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("code", help="a code like 7-orbit-lantern, or a session number")
     join.add_argument("--password", help="the password, when joining by session number")
     commands.add_parser("whoami", help="print this profile's id and fingerprint")
-    commands.add_parser("online", help="list who is online now, then exit")
+    online = commands.add_parser(
+        "online", help="list the people listed on the relay now (those who chose to be), then exit"
+    )
+    online.add_argument(
+        "--search", default="", metavar="NAME", help="only people whose name starts with NAME"
+    )
     wait = commands.add_parser("wait", help="stay online and accept the next RSA invitation")
     wait.add_argument(
         "--from",

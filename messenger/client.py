@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,8 @@ from messenger.session import Session
 log = logging.getLogger("messenger.client")
 #: Pings go out at least this often (more often if the relay's idle timeout is short).
 MAX_PING_INTERVAL = 15.0
+#: Pages of the list of people ``list_people`` reads at most (a million people).
+MAX_PEOPLE_PAGES = 1000
 #: A ping unanswered for this long (or one interval, if longer) means the link is dead.
 MIN_PONG_TIMEOUT = 1.0
 #: ... but not sooner than this (or the relay's idle timeout, if shorter).
@@ -72,6 +74,7 @@ class Client:
         name: str = "",
         courier: Courier,
         accept_invites: bool = False,
+        listed: bool | None = None,
         check_server_key: ServerKeyCheck | None = None,
         check_peer: PeerCheck | None = None,
         fetch: bool = True,
@@ -79,19 +82,28 @@ class Client:
     ) -> None:
         """``courier`` carries the conversations with contacts (it outlives this link: a
         reconnect hands it to a new Client). With ``fetch`` false the relay keeps what waits
-        for us (``messenger-cli send`` takes nothing in)."""
+        for us (``messenger-cli send`` takes nothing in). ``listed``: appear in the relay's
+        list of people (by default, whoever takes invitations does; contacts see each other
+        come and go either way)."""
         self.host = host
         self.port = port
         self.identity = identity
         self.name = name
         self.accept_invites = accept_invites
+        self.listed = accept_invites if listed is None else listed
         #: Where events go; a front end that reconnects passes the same queue to each Client
         #: (and to the courier), so it reads one stream whatever link carried them.
         self.events: asyncio.Queue[ev.ClientEvent] = (
             events if events is not None else asyncio.Queue()
         )
         self.sessions: dict[str, Session] = {}
+        #: The people we know to be listed (see ``list_people``), sorted by name.
         self.people: tuple[wire.Person, ...] = ()
+        #: While watching: everyone listed whose name matches the watch's query, by id, and
+        #: the version of the relay's list they reflect.
+        self._directory: dict[str, wire.Person] = {}
+        self._people_version = -1
+        self._watch_query: str | None = None
         self._check_server_key = check_server_key
         self._check_peer = check_peer
         self.courier = courier
@@ -101,7 +113,6 @@ class Client:
         self._refs = itertools.count(1)
         self._pending: dict[int, asyncio.Future[object]] = {}
         self._pending_joins: dict[str, asyncio.Future[object]] = {}
-        self._people_waiters: list[asyncio.Future[tuple[wire.Person, ...]]] = []
         self._invitations: dict[str, ev.Invited] = {}
         #: Invitations sent and not yet answered by the relay: ref -> person id.
         self._inviting: dict[int, str] = {}
@@ -129,6 +140,7 @@ class Client:
             identity=self.identity,
             name=self.name,
             accept_invites=self.accept_invites,
+            listed=self.listed,
             check_server_key=self._check_server_key,
         )
         self.link = LinkState.OPEN
@@ -248,12 +260,74 @@ class Client:
         await self._send(wire.Accept(session=session_id))
         return session
 
-    async def list_people(self, watch: bool = False) -> tuple[wire.Person, ...]:
-        """Who is online now; with ``watch``, later changes arrive as PeopleChanged events."""
-        future: asyncio.Future[tuple[wire.Person, ...]] = asyncio.get_running_loop().create_future()
-        self._people_waiters.append(future)
-        await self._send(wire.ListPeople(watch=watch))
-        return await future
+    async def list_people(
+        self, watch: bool = False, query: str = "", limit: int | None = None
+    ) -> tuple[wire.Person, ...]:
+        """The people listed on the relay now (those who chose to be), by name: all of them,
+        page by page, or the first ``limit``; with ``query``, those whose name starts with
+        it. With ``watch``, later changes arrive as PeopleChanged events (the relay sends
+        only differences; ``people`` in the event is the whole list as we know it)."""
+        if watch:
+            self._watch_query = name_key(query)
+        found: dict[str, wire.Person] = {}
+        cursor, pages = "", 0
+        while True:
+            want = 0 if limit is None else max(1, min(limit - len(found), wire.MAX_PEOPLE_PAGE))
+            reply = await self._request(
+                lambda ref, c=cursor, w=want: wire.ListPeople(  # type: ignore[misc]
+                    watch=watch, query=query, cursor=c, limit=w, ref=ref
+                )
+            )
+            if not isinstance(reply, wire.People):
+                raise RemoteProtocolError("The server answered a list request with no list.")
+            for person in reply.people:
+                if person.id != self.id:
+                    found[person.id] = person
+            if watch:
+                self._page_arrived(reply)
+            if not reply.cursor or (limit is not None and len(found) >= limit):
+                break
+            pages += 1
+            if reply.cursor == cursor or pages >= MAX_PEOPLE_PAGES:
+                raise RemoteProtocolError("The server's list of people does not end.")
+            cursor = reply.cursor
+        if watch:
+            return self.people
+        return _by_name(found.values())
+
+    def _page_arrived(self, page: wire.People) -> None:
+        """A page while watching: it shows the list at its version, newer than any
+        difference before it."""
+        for person in page.people:
+            if person.id != self.id:
+                self._directory[person.id] = person
+        self._people_version = max(self._people_version, page.version)
+        self.people = _by_name(self._directory.values())
+
+    def _people_changed(self, change: wire.PeopleChanged) -> None:
+        """A difference to the list: apply it (each entry is as it is now, so applying one
+        twice does no harm) unless a page already showed that version."""
+        if self._watch_query is None or change.version <= self._people_version:
+            return
+        self._people_version = change.version
+        added: list[wire.Person] = []
+        gone = [person_id for person_id in change.gone if person_id in self._directory]
+        for person in change.people:
+            if person.id == self.id:
+                continue
+            if name_key(person.name).startswith(self._watch_query):
+                if self._directory.get(person.id) != person:
+                    added.append(person)
+            elif person.id in self._directory:  # renamed out of a search's results
+                gone.append(person.id)
+        for person_id in gone:
+            self._directory.pop(person_id, None)
+        for person in added:
+            self._directory[person.id] = person
+        if not added and not gone:
+            return
+        self.people = _by_name(self._directory.values())
+        self._emit(ev.PeopleChanged(self.people, added=tuple(added), gone=tuple(gone)))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -365,12 +439,10 @@ class Client:
         futures: list[asyncio.Future[Any]] = [
             *self._pending.values(),
             *self._pending_joins.values(),
-            *self._people_waiters,
         ]
         for future in futures:
             if not future.done():
                 future.set_exception(error)
-        self._people_waiters.clear()
         for session in list(self.sessions.values()):
             session.fail(error)
         self.courier.link_down()
@@ -400,13 +472,9 @@ class Client:
             self._invitations[message.session] = invited
             self._emit(invited)
         elif isinstance(message, wire.People):
-            self.people = message.people
-            waiters, self._people_waiters = self._people_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(message.people)
-            if not waiters:
-                self._emit(ev.PeopleChanged(message.people))
+            self._resolve(message.ref, message)
+        elif isinstance(message, wire.PeopleChanged):
+            self._people_changed(message)
         elif isinstance(message, wire.Error):
             self._on_error(message)
         elif isinstance(message, wire.Pong):
@@ -489,6 +557,15 @@ class Client:
     def _invitation_closed(self, session_id: str, reason: ev.InvitationEnd) -> None:
         if self._invitations.pop(session_id, None) is not None:
             self._emit(ev.InvitationClosed(session_id, reason))
+
+
+def name_key(name: str) -> str:
+    """How the relay sorts and searches names (``server.presence.name_key``)."""
+    return name.casefold()
+
+
+def _by_name(people: Iterable[wire.Person]) -> tuple[wire.Person, ...]:
+    return tuple(sorted(people, key=lambda p: (name_key(p.name), p.id)))
 
 
 def _check_pairing(session: Session, message: wire.Paired) -> None:

@@ -77,9 +77,12 @@ class InvitationClosed:
 
 @dataclass(frozen=True, slots=True)
 class PeopleChanged:
-    """Who is online now (everyone but us)."""
+    """Who is listed now (everyone but us who chose to be), by name, after the relay told
+    us of a difference: ``added`` (new or changed entries) and ``gone`` (ids)."""
 
     people: tuple[Person, ...]
+    added: tuple[Person, ...] = ()
+    gone: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

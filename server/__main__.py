@@ -18,13 +18,14 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
 from messenger import __version__
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
 from server import identity
-from server.config import ServerConfig, default_data_dir
+from server.config import MAX_PEOPLE_LISTED, ServerConfig, default_data_dir
 from server.hub import Hub
 
 log = logging.getLogger("messenger.server")
@@ -37,6 +38,23 @@ def positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value!r}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value!r}")
+    return number
+
+
+def people_page(value: str) -> int:
+    number = positive_int(value)
+    if number > MAX_PEOPLE_LISTED:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PEOPLE_LISTED}, got {value!r}")
     return number
 
 
@@ -142,6 +160,35 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"threads for the relay's RSA work ({defaults.crypto_threads})",
     )
     parser.add_argument(
+        "--max-connections-per-address",
+        type=positive_int,
+        default=defaults.max_connections_per_address,
+        help="connections one address may hold open at once "
+        f"({defaults.max_connections_per_address})",
+    )
+    parser.add_argument(
+        "--people-page",
+        dest="max_people_listed",
+        type=people_page,
+        default=defaults.max_people_listed,
+        help=f"people per page of the list clients read ({defaults.max_people_listed}, at most "
+        f"{MAX_PEOPLE_LISTED})",
+    )
+    parser.add_argument(
+        "--presence-interval",
+        type=non_negative_float,
+        default=defaults.presence_interval,
+        help="seconds changes to the list of people gather before watchers get them as one "
+        f"difference ({defaults.presence_interval:g})",
+    )
+    parser.add_argument(
+        "--ticket-lifetime",
+        type=non_negative_float,
+        default=defaults.ticket_lifetime,
+        help="seconds a resumption ticket is good for; 0 turns tickets off "
+        f"({defaults.ticket_lifetime:g})",
+    )
+    parser.add_argument(
         "--invite-timeout",
         type=positive_float,
         default=defaults.invite_timeout,
@@ -166,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds an envelope waits before it is dropped ({defaults.queue_max_age:g})",
     )
     parser.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop: uvloop if it is installed (the [fast] extra), else asyncio (auto)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -184,6 +237,34 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("fingerprint", help="print the relay key's fingerprint")
     show.add_argument("--data-dir", type=Path, default=None, help="where the key is")
     return parser
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to run on: uvloop when asked or (``auto``) when it is installed."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit(
+                "messenger-server: --loop uvloop needs uvloop (pip install 'messenger[fast]')"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def raise_open_files_limit() -> None:
+    """Each connection is a file descriptor: take the hard limit the system allows (the
+    soft one is often 1024, far below what the relay can hold)."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -238,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare_data_dir(config)
         key = identity.load_or_generate(data_dir)
         print(f"server key fingerprint {format_fingerprint(key.fingerprint)}", flush=True)
-        asyncio.run(serve(config, key))
+        raise_open_files_limit()
+        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+            runner.run(serve(config, key))
     except identity.ServerKeyError as exc:
         print(f"messenger-server: {exc}", file=sys.stderr)
         return 1

@@ -8,10 +8,10 @@ from pathlib import Path
 import platformdirs
 
 from messenger.protocol.framing import MAX_FRAME_BODY
-from messenger.protocol.wire import MAX_PEOPLE
+from messenger.protocol.wire import MAX_PEOPLE_PAGE
 
-#: People in one ``people`` message: the control schema's array bound.
-MAX_PEOPLE_LISTED = MAX_PEOPLE
+#: People in one ``people`` page, at most (clients ask for the next page).
+MAX_PEOPLE_LISTED = MAX_PEOPLE_PAGE
 
 
 def default_data_dir() -> Path:
@@ -57,14 +57,25 @@ class ServerConfig:
     joins_per_minute: float = 20.0
     #: Threads for the relay's RSA private-key work, off the event loop.
     crypto_threads: int = 2
-    #: The most people one ``people`` message lists (the wire's array bound is 4096).
+    #: The most people one ``people`` page lists (clients page through longer lists).
     max_people_listed: int = MAX_PEOPLE_LISTED
+    #: Changes to the list of people gather this long, then every watcher gets them as one
+    #: difference (encoded once): a burst of arrivals costs one message per watcher.
+    presence_interval: float = 0.05
+    #: Seconds a resumption ticket is good for (0: no tickets, every connection makes a
+    #: full handshake). Connections get a fresh one before theirs expires.
+    ticket_lifetime: float = 3600.0
+    #: Connections the system may hold for us before we accept them (a restart with
+    #: thousands of clients reconnecting at once; the kernel caps it at somaxconn).
+    backlog: int = 4096
 
     def __post_init__(self) -> None:
         if not 0 < self.max_people_listed <= MAX_PEOPLE_LISTED:
             raise ValueError(f"max_people_listed must be 1..{MAX_PEOPLE_LISTED}")
         if self.send_queue_bytes < 1 or self.crypto_threads < 1 or self.handshake_burst < 1:
             raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
+        if self.presence_interval < 0 or self.ticket_lifetime < 0:
+            raise ValueError("presence_interval and ticket_lifetime must be 0 or more")
         for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be more than 0")

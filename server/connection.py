@@ -28,6 +28,16 @@ class ClientConnection:
     kicked: MessengerError | None = None
     #: The handler is cleaning up: it must not be cancelled any more.
     closing: bool = False
+    #: When the handler started waiting for the client's next frame (loop time); None while
+    #: it handles one. The hub's idle check reads it instead of a timer per read.
+    reading_since: float | None = None
+    idle_timer: asyncio.TimerHandle | None = None
+    #: The client's identity key, and this connection's resumption secret (its tickets'
+    #: secrets derive from it), how many tickets it was given and when the last (monotonic).
+    key_der: bytes = b""
+    resumption: bytes = b""
+    tickets_given: int = 0
+    ticket_given_at: float = 0.0
 
     async def send(self, message: object) -> None:
         """Queue ``message``, waiting for room (at most the send timeout).
@@ -56,6 +66,17 @@ class ClientConnection:
         with too many of them waiting is dropped instead."""
         try:
             self.stream.send_nowait(message, coalesce=coalesce)
+        except NoticeOverflow:
+            self.kick(
+                TimeoutError_(
+                    "You did not read what the relay sent you, so it closed the connection."
+                )
+            )
+
+    def send_encoded_nowait(self, body: bytes, *, coalesce: str | None = None) -> None:
+        """``send_nowait`` for a message already encoded (one encoding for many clients)."""
+        try:
+            self.stream.send_encoded_nowait(body, coalesce=coalesce)
         except NoticeOverflow:
             self.kick(
                 TimeoutError_(

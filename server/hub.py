@@ -12,8 +12,7 @@ import itertools
 import logging
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,16 +38,18 @@ from messenger.protocol.errors import (
     WrongPasswordError,
 )
 from messenger.protocol.framing import encode_frame
-from messenger.protocol.transport import ServerHandshake
+from messenger.protocol.transport import ServerHandshake, ticket_secret
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
+from server.crypto_pool import NEW, UNDER_WAY, CryptoPool
 from server.limits import AddressLimits
 from server.mailbox import Quotas, SqliteMailbox, mailbox_path
 from server.mailroom import Mailroom, mailbox_secret
 from server.pairing import PairingState, SessionRecord
 from server.presence import Presence, Present
 from server.rotation import RotationTimers
+from server.tickets import TicketBook, load_used, save_used, ticket_master
 
 #: Connection events: numbers, addresses, why a connection ended. Never who it belongs to.
 conn_log = logging.getLogger("messenger.server")
@@ -58,6 +59,8 @@ conn_log = logging.getLogger("messenger.server")
 log = logging.getLogger("messenger.server.sessions")
 
 T = TypeVar("T")
+#: Watchers handed a presence difference (or a rotation tick) per turn of the event loop.
+FAN_OUT_SLICE = 256
 
 #: Errors about one request: reported to the client, the connection stays open.
 _REQUEST_ERRORS = (
@@ -81,15 +84,16 @@ class Hub:
         self.config = config
         self.server_key = server_key
         self.pairing = PairingState(max_failed_pairings=config.max_failed_pairings)
-        self.presence = Presence()
+        self.presence = Presence(busy=self.pairing.is_busy)
         self.rotation = RotationTimers(config.rotate_interval, self._rotation_tick)
         self._limits = AddressLimits(
             handshakes_per_second=config.handshakes_per_second,
             handshake_burst=config.handshake_burst,
             joins_per_minute=config.joins_per_minute,
         )
-        # RSA private-key work (about 2 ms a handshake) must not stall every other client.
-        self._crypto = ThreadPoolExecutor(config.crypto_threads, thread_name_prefix="relay-rsa")
+        # RSA private-key work (about 6 ms a handshake) must not stall every other client,
+        # and in a storm a handshake under way goes first (see ``server.crypto_pool``).
+        self._crypto = CryptoPool(config.crypto_threads, name="relay-rsa")
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
         #: Every connection's handler, from the moment it is accepted, with its socket.
@@ -106,6 +110,15 @@ class Hub:
         self._refused = _RefusalLog()
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        #: message class -> the handler for it (``handle_<type>`` here or in the mailroom)
+        self._routes: dict[type, Callable[[ClientConnection, object], Awaitable[None]]] = {}
+        #: A presence difference is due (``call_later``), or being handed out in slices.
+        self._presence_due: asyncio.TimerHandle | None = None
+        self._fanning_out = False
+        #: Resumption tickets (``start`` opens the book, if tickets are on).
+        self._tickets: TicketBook | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._data_dir: Path | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -124,12 +137,37 @@ class Hub:
             ),
         )
         self.mailroom = Mailroom(mailbox, self._connections_of, mailbox_secret(data_dir))
+        self._routes = self._make_routes()
+        self._data_dir = data_dir
+        if self.config.ticket_lifetime > 0:
+            self._tickets = TicketBook(
+                ticket_master(data_dir),
+                self.server_key.fingerprint,
+                self.config.ticket_lifetime,
+                used=load_used(data_dir),
+            )
+            self._renewer = asyncio.create_task(self._renew_tickets(), name="ticket-renewal")
         self._ticker = asyncio.create_task(self._tick_everyone(), name="rotation-ticks")
         self._server = await asyncio.start_server(
-            self._accepted, self.config.host, self.config.port, limit=READ_CHUNK
+            self._accepted,
+            self.config.host,
+            self.config.port,
+            limit=READ_CHUNK,
+            backlog=self.config.backlog,
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
+
+    def _make_routes(self) -> dict[type, Callable[[ClientConnection, object], Awaitable[None]]]:
+        """What handles each message a client may send: looked up once, not per frame."""
+        routes = {}
+        for tag, cls in wire.control.types().items():
+            handler = getattr(self, f"handle_{tag}", None) or getattr(
+                self.mailroom, f"handle_{tag}", None
+            )
+            if handler is not None:
+                routes[cls] = handler
+        return routes
 
     async def close(self) -> None:
         """Stop accepting, close every connection, await every handler. Safe to call twice
@@ -145,9 +183,14 @@ class Hub:
         self.rotation.cancel_all()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         for timer in self._invite_timers.values():
             timer.cancel()
         self._invite_timers.clear()
+        if self._presence_due is not None:
+            self._presence_due.cancel()
+            self._presence_due = None
         # Handlers are registered when their connection is accepted, so none is missed; and
         # none is added after this point (``_accepted`` refuses while closing).
         while self._handlers:
@@ -159,11 +202,13 @@ class Hub:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        self._crypto.shutdown(wait=False, cancel_futures=True)
+        self._crypto.shutdown()
         if self.mailroom is not None:
             mailroom, self.mailroom = self.mailroom, None
             await mailroom.close()
             await mailroom.mailbox.close()
+        if self._tickets is not None and self._data_dir is not None and self._scratch is None:
+            save_used(self._data_dir, self._tickets.used())  # the next run refuses them too
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -224,13 +269,19 @@ class Hub:
                     raise BusyError("Too many connections from your address.")
                 async with asyncio.timeout(self.config.handshake_timeout):
                     await self._handshake(conn)
+                # One idle timer per connection, looked at when it fires, instead of a
+                # timeout object per frame read.
+                loop = asyncio.get_running_loop()
+                conn.reading_since = loop.time()
+                conn.idle_timer = loop.call_at(
+                    conn.reading_since + self.config.idle_timeout, self._idle_check, conn
+                )
+                read_message, dispatch = stream.read_message, self._dispatch
                 while True:
-                    try:
-                        async with asyncio.timeout(self.config.idle_timeout):
-                            message = await stream.read_message()
-                    except TimeoutError:
-                        raise TimeoutError_("Closed an idle connection.") from None
-                    await self._dispatch(conn, message)
+                    message = await read_message()
+                    conn.reading_since = None
+                    await dispatch(conn, message)
+                    conn.reading_since = loop.time()
             except asyncio.CancelledError:
                 # Another handler found this client not reading (``conn.kick``): end it with
                 # that error. Any other cancellation (the relay stopping) goes on up.
@@ -257,6 +308,8 @@ class Hub:
             reason = "internal error"
         finally:
             conn.closing = True  # from here on nobody may cancel this cleanup
+            if conn.idle_timer is not None:
+                conn.idle_timer.cancel()
             self._cleaning.add(task)
             self._forget(conn)
             del self._connections[conn.conn_id]
@@ -266,24 +319,55 @@ class Hub:
             await stream.close()
             conn_log.info("conn %d: disconnected (%s)", conn.conn_id, reason)
 
-    async def _offload(self, work: Callable[..., T], *args: object) -> T:
-        """Run RSA work in the crypto threads, off the event loop. If the connection ends
-        while the work still waits for a thread, it never runs."""
-        return await asyncio.get_running_loop().run_in_executor(self._crypto, work, *args)
+    def _idle_check(self, conn: ClientConnection) -> None:
+        """The idle timer fired: close the connection if it has sent nothing for the idle
+        timeout, else look again when it would have."""
+        loop = asyncio.get_running_loop()
+        since = conn.reading_since
+        now = loop.time()
+        if since is not None and now - since >= self.config.idle_timeout:
+            conn.idle_timer = None
+            conn.kick(TimeoutError_("Closed an idle connection."))
+            return
+        due = (since if since is not None else now) + self.config.idle_timeout
+        conn.idle_timer = loop.call_at(due, self._idle_check, conn)
+
+    async def _offload(self, priority: int, work: Callable[..., T], *args: object) -> T:
+        """Run RSA work in the crypto threads, off the event loop: ``NEW`` for a hello,
+        ``UNDER_WAY`` for the later steps, which go first. If the connection ends while the
+        work still waits for a thread, it never runs."""
+        return await self._crypto.run(priority, work, *args)
 
     async def _handshake(self, conn: ClientConnection) -> None:
         """Transport handshake, then the client's signature over it (see ``transport``)."""
         stream = conn.stream
-        handshake = await self._offload(ServerHandshake, self.server_key)
         hello = await stream.read_body()
-        await stream.send_raw(await self._offload(handshake.got_client_hello, hello))
-        stream.start_sealing(
-            await self._offload(handshake.got_key_exchange, await stream.read_body())
-        )
-        client = await self._offload(handshake.got_auth, await stream.read_body())
+        handshake, answer = await self._offload(NEW, self._answer_hello, hello)
+        await stream.send_raw(answer)
+        if handshake.resumed:  # the hello's ticket was good: no RSA work at all
+            assert handshake.cipher is not None
+            stream.start_sealing(handshake.cipher)
+            client = handshake.got_resume(await stream.read_body())
+        else:
+            stream.start_sealing(
+                await self._offload(
+                    UNDER_WAY, handshake.got_key_exchange, await stream.read_body()
+                )
+            )
+            client = await self._offload(UNDER_WAY, handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
+        conn.key_der = client.key.der
+        if handshake.wants_tickets:
+            conn.resumption = handshake.resumption
         self.presence.add(
-            Present(conn.conn_id, client.id, client.name, client.accept_invites, client.key.der)
+            Present(
+                conn.conn_id,
+                client.id,
+                client.name,
+                client.accept_invites,
+                client.key.der,
+                client.listed,
+            )
         )
         log.debug("conn %d: authenticated as %s", conn.conn_id, client.id[:16])
         if self.mailroom is not None:
@@ -294,16 +378,55 @@ class Hub:
                 rotate_interval=self.config.rotate_interval,
                 idle_timeout=self.config.idle_timeout,
                 id=client.id,
+                resumed=handshake.resumed,
             )
         )
+        self._give_ticket(conn)
         self._presence_changed()
 
-    async def _dispatch(self, conn: ClientConnection, message: object) -> None:
-        kind = getattr(message, "TYPE", "?")
-        handler = getattr(self, f"handle_{kind}", None) or getattr(
-            self.mailroom, f"handle_{kind}", None
+    def _answer_hello(self, hello: bytes) -> tuple[ServerHandshake, bytes]:
+        """In a crypto thread: a fresh ephemeral key, then the answer to the hello (a signed
+        ``server_hello``, or ``server_resume`` for a good ticket)."""
+        handshake = ServerHandshake(self.server_key, self._tickets)
+        return handshake, handshake.got_client_hello(hello)
+
+    def _give_ticket(self, conn: ClientConnection) -> None:
+        """A ticket for the client's next connection (see ``server.tickets``)."""
+        if self._tickets is None or not conn.resumption or conn.closing:
+            return
+        number = conn.tickets_given
+        conn.tickets_given += 1
+        conn.ticket_given_at = time.monotonic()
+        secret = ticket_secret(conn.resumption, number)
+        conn.send_nowait(
+            wire.Ticket(
+                ticket=self._tickets.issue(conn.person_id, conn.key_der, secret),
+                number=number,
+                lifetime=self._tickets.lifetime,
+            ),
+            coalesce="ticket",
         )
+
+    async def _renew_tickets(self) -> None:
+        """Connections get a fresh ticket before theirs expires: whenever it goes, the next
+        connection still resumes."""
+        assert self._tickets is not None
+        period = self._tickets.lifetime / 4
+        while True:
+            await asyncio.sleep(period)
+            stale = time.monotonic() - 2 * period
+            connections = list(self._connections.values())
+            for start in range(0, len(connections), FAN_OUT_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                for conn in connections[start : start + FAN_OUT_SLICE]:
+                    if conn.resumption and conn.ticket_given_at <= stale:
+                        self._give_ticket(conn)
+
+    async def _dispatch(self, conn: ClientConnection, message: object) -> None:
+        handler = self._routes.get(type(message))
         if handler is None:
+            kind = getattr(message, "TYPE", "?")
             raise RemoteProtocolError(f"Clients may not send {kind!r} messages.")
         try:
             await handler(conn, message)
@@ -339,9 +462,9 @@ class Hub:
     async def handle_invite(self, conn: ClientConnection, message: wire.Invite) -> None:
         if message.to == conn.person_id:
             raise LocalProtocolError("You cannot invite yourself.")
-        if not self.presence.connections_of(message.to):
+        if not self.presence.is_online(message.to):
             raise PeerOfflineError()
-        target = self.presence.free_connection(message.to, self.pairing.is_busy)
+        target = self.presence.free_connection(message.to)
         if target is None or self.pairing.is_busy(conn.conn_id):
             raise PeerBusyError()
         record = self.pairing.invite(conn.conn_id, target.conn_id)
@@ -353,7 +476,7 @@ class Hub:
         await self._connections[target.conn_id].send(
             wire.Invitation(session=record.number, from_id=conn.person_id, from_name=conn.name)
         )
-        self._presence_changed()
+        self._presence_changed(conn.conn_id, target.conn_id)
 
     async def handle_accept(self, conn: ClientConnection, message: wire.Accept) -> None:
         record = self.pairing.accept(message.session, conn.conn_id)
@@ -368,7 +491,7 @@ class Hub:
         inviter = self._connections.get(record.creator)
         if inviter is not None:
             inviter.send_nowait(_error_frame(DeclinedError(), session=record.number))
-        self._presence_changed()
+        self._presence_changed(record.creator, conn.conn_id)
 
     async def handle_relay(self, conn: ClientConnection, message: wire.Relay) -> None:
         record = self.pairing.get(message.session)
@@ -401,19 +524,37 @@ class Hub:
                 joiner.send_nowait(_error_frame(WrongPasswordError(), session=message.session))
         if result.burned:
             await conn.send(_error_frame(SessionBurnedError(), session=message.session))
-        self._presence_changed()
+        self._presence_changed(conn.conn_id, *filter(None, [result.failed_joiner]))
 
     async def handle_leave(self, conn: ClientConnection, message: wire.LeaveSession) -> None:
         self._leave(conn.conn_id, message.session)
         log.debug("conn %d: left session %s", conn.conn_id, message.session)
-        self._presence_changed()
 
     # -- handlers: presence and housekeeping ------------------------------------------------
 
     async def handle_list_people(self, conn: ClientConnection, message: wire.ListPeople) -> None:
+        """One page of the list (name order, an optional name prefix); with ``watch``, every
+        later difference too. The page says which version of the list it shows."""
+        if len(message.query) > wire.MAX_PEOPLE_QUERY:
+            raise LocalProtocolError(
+                f"Search for at most {wire.MAX_PEOPLE_QUERY} characters of a name."
+            )
+        if len(message.cursor) > wire.MAX_PEOPLE_CURSOR or message.limit < 0:
+            raise LocalProtocolError("That is not a page of the list of people.")
         if message.watch:
-            self.presence.watchers.add(conn.conn_id)
-        await conn.send(self._people_message(conn, self._everyone()))
+            self.presence.watchers[conn.conn_id] = None
+        limit = min(message.limit or self.config.max_people_listed, self.config.max_people_listed)
+        people, cursor = self.presence.page(
+            message.query, message.cursor, limit, exclude=conn.person_id
+        )
+        await conn.send(
+            wire.People(
+                people=tuple(people),
+                version=self.presence.version,
+                cursor=cursor,
+                ref=message.ref,
+            )
+        )
 
     async def handle_ping(self, conn: ClientConnection, message: wire.Ping) -> None:
         await conn.send(wire.Pong(nonce=message.nonce))
@@ -438,43 +579,69 @@ class Hub:
                 )
             )
         self.rotation.start(record.number)
-        self._presence_changed()
+        self._presence_changed(*record.members)
 
     def _check_session_quota(self, conn: ClientConnection) -> None:
         if len(self.pairing.sessions_of(conn.conn_id)) >= self.config.max_sessions_per_connection:
             raise BusyError("You have too many sessions open at once.")
 
-    def _everyone(self) -> list[wire.Person]:
-        return self.presence.people(self.pairing.is_busy)
+    def _presence_changed(self, *conn_ids: int) -> None:
+        """The sessions of these connections changed (or someone came or went): refresh
+        their people's entries, and have watchers told soon. Changes gather for
+        ``presence_interval`` and go out as one difference, encoded once (``_tell_watchers``)."""
+        for conn_id in conn_ids:
+            present = self.presence.get(conn_id)
+            if present is not None:
+                self.presence.refresh(present.id)
+        if (
+            self._presence_due is None
+            and not self._fanning_out
+            and self.presence.has_changes
+            and not self._closing
+        ):
+            self._presence_due = asyncio.get_running_loop().call_later(
+                self.config.presence_interval, self._tell_watchers
+            )
 
-    def _people_message(self, conn: ClientConnection, everyone: list[wire.Person]) -> wire.People:
-        """Everyone but ``conn``'s own person, cut at ``max_people_listed`` (the wire's array
-        bound: a longer list would be a fatal protocol error for every watcher)."""
-        limit = self.config.max_people_listed
-        people: list[wire.Person] = []
-        for person in everyone:
-            if person.id == conn.person_id:
-                continue
-            if len(people) == limit:
-                return wire.People(people=tuple(people), truncated=True)
-            people.append(person)
-        return wire.People(people=tuple(people))
-
-    def _presence_changed(self) -> None:
-        if not self.presence.watchers or self._closing:
+    def _tell_watchers(self) -> None:
+        """Hand the list's latest difference to every watcher: encoded once, the same bytes
+        queued for each (each connection only seals them), a slice of watchers per turn of
+        the event loop so that ten thousand watchers never stall it."""
+        self._presence_due = None
+        if self._closing:
             return
-        everyone = self._everyone()
-        for watcher_id in list(self.presence.watchers):
-            watcher = self._connections.get(watcher_id)
-            if watcher is not None:
-                # Only the newest list matters: it replaces one still waiting in the queue.
-                watcher.send_nowait(self._people_message(watcher, everyone), coalesce="people")
+        changes = self.presence.take_changes(wire.MAX_PEOPLE_PAGE)
+        if not changes or not self.presence.watchers:
+            return
+        bodies = [
+            wire.encode(wire.PeopleChanged(version=c.version, people=c.people, gone=c.gone))
+            for c in changes
+        ]
+        self._fanning_out = True
+        self._fan_out(list(self.presence.watchers), bodies, 0)
+
+    def _fan_out(self, watchers: list[int], bodies: list[bytes], start: int) -> None:
+        end = start + FAN_OUT_SLICE
+        connections, listening = self._connections, self.presence.watchers
+        for conn_id in watchers[start:end]:
+            conn = connections.get(conn_id)
+            if conn is not None and conn_id in listening:
+                for body in bodies:
+                    conn.send_encoded_nowait(body)
+        if end < len(watchers) and not self._closing:
+            asyncio.get_running_loop().call_soon(self._fan_out, watchers, bodies, end)
+            return
+        self._fanning_out = False
+        self._presence_changed()  # what changed meanwhile goes out next
 
     def _leave(self, member: int, session: str) -> None:
+        record = self.pairing.get(session)
+        members = record.members if record is not None else ()
         result = self.pairing.leave(session, member)
         self.rotation.stop(session)
         self._cancel_invite_timer(session)
         self._notify_left(session, result.notify_left)
+        self._presence_changed(*members)
 
     def _notify_left(self, session: str, members: tuple[int, ...]) -> None:
         if self._closing:
@@ -505,11 +672,16 @@ class Hub:
         """Every ``rotate_interval``, tell every connection it is time to renew keys: each
         client then takes a fresh X25519 step in its conversations that need one."""
         interval = self.config.rotate_interval
+        tick = wire.encode(wire.RotateTick(session=""))
         while True:
             await asyncio.sleep(interval)
-            for conn in list(self._connections.values()):
-                if conn.person_id:
-                    conn.send_nowait(wire.RotateTick(session=""))
+            connections = list(self._connections.values())
+            for start in range(0, len(connections), FAN_OUT_SLICE):
+                if start:
+                    await asyncio.sleep(0)  # a slice per turn of the loop
+                for conn in connections[start : start + FAN_OUT_SLICE]:
+                    if conn.person_id and not conn.closing:
+                        conn.send_encoded_nowait(tick)
 
     def _invite_expired(self, session: str) -> None:
         self._invite_timers.pop(session, None)
@@ -532,7 +704,6 @@ class Hub:
                     TimeoutError_("The invitation was not answered in time."), session=session
                 )
             )
-        self._presence_changed()
 
     def _cancel_invite_timer(self, session: str) -> None:
         timer = self._invite_timers.pop(session, None)

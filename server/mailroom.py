@@ -33,6 +33,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,11 @@ log = logging.getLogger("messenger.server")
 
 #: Envelopes read from storage per page while a backlog streams.
 PAGE = 256
+#: How long a token the mailbox accepted is taken on trust, and how many are remembered.
+#: Revocations through this relay take effect at once; a shared backend with several relay
+#: processes would have to tell the others (or they honour a revoked token this long).
+TOKEN_CACHE_SECONDS = 60.0
+TOKEN_CACHE_SIZE = 65_536
 
 #: person id -> the connections of that person, newest last.
 ConnectionsOf = Callable[[str], list[ClientConnection]]
@@ -78,6 +85,14 @@ class Mailroom:
     _watchers: dict[str, set[ClientConnection]] = field(default_factory=dict)
     #: connection -> the person ids it watches
     _watching: dict[ClientConnection, set[str]] = field(default_factory=dict)
+    #: (recipient, token) -> when the mailbox said the token is good: a direct frame (a file
+    #: chunk, an ack) is checked here, not by a round trip to the database thread. Kept for
+    #: ``TOKEN_CACHE_SECONDS``; a revocation drops the recipient's entries at once.
+    _allowed: OrderedDict[tuple[str, bytes], float] = field(default_factory=OrderedDict)
+    #: recipient -> revocations so far (a check that raced a revocation is not cached)
+    _revoked: dict[str, int] = field(default_factory=dict)
+    #: person id -> their mailbox's name (an HMAC each time otherwise)
+    _boxes: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -91,17 +106,41 @@ class Mailroom:
         self, conn: ClientConnection, message: wire.RevokeTokens
     ) -> None:
         tokens = _checked_tokens(message.tokens)
+        self._forget_allowed(conn.person_id, tokens)
         await self.mailbox.revoke_tokens(self._box(conn.person_id), tokens)
+        self._forget_allowed(conn.person_id, tokens)
+
+    def _forget_allowed(self, recipient: str, tokens: list[bytes]) -> None:
+        self._revoked[recipient] = self._revoked.get(recipient, 0) + 1
+        for token in tokens:
+            self._allowed.pop((recipient, token), None)
 
     async def _check_token(self, recipient: str, token: bytes) -> None:
-        if len(token) != wire.TOKEN_SIZE or not await self.mailbox.token_allows(
-            self._box(recipient), token
-        ):
+        if len(token) != wire.TOKEN_SIZE:
             raise NotAllowedError()
+        key = (recipient, token)
+        now = time.monotonic()
+        checked = self._allowed.get(key)
+        if checked is not None and now - checked < TOKEN_CACHE_SECONDS:
+            return
+        revocations = self._revoked.get(recipient, 0)
+        if not await self.mailbox.token_allows(self._box(recipient), token):
+            raise NotAllowedError()
+        if self._revoked.get(recipient, 0) == revocations:
+            self._allowed[key] = now
+            self._allowed.move_to_end(key)
+            while len(self._allowed) > TOKEN_CACHE_SIZE:
+                self._allowed.popitem(last=False)
 
     def _box(self, person_id: str) -> str:
         """The mailbox's name for a person: a pseudonym only this relay can compute."""
-        return hmac_sha256(self.secret, person_id.encode()).hex()
+        box = self._boxes.get(person_id)
+        if box is None:
+            box = hmac_sha256(self.secret, person_id.encode()).hex()
+            self._boxes[person_id] = box
+            while len(self._boxes) > TOKEN_CACHE_SIZE:
+                self._boxes.popitem(last=False)
+        return box
 
     # -- store and forward ------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ class SessionRecord:
     mode: SessionMode = SessionMode.PASSWORD
     #: An invitation not yet accepted: the joiner is reserved but not yet paired.
     pending: bool = False
+    #: When it was made, relative to the others (``sessions_of`` lists oldest first).
+    order: int = 0
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -79,11 +81,12 @@ class PairingState:
     _sessions: dict[str, SessionRecord] = field(default_factory=dict)
     #: member -> the numbers of the sessions it is in, so "is this person busy?" and "which
     #: sessions end when this connection goes?" cost nothing however many sessions there are.
-    _by_member: dict[Member, set[str]] = field(default_factory=dict)
+    _by_member: dict[Member, dict[str, None]] = field(default_factory=dict)
     #: members in a paired session or a pending invitation (see ``is_busy``).
     _busy: dict[Member, int] = field(default_factory=dict)
     _burned: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _ended: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _made: int = 0
 
     # -- numbers ----------------------------------------------------------------------------
 
@@ -192,9 +195,11 @@ class PairingState:
         return PairingResult(record, notify_left=(other,) if other is not None else ())
 
     def sessions_of(self, member: Member) -> list[SessionRecord]:
-        """The sessions ``member`` is in, oldest first."""
-        numbers = self._by_member.get(member, ())
-        return [r for r in self._sessions.values() if r.number in numbers]
+        """The sessions ``member`` is in, oldest first (without a walk over every session:
+        a thousand connections leaving at once must not cost a million steps)."""
+        records = [self._sessions[number] for number in self._by_member.get(member, ())]
+        records.sort(key=lambda record: record.order)
+        return records
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -202,12 +207,14 @@ class PairingState:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _add(self, record: SessionRecord) -> None:
+        self._made += 1
+        record.order = self._made
         self._sessions[record.number] = record
-        self._by_member.setdefault(record.creator, set()).add(record.number)
+        self._by_member.setdefault(record.creator, {})[record.number] = None
 
     def _seat(self, record: SessionRecord, joiner: Member) -> None:
         record.joiner = joiner
-        self._by_member.setdefault(joiner, set()).add(record.number)
+        self._by_member.setdefault(joiner, {})[record.number] = None
         for member in record.members:
             self._busy[member] = self._busy.get(member, 0) + 1
 
@@ -235,7 +242,7 @@ class PairingState:
     def _forget_member(self, member: Member, number: str) -> None:
         numbers = self._by_member.get(member)
         if numbers is not None:
-            numbers.discard(number)
+            numbers.pop(number, None)
             if not numbers:
                 del self._by_member[member]
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
+from messenger.net.tickets import JAR, TicketJar, Where
 from messenger.protocol import wire
 from messenger.protocol.errors import (
     MessengerError,
@@ -21,7 +22,7 @@ from messenger.protocol.errors import (
     error_from_code,
 )
 from messenger.protocol.framing import MAX_FRAME_BODY
-from messenger.protocol.transport import ClientHandshake, ServerIdentity
+from messenger.protocol.transport import ClientHandshake, ClientTicket, ServerIdentity
 
 log = logging.getLogger("messenger.net")
 CONNECT_TIMEOUT = 15.0
@@ -51,12 +52,21 @@ class ConnectionLostError(MessengerError):
 class ServerConnection:
     """A connected, authenticated relay connection. Use ``await ServerConnection.open(...)``."""
 
-    def __init__(self, stream: FramedStream, address: str) -> None:
+    def __init__(
+        self,
+        stream: FramedStream,
+        address: str,
+        tickets: TicketJar | None = None,
+        where: Where = ("", 0, ""),
+    ) -> None:
         self.address = address
         self._stream = stream
         self.welcome: wire.Welcome | None = None
         self.server: ServerIdentity | None = None
         self._closed = False
+        self._tickets = tickets
+        self._where = where
+        self._handshake_state: ClientHandshake | None = None
 
     @classmethod
     async def open(
@@ -67,11 +77,17 @@ class ServerConnection:
         identity: IdentityKey,
         name: str = "",
         accept_invites: bool = False,
+        listed: bool | None = None,
         check_server_key: ServerKeyCheck | None = None,
         timeout: float = CONNECT_TIMEOUT,
+        tickets: TicketJar | None = JAR,
     ) -> ServerConnection:
         """Connect, run the transport handshake, prove our identity; raises a MessengerError
-        (``server_unreachable`` naming host and port, ``server_key_changed``, ...)."""
+        (``server_unreachable`` naming host and port, ``server_key_changed``, ...).
+
+        With a ticket from our last connection to this relay in ``tickets`` (the process's
+        jar by default; None: never), the handshake resumes: no RSA work on either side.
+        The relay's next tickets go into the jar as they come."""
         address = f"{host}:{port}"
         try:
             async with asyncio.timeout(timeout):
@@ -85,10 +101,12 @@ class ServerConnection:
         stream = FramedStream(
             reader, writer, max_frame=MAX_FRAME_BODY, queue_bytes=SEND_QUEUE_BYTES
         )
-        connection = cls(stream, address)
+        connection = cls(stream, address, tickets, (host, port, identity.fingerprint))
         try:
             async with asyncio.timeout(timeout):
-                await connection._handshake(identity, name, accept_invites, check_server_key)
+                await connection._handshake(
+                    identity, name, accept_invites, listed, check_server_key
+                )
         except TimeoutError:
             await stream.close(0.5)
             raise ServerUnreachableError(
@@ -109,24 +127,58 @@ class ServerConnection:
         identity: IdentityKey,
         name: str,
         accept_invites: bool,
+        listed: bool | None,
         check_server_key: ServerKeyCheck | None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        handshake = ClientHandshake(identity, name, accept_invites)
+        ticket = await self._ticket(check_server_key)
+        handshake = ClientHandshake(
+            identity, name, accept_invites, listed, ticket, want_tickets=self._tickets is not None
+        )
+        self._handshake_state = handshake
         await self._stream.send_raw(handshake.hello())
         self.server = handshake.got_server_hello(await self._stream.read_body())
-        if check_server_key is not None:
-            await check_server_key(self.server)
-        key_exchange, cipher = handshake.key_exchange()
-        await self._stream.send_raw(key_exchange)
-        self._stream.start_sealing(cipher)
-        await self._stream.send_raw(await loop.run_in_executor(None, handshake.auth))
+        if handshake.resumed:
+            assert handshake.cipher is not None
+            self._stream.start_sealing(handshake.cipher)
+            await self._stream.send_raw(handshake.resume())
+        else:
+            if check_server_key is not None:
+                await check_server_key(self.server)
+            key_exchange, cipher = handshake.key_exchange()
+            await self._stream.send_raw(key_exchange)
+            self._stream.start_sealing(cipher)
+            await self._stream.send_raw(await loop.run_in_executor(None, handshake.auth))
         first = await self.receive()
         if isinstance(first, wire.Error):
             raise error_from_code(first.code, first.message)
         if not isinstance(first, wire.Welcome):
             raise RemoteProtocolError(f"The server at {self.address} did not welcome us.")
         self.welcome = first
+
+    async def _ticket(self, check_server_key: ServerKeyCheck | None) -> ClientTicket | None:
+        """The ticket to resume with, if we have one for a relay key we still trust."""
+        if self._tickets is None:
+            return None
+        ticket = self._tickets.take(self._where)
+        if ticket is not None and check_server_key is not None:
+            try:
+                await check_server_key(ServerIdentity(ticket.server))
+            except MessengerError:
+                return None  # our pins changed since: a full handshake shows the key anew
+        return ticket
+
+    @property
+    def resumed(self) -> bool:
+        """This connection skipped the RSA work with a ticket from the last one."""
+        return self._handshake_state is not None and self._handshake_state.resumed
+
+    def _keep_ticket(self, message: wire.Ticket) -> None:
+        if self._tickets is None or self._handshake_state is None:
+            return
+        ticket = self._handshake_state.got_ticket(message)
+        if ticket is not None:
+            self._tickets.put(self._where, ticket, message.lifetime)
 
     async def send(self, message: object) -> None:
         """Queue one message; waits (backpressure) while the socket is behind."""
@@ -138,13 +190,16 @@ class ServerConnection:
             raise ConnectionLostError(f"The connection to {self.address} is closed.") from None
 
     async def receive(self) -> object:
-        """The next message from the relay; ConnectionLostError at EOF."""
+        """The next message from the relay; ConnectionLostError at EOF. (Tickets for the
+        next connection are kept here, not returned.)"""
         try:
-            return await self._stream.read_message()
+            while isinstance(message := await self._stream.read_message(), wire.Ticket):
+                self._keep_ticket(message)
         except StreamClosed:
             raise ConnectionLostError(
                 f"The server at {self.address} closed the connection."
             ) from None
+        return message
 
     async def messages(self) -> AsyncIterator[object]:
         while True:

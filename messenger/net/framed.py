@@ -32,6 +32,10 @@ from messenger.protocol.transport import TransportCipher
 READ_CHUNK = 256 * 1024
 #: Notices that may wait beyond the byte bound before the stream counts as stuck.
 MAX_NOTICES = 1024
+#: The writer hands the socket what is queued in one write of up to about this many bytes
+#: (frames smaller than ``_JOIN_BELOW`` are joined into it; bigger ones go on their own).
+BATCH_BYTES = 256 * 1024
+_JOIN_BELOW = 64 * 1024
 
 
 class StreamClosed(Exception):
@@ -75,6 +79,7 @@ class FramedStream:
     ) -> None:
         self.reader = reader
         self.writer = writer
+        self._transport = writer.transport
         self._decoder = FrameDecoder(max_frame)
         self._queue_bytes = queue_bytes
         self._send_timeout = send_timeout
@@ -83,6 +88,11 @@ class FramedStream:
         self._by_key: dict[str, _Outgoing] = {}
         self._waiters: deque[_Waiter] = deque()
         self._pending = 0  #: bytes reserved: queued, being sealed, or in the socket's buffer
+        #: Bytes written at once by a sender (see ``_push``) that the socket has not taken
+        #: yet: the writer task waits for them to drain, then gives their room back.
+        self._unreleased = 0
+        #: The writer task is between taking frames off the queue and the socket's drain.
+        self._writing = False
         self._notices = 0
         self._work = asyncio.Event()
         self._idle = asyncio.Event()
@@ -131,19 +141,25 @@ class FramedStream:
         """
         if self._closing:
             return
-        body = wire.encode(message)
+        self.send_encoded_nowait(wire.encode(message), coalesce=coalesce)
+
+    def send_encoded_nowait(self, body: bytes, *, coalesce: str | None = None) -> None:
+        """``send_nowait`` for a message already encoded: the relay encodes a presence
+        change once and hands the same bytes to every watcher."""
+        if self._closing:
+            return
         if coalesce is not None and (queued := self._by_key.get(coalesce)) is not None:
             self._pending += len(body) - queued.reserved
             queued.body, queued.reserved, queued.sealed = body, len(body), self._sealing
             return
         if self._notices >= self._max_notices:
             raise NoticeOverflow(f"{self._notices} notices are waiting to be read")
-        self._notices += 1
         self._pending += len(body)
         item = _Outgoing(body, self._sealing, len(body), notice=True, coalesce=coalesce)
-        if coalesce is not None:
-            self._by_key[coalesce] = item
-        self._push(item)
+        if not self._push(item):
+            self._notices += 1
+            if coalesce is not None:
+                self._by_key[coalesce] = item
 
     def send_urgent(self, message: object) -> None:
         """Throw away what is queued and queue ``message`` as the last frame (a fatal error
@@ -155,7 +171,7 @@ class FramedStream:
         self._notices = 0
         body = wire.encode(message)
         self._pending += len(body)
-        self._push(_Outgoing(body, self._sealing, len(body), notice=True))
+        self._push(_Outgoing(body, self._sealing, len(body)))
         self._stop_accepting()
 
     @property
@@ -194,7 +210,8 @@ class FramedStream:
 
     def _release(self, size: int) -> None:
         self._pending -= size
-        self._wake_waiters()
+        if self._waiters:
+            self._wake_waiters()
 
     def _wake_waiters(self) -> None:
         """Grant room to waiting senders in order, as far as it goes."""
@@ -209,10 +226,39 @@ class FramedStream:
             self._pending += waiter.size
             waiter.future.set_result(None)
 
-    def _push(self, item: _Outgoing) -> None:
+    def _push(self, item: _Outgoing) -> bool:
+        """Queue ``item`` for the writer task; or, when nothing is queued or being written
+        and the socket keeps up, seal and write it at once (no task switch per frame: the
+        relay forwards most frames this way). True if it was written."""
+        if (
+            not self._queue
+            and not self._writing
+            and not self._unreleased
+            and not self._transport.is_closing()
+            and not self._transport.get_write_buffer_size()
+        ):
+            self._transport.write(self._frame(item))
+            if self._transport.get_write_buffer_size():
+                # The socket did not take it all: the writer waits for it to drain.
+                self._unreleased += item.reserved
+                self._idle.clear()
+                self._work.set()
+            else:
+                self._release(item.reserved)
+            return True
         self._queue.append(item)
         self._idle.clear()
         self._work.set()
+        return False
+
+    def _frame(self, item: _Outgoing) -> bytes | bytearray:
+        """The frame for ``item``, sealed now if it was queued sealed (so seals happen in the
+        order frames reach the socket, as the transport's counters require)."""
+        body, item.body = item.body, b""
+        if item.sealed:
+            assert self._cipher is not None
+            return self._cipher.seal_frame(body)
+        return encode_frame(body)
 
     def _stop_accepting(self) -> None:
         self._closing = True
@@ -228,32 +274,50 @@ class FramedStream:
         except (ConnectionError, OSError):
             pass
         finally:
+            self._writing = False
             self._stop_accepting()  # nothing more gets out: nobody may wait for room
 
     async def _write_queued(self) -> None:
+        """Hand the socket everything queued, joined into few writes, then wait for it to
+        drain before giving the room back (backpressure)."""
+        transport = self._transport
         while True:
-            if not self._queue:
+            if not self._queue and not self._unreleased:
                 self._idle.set()
                 if self._closing:
                     return
                 self._work.clear()
                 await self._work.wait()
                 continue
-            item = self._queue.popleft()
-            if item.coalesce is not None and self._by_key.get(item.coalesce) is item:
-                del self._by_key[item.coalesce]
-            if item.notice:
-                self._notices -= 1
-            body, item.body = item.body, b""
-            if item.sealed:
-                assert self._cipher is not None
-                body = self._cipher.seal(body)
-            self.writer.write(encode_frame(body))
-            del body
+            self._writing = True
+            reserved, self._unreleased = self._unreleased, 0
+            joined: list[bytes | bytearray] = []
+            size = 0
+            while self._queue and size < BATCH_BYTES:
+                item = self._queue.popleft()
+                if item.coalesce is not None and self._by_key.get(item.coalesce) is item:
+                    del self._by_key[item.coalesce]
+                if item.notice:
+                    self._notices -= 1
+                reserved += item.reserved
+                frame = self._frame(item)
+                size += len(frame)
+                if len(frame) < _JOIN_BELOW:
+                    joined.append(frame)
+                    continue
+                if joined:
+                    transport.write(b"".join(joined))
+                    joined = []
+                transport.write(frame)
+                del frame
+            if joined:
+                transport.write(joined[0] if len(joined) == 1 else b"".join(joined))
+            del joined
             try:
                 await self.writer.drain()
             finally:
-                self._release(item.reserved)
+                self._writing = False
+                self._release(reserved)
 
     @property
     def writing(self) -> bool:

@@ -46,8 +46,12 @@ class FrameDecoder:
         end = LENGTH_SIZE + length
         if len(self._buffer) < end:
             return None
-        body = bytes(self._buffer[LENGTH_SIZE:end])
-        del self._buffer[:end]
+        with memoryview(self._buffer) as view:  # one copy, not a slice and then a copy
+            body = bytes(view[LENGTH_SIZE:end])
+        if end == len(self._buffer):
+            self._buffer = bytearray()
+        else:
+            del self._buffer[:end]
         return body
 
     def frames(self) -> list[bytes]:

@@ -23,7 +23,11 @@ _SCALARS: tuple[type, ...] = (str, bytes, int, float, bool)
 
 
 class Schema:
-    """A registry of message classes with one set of unpacking limits."""
+    """A registry of message classes with one set of unpacking limits.
+
+    Each class's field names and value checks are worked out once, when it is registered
+    (not per message), because the relay decodes and encodes every frame it forwards.
+    """
 
     def __init__(
         self,
@@ -36,7 +40,10 @@ class Schema:
     ) -> None:
         self.name = name
         self._by_tag: dict[str, type] = {}
-        self._hints: dict[type, dict[str, Any]] = {}
+        #: class -> (tag, field names, names of fields that need ``_plain``)
+        self._encoders: dict[type, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+        #: tag -> (class, [(field name, check, required)])
+        self._decoders: dict[str, tuple[type, list[tuple[str, _Check, bool]]]] = {}
         self._limits = {
             "max_bin_len": max_bin_len,
             "max_str_len": max_str_len,
@@ -52,16 +59,39 @@ class Schema:
         frozen = dataclasses.dataclass(frozen=True, slots=True)(cls)
         frozen.TYPE = tag  # type: ignore[attr-defined]
         self._by_tag[tag] = frozen
-        self._hints[frozen] = typing.get_type_hints(frozen)
+        hints = typing.get_type_hints(frozen)
+        fields = dataclasses.fields(frozen)  # type: ignore[arg-type]
+        names = tuple(f.name for f in fields)
+        nested = tuple(f.name for f in fields if not _is_scalar_hint(hints[f.name]))
+        self._encoders[frozen] = (tag, names, nested)
+        self._decoders[tag] = (
+            frozen,
+            [
+                (
+                    f.name,
+                    _compile(tag, f.name, hints[f.name]),
+                    f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING,
+                )
+                for f in fields
+            ],
+        )
         return frozen
 
+    def types(self) -> dict[str, type]:
+        """Every registered message class by its type tag."""
+        return dict(self._by_tag)
+
     def encode(self, message: object) -> bytes:
-        tag = getattr(type(message), "TYPE", None)
-        if tag not in self._by_tag or type(message) is not self._by_tag[tag]:
+        encoder = self._encoders.get(type(message))
+        if encoder is None:
             raise TypeError(f"{self.name}: {type(message).__name__} is not a registered message")
+        tag, names, nested = encoder
         body: dict[str, Any] = {"type": tag}
-        for field in dataclasses.fields(message):  # type: ignore[arg-type]
-            body[field.name] = _plain(getattr(message, field.name))
+        for name in names:
+            body[name] = getattr(message, name)
+        for name in nested:
+            body[name] = _plain(body[name])
         packed: bytes = msgpack.packb(body, use_bin_type=True)
         return packed
 
@@ -78,20 +108,16 @@ class Schema:
         tag = raw.get("type")
         if not isinstance(tag, str):
             raise RemoteProtocolError(f"Unknown {self.name} message type (not a string).")
-        cls = self._by_tag.get(tag)
-        if cls is None:
+        decoder = self._decoders.get(tag)
+        if decoder is None:
             raise RemoteProtocolError(f"Unknown {self.name} message type {tag[:40]!r}.")
+        cls, fields = decoder
         kwargs: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name in raw:
-                kwargs[field.name] = _checked(
-                    tag, field.name, raw[field.name], self._hints[cls][field.name]
-                )
-            elif (
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING
-            ):
-                raise RemoteProtocolError(f"{tag}: missing field {field.name!r}.")
+        for name, check, required in fields:
+            if name in raw:
+                kwargs[name] = check(raw[name])
+            elif required:
+                raise RemoteProtocolError(f"{tag}: missing field {name!r}.")
         # Unknown extra fields are ignored so a newer peer can add optional ones.
         return cls(**kwargs)
 
@@ -120,36 +146,86 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _checked(tag: str, name: str, value: Any, hint: Any) -> Any:
-    """Return ``value`` if it matches the annotation ``hint``; raise otherwise."""
+#: Checks (and, for floats and records, converts) one value read from the wire.
+_Check = Callable[[Any], Any]
+
+
+def _is_scalar_hint(hint: Any) -> bool:
+    """Whether values of this annotation go to msgpack as they are (no ``_plain``)."""
+    if hint in _SCALARS:
+        return True
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return all(_is_scalar_hint(option) or option is type(None)
+                   for option in typing.get_args(hint))  # fmt: skip
+    return False
+
+
+def _compile(tag: str, name: str, hint: Any) -> _Check:
+    """The check for values of annotation ``hint``: returns the value if it matches (ints
+    become floats where a float is due; maps become records), raises otherwise."""
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        hint = next(option for option in options if option is not type(None))
-        origin = typing.get_origin(hint)
+        inner = _compile(
+            tag, name, next(option for option in options if option is not type(None))
+        )
+        if type(None) not in options:
+            return inner
+
+        def optional(value: Any) -> Any:
+            return None if value is None else inner(value)
+
+        return optional
     if origin is tuple:
         (item_hint, _ellipsis) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise RemoteProtocolError(f"{tag}.{name}: expected a list.")
-        return tuple(_checked(tag, name, item, item_hint) for item in value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        item = _compile(tag, name, item_hint)
+
+        def sequence(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise RemoteProtocolError(f"{tag}.{name}: expected a list.")
+            return tuple(item(entry) for entry in value)
+
+        return sequence
+    if hint is float:
+
+        def number(value: Any) -> Any:
+            kind = type(value)
+            if kind is float:
+                return value
+            if kind is int:
+                return float(value)
+            raise RemoteProtocolError(f"{tag}.{name}: expected float.")
+
+        return number
     if hint in _SCALARS:
         # bool is an int subclass: an int field must not accept True.
-        if type(value) is hint:
-            return value
-        raise RemoteProtocolError(f"{tag}.{name}: expected {hint.__name__}.")
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+
+        def scalar(value: Any) -> Any:
+            if type(value) is hint:
+                return value
+            raise RemoteProtocolError(f"{tag}.{name}: expected {hint.__name__}.")
+
+        return scalar
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = typing.get_type_hints(hint)
-        kwargs = {
-            f.name: _checked(tag, f"{name}.{f.name}", value[f.name], hints[f.name])
+        parts = [
+            (f.name, _compile(tag, f"{name}.{f.name}", hints[f.name]))
             for f in dataclasses.fields(hint)
-            if f.name in value
-        }
-        try:
-            return hint(**kwargs)
-        except TypeError:
-            raise RemoteProtocolError(f"{tag}.{name}: incomplete record.") from None
-    raise RemoteProtocolError(f"{tag}.{name}: unexpected value.")
+        ]
+        record_type = hint
+
+        def record(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise RemoteProtocolError(f"{tag}.{name}: unexpected value.")
+            kwargs = {key: check(value[key]) for key, check in parts if key in value}
+            try:
+                return record_type(**kwargs)
+            except TypeError:
+                raise RemoteProtocolError(f"{tag}.{name}: incomplete record.") from None
+
+        return record
+
+    def unexpected(value: Any) -> Any:
+        raise RemoteProtocolError(f"{tag}.{name}: unexpected value.")
+
+    return unexpected

@@ -6,19 +6,29 @@ The relay sees only this layer. Everything a peer says to the other peer travels
 Conversation shape (C = client, S = relay). The first three messages are plaintext; every
 frame after ``key_exchange``, both ways, is sealed by the transport (see ``transport``)::
 
-    C: ClientHello(version, eph, nonce)
+    C: ClientHello(version, eph, nonce, ticket, tickets)
     S: ServerHello(version, key, eph, nonce, signature)   RSA-PSS over the transcript so far
     C: KeyExchange(wrapped)                              RSA-OAEP(server key, fresh secret)
     ---- sealed from here on ----
-    C: Auth(key, name, signature, accept_invites)       RSA-PSS over the transcript hash
-    S: Welcome(version, rotate_interval, idle_timeout, id)
+    C: Auth(key, name, signature, accept_invites, listed)  RSA-PSS over the transcript hash
+    S: Welcome(version, rotate_interval, idle_timeout, id, resumed)
+    S: Ticket(ticket, number, lifetime)                  if the hello asked for tickets: for
+                                                         the next connection, and again
+                                                         before it expires
+  or, when the relay takes the hello's ticket:
+    S: ServerResume(version, eph, nonce)
+    ---- sealed from here on ----
+    C: Resume(name, accept_invites, listed)
+    S: Welcome(...), Ticket(...)
 
     C: CreateSession(ref, salt)         S: SessionCreated(ref, session)
     C: JoinSession(session)             S: Paired(session, role, salt, mode, peer_*) -> both
     C: Invite(ref, to)                  S: InviteSent(ref, session, to)
                                         S: Invitation(session, from_id, from_name) -> invitee
     C: Accept(session) / Decline(session)   S: Paired(...) to both / Error(declined) to inviter
-    C: ListPeople(watch)                S: People(people)  (again on every change if watching)
+    C: ListPeople(ref, watch, query, cursor, limit)
+                                        S: People(ref, people, version, cursor)  one page
+                                        S: PeopleChanged(version, people, gone)  watching
     C: Relay(session, data)             S: Relay(session, data)          -> the other member
     C: PairingFailed(session)           (creator: key confirmation failed; counts toward burn)
     C: LeaveSession(session)            S: PeerLeft(session)             -> the other member
@@ -55,7 +65,8 @@ from dataclasses import dataclass
 from messenger.protocol.framing import MAX_FRAME_BODY
 from messenger.protocol.schema import Schema, message
 
-PROTOCOL_VERSION = 2
+#: 3: the people list in pages and differences, listing by choice, resumption tickets.
+PROTOCOL_VERSION = 3
 
 #: Session numbers are short decimal strings ("7"); ids are bounded so a hostile client
 #: cannot make the relay hash megabytes.
@@ -81,6 +92,10 @@ class ClientHello:
     version: int
     eph: bytes
     nonce: bytes
+    #: A resumption ticket from an earlier connection (empty: a full handshake).
+    ticket: bytes = b""
+    #: Send us tickets for our next connections (clients that will not reconnect do not ask).
+    tickets: bool = False
 
 
 @message(control, "server_hello")
@@ -90,6 +105,15 @@ class ServerHello:
     eph: bytes
     nonce: bytes
     signature: bytes
+
+
+@message(control, "server_resume")
+class ServerResume:
+    """The relay took the hello's ticket: keys come from its secret and these shares."""
+
+    version: int
+    eph: bytes
+    nonce: bytes
 
 
 @message(control, "key_exchange")
@@ -103,6 +127,17 @@ class Auth:
     signature: bytes
     name: str = ""
     accept_invites: bool = False
+    #: Appear in everyone's list of people (opt-in; contacts see us either way).
+    listed: bool = False
+
+
+@message(control, "resume")
+class Resume:
+    """A resumed connection's first sealed frame (in place of ``key_exchange`` + ``auth``)."""
+
+    name: str = ""
+    accept_invites: bool = False
+    listed: bool = False
 
 
 @message(control, "welcome")
@@ -111,6 +146,22 @@ class Welcome:
     rotate_interval: float
     idle_timeout: float
     id: str = ""
+    #: The connection was resumed from a ticket (no RSA work this time).
+    resumed: bool = False
+
+
+@message(control, "ticket")
+class Ticket:
+    """For the next connection: ``ticket`` (opaque), the secret of which the client derives
+    from this connection's keys and ``number``; good for ``lifetime`` seconds, once."""
+
+    ticket: bytes
+    number: int = 0
+    lifetime: float = 0.0
+
+
+#: Resumption tickets are at most this long (the relay's are ~600 bytes).
+MAX_TICKET = 2048
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -212,14 +263,45 @@ class Person:
 
 @message(control, "list_people")
 class ListPeople:
+    """One page of the people who chose to be listed, in name order: those whose name
+    starts with ``query`` (case-insensitively), after ``cursor`` (from the previous page),
+    at most ``limit`` (0: the relay's page size). With ``watch`` the relay also sends
+    ``people_changed`` from now on (asking again without it does not stop that)."""
+
     watch: bool = False
+    query: str = ""
+    cursor: str = ""
+    limit: int = 0
+    ref: int = 0
 
 
 @message(control, "people")
 class People:
+    """A page of the list as it is at ``version``; ``cursor`` continues it ("" = last)."""
+
     people: tuple[Person, ...] = ()
-    #: More people are online than one message lists (``MAX_PEOPLE``).
-    truncated: bool = False
+    version: int = 0
+    cursor: str = ""
+    ref: int = 0
+
+
+@message(control, "people_changed")
+class PeopleChanged:
+    """The list's difference that makes ``version``: entries as they are now (new or
+    changed) and the ids no longer listed. Versions follow one another (each watcher sees
+    every one after the version of its first page), so an older one can be ignored."""
+
+    version: int
+    people: tuple[Person, ...] = ()
+    gone: tuple[str, ...] = ()
+
+
+#: Entries in one ``people`` page or ``people_changed`` difference, at most.
+MAX_PEOPLE_PAGE = 1024
+#: A ``list_people`` query is a name prefix: no longer than a name.
+MAX_PEOPLE_QUERY = MAX_NAME_LEN
+#: A page cursor names the last person of a page: their id and their sort key.
+MAX_PEOPLE_CURSOR = 64 + 4 * MAX_NAME_LEN
 
 
 # -- conversations: store and forward ---------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CliProcess, Person, finished
+from tests.integration.conftest import CliProcess, Person, finished, start_waiting
 from tests.support import SOON, RelayProcess, event
 
 pytestmark = pytest.mark.timeout(120)
@@ -208,3 +208,30 @@ def test_a_message_written_while_the_relay_is_away_waits_in_the_outbox(
         "written while the relay was away",
         "and one more",
     ]
+
+
+def test_contacts_see_each_other_come_and_go_and_a_stranger_sees_neither(
+    make_relay, make_person
+):
+    """Who sees whom (protocol 3): being listed is a choice, and ``listen`` does not make it,
+    yet contacts hear each other come and go (the mailroom's watch, which needs the
+    contact's token). A stranger asking the relay who is online sees only the one person
+    who chose to be listed (Dave, waiting for invitations), never Alice or Bob."""
+    relay = make_relay("--presence-interval", "0")
+    alice, bob = make_person("alice"), make_person("bob")
+    carol, dave = make_person("carol"), make_person("dave")
+    meet(relay, alice, bob)
+
+    alice_on = alice.cli(relay.addr, "listen")
+    bob_on = bob.cli(relay.addr, "listen")
+    alice_on.wait_for(event("presence", id=bob.id, online=True))
+    bob_on.wait_for(event("presence", id=alice.id, online=True))
+    start_waiting(relay, dave)
+
+    seen = finished(carol.cli(relay.addr, "online")).of("person")
+    assert [p["id"] for p in seen] == [dave.id]
+
+    bob_on.stop()
+    alice_on.wait_for(event("presence", id=bob.id, online=False))
+    assert not [e for e in bob_on.of("presence") if e["id"] != alice.id]
+    assert not [e for e in alice_on.of("presence") if e["id"] != bob.id]

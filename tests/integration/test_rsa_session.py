@@ -132,7 +132,7 @@ def test_online_lists_a_waiting_person_as_free_exactly_once_and_never_yourself(r
 
 def test_online_shows_people_in_a_session_as_busy_and_forgets_those_who_left(relay, make_person):
     alice, bob, carol = make_person("alice"), make_person("bob"), make_person("carol")
-    alice_cli, bob_cli = rsa_session(relay, alice, bob)
+    alice_cli, bob_cli = rsa_session(relay, alice, bob)  # alice waits (listed), bob invites
 
     during = finished(carol.cli(relay.addr, "online")).of("person")
     for side in (alice_cli, bob_cli):
@@ -142,9 +142,19 @@ def test_online_shows_people_in_a_session_as_busy_and_forgets_those_who_left(rel
     relay.wait_until_gone(bob.id)
     after = finished(carol.cli(relay.addr, "online")).of("person")
 
-    assert {(p["id"], p["status"]) for p in during} == {(alice.id, "busy"), (bob.id, "busy")}
-    assert len(during) == 2
+    # Bob only invited: he never chose to be listed, so nobody sees him online.
+    assert [(p["id"], p["status"]) for p in during] == [(alice.id, "busy")]
     assert after == []
+
+
+def test_online_search_lists_only_names_that_start_with_it(relay, make_person):
+    alice, albert, bob = make_person("alice"), make_person("Albert"), make_person("bob")
+    for person in (alice, albert):
+        start_waiting(relay, person)
+
+    found = finished(bob.cli(relay.addr, "online", "--search", "AL")).of("person")
+
+    assert [p["name"] for p in found] == ["Albert", "alice"]
 
 
 def test_a_waiting_cli_stops_promptly_on_sigterm(relay, make_person):

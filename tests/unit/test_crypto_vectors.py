@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from messenger.crypto.aead import open_sealed, seal
+from messenger.crypto.aead import GcmKey, open_sealed, seal
 from messenger.crypto.errors import AuthenticationError
 from messenger.crypto.kdf import (
     PASSWORD_ITERATIONS,
@@ -230,6 +230,56 @@ def test_aes_gcm_wycheproof_unsupported_sizes_refused(group: dict[str, Any]) -> 
         )
         count += 1
     assert count > 0
+
+
+#: The transport's AEAD (``GcmKey``) passes the same vectors with either backend.
+GCM_BACKENDS = ["openssl", "pycryptodome"]
+
+
+@pytest.mark.parametrize("backend", GCM_BACKENDS)
+@pytest.mark.parametrize("case", GCM_SUPPORTED)
+def test_aes_gcm_wycheproof_supported_by_the_transport_key(
+    case: dict[str, Any], backend: str
+) -> None:
+    key, iv, aad, msg, ct, tag = (
+        bytes.fromhex(case[name]) for name in ("key", "iv", "aad", "msg", "ct", "tag")
+    )
+    gcm = GcmKey(key, backend=backend)
+    if case["result"] in ("valid", "acceptable"):
+        assert gcm.seal(iv, msg, aad) == ct + tag, f"tcId {case['tcId']}: seal mismatch"
+        assert gcm.open(iv, ct + tag, aad) == msg, f"tcId {case['tcId']}: open mismatch"
+    else:
+        with pytest.raises(AuthenticationError):
+            gcm.open(iv, ct + tag, aad)
+
+
+@pytest.mark.parametrize("backend", GCM_BACKENDS)
+@pytest.mark.parametrize("group", GCM_UNSUPPORTED)
+def test_aes_gcm_wycheproof_unsupported_sizes_refused_by_the_transport_key(
+    group: dict[str, Any], backend: str
+) -> None:
+    for case in group["tests"]:
+        key, iv, aad, msg, ct, tag = (
+            bytes.fromhex(case[name]) for name in ("key", "iv", "aad", "msg", "ct", "tag")
+        )
+        if len(key) != 32:
+            assert _raises_value_error(GcmKey, key), f"tcId {case['tcId']}: key accepted"
+            continue
+        gcm = GcmKey(key, backend=backend)
+        assert _raises_value_error(gcm.seal, iv, msg, aad), f"tcId {case['tcId']}: seal accepted"
+        assert _raises_value_error(gcm.open, iv, ct + tag, aad), (
+            f"tcId {case['tcId']}: open accepted"
+        )
+
+
+def test_the_transport_key_is_served_by_openssl() -> None:
+    assert GcmKey(bytes(32)).backend == "openssl"
+
+
+def test_a_transport_key_refuses_a_short_sealed_frame_like_open_sealed() -> None:
+    for backend in GCM_BACKENDS:
+        with pytest.raises(AuthenticationError):
+            GcmKey(bytes(32), backend=backend).open(bytes(12), b"short")
 
 
 # --- Wycheproof HKDF-SHA256 -------------------------------------------------------------------

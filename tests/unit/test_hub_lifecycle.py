@@ -3,8 +3,7 @@ real client connections (``messenger.net.connection``) on the same loop.
 
 Shutdown (issue 9): every handler is registered the moment its connection is accepted, and
 ``close()`` stops accepting, ends every connection, awaits every handler, and may be called
-twice. Presence: a list longer than the wire allows is cut, not sent as a frame every watcher
-would have to reject.
+twice. (The list of people: tests/unit/test_people_list.py.)
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from messenger.net.connection import ConnectionLostError, ServerConnection
 from messenger.protocol import wire
 from server.config import ServerConfig
 from server.hub import Hub
-from server.presence import Present
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,74 +125,6 @@ def test_close_ends_a_handler_stuck_sending_to_a_client_that_does_not_read(rsa_k
     run(scenario)
 
 
-# -- presence ---------------------------------------------------------------------------------
-
-
-def someone(index: int) -> Present:
-    """A person online on a connection that does not exist (only the list is tested)."""
-    return Present(100_000 + index, f"{index:064x}", f"person {index:05d}", True)
-
-
-def test_more_people_online_than_the_wire_allows_are_listed_cut_not_fatally(rsa_keys):
-    async def scenario() -> None:
-        hub = Hub(ServerConfig(port=0), rsa_keys.server)
-        _host, port = await hub.start()
-        for index in range(wire.MAX_PEOPLE + 10):
-            hub.presence.add(someone(index))
-        watcher = await connect(port, rsa_keys.alice, "watcher")
-
-        await watcher.send(wire.ListPeople(watch=True))
-        listed = await receive(watcher, wire.People)
-        assert len(listed.people) == wire.MAX_PEOPLE and listed.truncated
-        late = await connect(port, rsa_keys.bob, "late")  # presence changes: a new list
-        update = await receive(watcher, wire.People)
-        assert len(update.people) == wire.MAX_PEOPLE and update.truncated
-        await watcher.send(wire.Ping(nonce=5))
-        assert await receive(watcher, wire.Pong) == wire.Pong(nonce=5)  # still connected
-
-        for client in (watcher, late):
-            await client.close()
-        await hub.close()
-
-    run(scenario)
-
-
-def test_the_people_list_is_cut_at_the_configured_length_in_name_order(rsa_keys):
-    async def scenario() -> None:
-        hub = Hub(ServerConfig(port=0, max_people_listed=2), rsa_keys.server)
-        _host, port = await hub.start()
-        for index in (3, 1, 2):
-            hub.presence.add(someone(index))
-        watcher = await connect(port, rsa_keys.alice, "watcher")
-
-        await watcher.send(wire.ListPeople())
-        listed = await receive(watcher, wire.People)
-
-        assert [p.name for p in listed.people] == ["person 00001", "person 00002"]
-        assert listed.truncated
-        await watcher.close()
-        await hub.close()
-
-    run(scenario)
-
-
-def test_a_list_that_fits_is_not_marked_cut(rsa_keys):
-    async def scenario() -> None:
-        hub = Hub(ServerConfig(port=0, max_people_listed=2), rsa_keys.server)
-        _host, port = await hub.start()
-        hub.presence.add(someone(1))
-        watcher = await connect(port, rsa_keys.alice, "watcher")
-
-        await watcher.send(wire.ListPeople())
-        listed = await receive(watcher, wire.People)
-
-        assert [p.name for p in listed.people] == ["person 00001"] and not listed.truncated
-        await watcher.close()
-        await hub.close()
-
-    run(scenario)
-
-
-def test_a_config_cannot_list_more_people_than_the_wire_allows():
+def test_a_config_cannot_page_more_people_than_the_wire_allows():
     with pytest.raises(ValueError):
-        ServerConfig(max_people_listed=wire.MAX_PEOPLE + 1)
+        ServerConfig(max_people_listed=wire.MAX_PEOPLE_PAGE + 1)

@@ -116,6 +116,7 @@ def test_a_full_handshake_succeeds_and_the_relay_learns_who_connected(rsa_keys):
         name="alice",
         key=rsa_keys.alice.public,
         accept_invites=True,
+        listed=True,  # whoever takes invitations is listed unless they say otherwise
     )
 
 
@@ -124,6 +125,18 @@ def test_the_client_id_is_its_key_fingerprint_whatever_name_it_gives(rsa_keys):
     assert connection.client.id == rsa_keys.bob.fingerprint
     assert connection.client.name == "alice"
     assert connection.client.accept_invites is False
+    assert connection.client.listed is False
+
+
+def test_a_client_that_takes_invitations_may_still_choose_not_to_be_listed(rsa_keys):
+    client = ClientHandshake(rsa_keys.alice, "alice", accept_invites=True, listed=False)
+    server = ServerHandshake(rsa_keys.server)
+    hello = server.got_client_hello(client.hello())
+    client.got_server_hello(hello)
+    key_exchange, _cipher = client.key_exchange()
+    server.got_key_exchange(key_exchange)
+    who = server.got_auth(client.auth())
+    assert (who.accept_invites, who.listed) == (True, False)
 
 
 def test_a_long_name_reaches_the_relay_cut_to_the_limit(rsa_keys):
@@ -212,8 +225,8 @@ def test_a_server_hello_with_a_key_that_is_not_a_key_is_refused(rsa_keys):
 
 def test_a_server_hello_of_another_protocol_version_is_refused_naming_both(rsa_keys):
     client, server_hello = answered_hello(rsa_keys)
-    with pytest.raises(RemoteProtocolError, match=r"protocol 3;.*speaks 2\."):
-        client.got_server_hello(edited(server_hello, version=3))
+    with pytest.raises(RemoteProtocolError, match=r"protocol 4;.*speaks 3\."):
+        client.got_server_hello(edited(server_hello, version=4))
 
 
 @pytest.mark.parametrize(
@@ -324,7 +337,7 @@ def test_a_replayed_hello_and_key_exchange_give_a_new_relay_keys_the_old_client_
 
 def test_a_client_hello_of_another_protocol_version_is_refused_naming_both(rsa_keys):
     hello = edited(ClientHandshake(rsa_keys.alice).hello(), version=1)
-    with pytest.raises(RemoteProtocolError, match=r"protocol 2;.*speaks 1\."):
+    with pytest.raises(RemoteProtocolError, match=r"protocol 3;.*speaks 1\."):
         ServerHandshake(rsa_keys.server).got_client_hello(hello)
 
 
