@@ -215,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--loop",
         choices=["auto", "asyncio", "uvloop"],
-        default="auto",
-        help="event loop: uvloop if it is installed (the [fast] extra), else asyncio (auto)",
+        default="asyncio",
+        help="event loop: asyncio (the default), uvloop (the [fast] extra: more messages a "
+        "second, more memory under slow readers; docs/decisions.md), or auto (uvloop if "
+        "installed)",
     )
     parser.add_argument(
         "--log-level",
