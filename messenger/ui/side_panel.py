@@ -30,6 +30,8 @@ def snippet(body: str, query: str) -> str:
     words = [w.casefold() for w in query.split() if w.strip()]
     at = min((i for w in words if (i := flat.casefold().find(w)) >= 0), default=0)
     start = max(0, at - LEAD)
+    if start and (space := flat.find(" ", start, at)) >= 0:
+        start = space + 1  # begin at a whole word
     text = flat[start : start + SNIPPET]
     return ("…" if start else "") + text + ("…" if start + SNIPPET < len(flat) else "")
 
