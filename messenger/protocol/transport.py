@@ -199,6 +199,15 @@ def _derive_resumed(secret: bytes, shared: bytes, ch: bytes, sr: bytes) -> Trans
     )
 
 
+def _check_version(version: int) -> None:
+    """Refuse a server on another protocol version, saying which side to update."""
+    if version != wire.PROTOCOL_VERSION:
+        raise RemoteProtocolError(
+            f"The server speaks protocol {version}; this client speaks "
+            f"{wire.PROTOCOL_VERSION}. Update the older side."
+        )
+
+
 def _check_sizes(eph: bytes, nonce: bytes) -> None:
     if len(eph) != PUBLIC_SIZE or len(nonce) != wire.NONCE_SIZE:
         raise RemoteProtocolError("Handshake values have the wrong size.")
@@ -270,11 +279,7 @@ class ClientHandshake:
             return self._got_server_resume(message, body)
         if not isinstance(message, wire.ServerHello):
             raise RemoteProtocolError("The server did not answer with server_hello.")
-        if message.version != wire.PROTOCOL_VERSION:
-            raise RemoteProtocolError(
-                f"The server speaks protocol {message.version}; this client speaks "
-                f"{wire.PROTOCOL_VERSION}. Update the older side."
-            )
+        _check_version(message.version)
         _check_sizes(message.eph, message.nonce)
         try:
             key = PublicKey.from_der(message.key)
@@ -294,11 +299,7 @@ class ClientHandshake:
     def _got_server_resume(self, message: wire.ServerResume, body: bytes) -> ServerIdentity:
         if self._ticket is None:
             raise RemoteProtocolError("The server resumed a connection we did not ask it to.")
-        if message.version != wire.PROTOCOL_VERSION:
-            raise RemoteProtocolError(
-                f"The server speaks protocol {message.version}; this client speaks "
-                f"{wire.PROTOCOL_VERSION}. Update the older side."
-            )
+        _check_version(message.version)
         _check_sizes(message.eph, message.nonce)
         try:
             shared = self._eph.agree(message.eph)
