@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 from messenger import events as ev
 from messenger.client import Client
-from messenger.courier import Courier
+from messenger.courier import WINDOW_SLICE_SECONDS, Courier
 from messenger.crypto.rsa import IdentityKey
 from messenger.net.connection import parse_address
 from messenger.protocol.errors import (
@@ -215,7 +215,9 @@ class AppController(ConversationActions, QObject):
         self.identity = identity
         if self.worker is None:
             self.worker = DatabaseWorker(self.profile.db)
-            courier = Courier(identity, self.worker, self.events.put_nowait)
+            courier = Courier(
+                identity, self.worker, self.events.put_nowait, slice_seconds=WINDOW_SLICE_SECONDS
+            )
             courier.links = lambda contact_id: TransferLink(
                 contact_id, courier, self.events.put_nowait
             )
