@@ -279,6 +279,8 @@ class Transfers:
         transfer = self.incoming.get(chunk.id)
         if transfer is None or transfer.partial is None or not transfer.partial.is_open:
             return  # a chunk of something we cancelled or declined: ignore it
+        if transfer.writer is not None and transfer.writer.done():
+            return  # the writer stopped (the session ended under it): nothing more is written
         terms = transfer.terms
         if chunk.index != transfer.next_arriving:
             await self._abort_incoming(
@@ -344,6 +346,8 @@ class Transfers:
                 await self._abort_incoming(
                     transfer, "write_failed", f"{terms.name}: saving failed ({exc})."
                 )
+        finally:
+            transfer.stop_writing()  # a reader waiting on a full queue must not wait forever
 
     async def _written(self, transfer: Incoming, length: int) -> bool:
         """One more chunk is on disk: note it, ack it, report progress. False once the

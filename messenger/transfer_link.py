@@ -168,6 +168,8 @@ class TransferLink:
             return  # a transfer we no longer run
         if not cipher.sending:
             opener = self._openers.get(cipher.transfer_id)
+            if opener is not None and opener.task is not None and opener.task.done():
+                return  # its opener failed (and said so in the log): the transfer is stuck
             if opener is None:
                 opener = self._openers[cipher.transfer_id] = _Opener(cipher)
                 opener.task = asyncio.create_task(
@@ -200,6 +202,8 @@ class TransferLink:
             return  # the session ended under us; interrupted() reports it
         except Exception:  # a task nobody awaits: never let it die silently
             log.exception("opening file chunks failed")
+        finally:
+            opener.stop()  # a reader waiting on a full queue must not wait forever
 
     async def _opened(self, cipher: TransferCipher, payload: object) -> None:
         if isinstance(payload, TamperedError | RemoteProtocolError):
@@ -216,6 +220,7 @@ class TransferLink:
             self._forget(transfer_id)
 
     def _keep(self, cipher: TransferCipher) -> None:
+        self._forget(cipher.transfer_id)  # a second offer of one id: its frames start over
         self._ciphers[cipher.transfer_id] = cipher
         while len(self._ciphers) > MAX_CIPHERS:
             self._forget(next(iter(self._ciphers)))

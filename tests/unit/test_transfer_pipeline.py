@@ -16,6 +16,7 @@ import pytest
 
 from messenger import events as ev
 from messenger import files
+from messenger.net.connection import ConnectionLostError
 from messenger.partial_file import PartialFile
 from messenger.protocol.payloads import FileAccept, FileAck, FileChunk
 from messenger.protocol.transfer import WINDOW
@@ -173,3 +174,39 @@ def test_a_link_lost_while_chunks_wait_for_the_disk_resumes_from_what_was_writte
     run(scenario)
     state = json.loads(next((inbox / PARTIAL_DIR).glob("*.json")).read_text())
     assert state["next"] == 0, "the resume record vouches only for chunks on disk"
+
+
+def test_a_writer_stopped_by_the_session_ending_never_leaves_the_reader_waiting(
+    source, inbox, small_chunks
+):
+    """The session ends while the writer sends its first ack: the writer stops, and the
+    chunks still arriving are dropped instead of filling its queue and holding the reader
+    (and with it every other message of the session) for ever."""
+    make_file(source / "ended.bin", 3 * WINDOW * small_chunks)
+
+    async def scenario() -> None:
+        link = await linked(inbox)
+
+        async def end_the_session(payload: object) -> None:
+            if isinstance(payload, FileAck):
+                raise ConnectionLostError()
+
+        link.bob.after_send = end_the_session
+        await link.alice.transfers.offer(source / "ended.bin")
+        sent_all = WINDOW + 1  # the window, and one more for the ack that got through
+        await link.until(
+            lambda: (
+                len(link.alice.sent_of(FileChunk)) == sent_all
+                and link.bob.inbox.empty()
+                and not link.bob.busy
+            ),
+            "every chunk taken by Bob's reader",
+        )
+        assert [a.next for a in link.bob.sent_of(FileAck)] == [1]
+        for side in link.sides:
+            side.transfers.interrupted()
+        await link.settle()
+        link.assert_no_errors()
+        await link.close()
+
+    run(scenario)
