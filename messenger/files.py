@@ -5,9 +5,13 @@ The rules (names, chunk sizes, the window, what may arrive when) are in
 
 - Outgoing: hash the file (in an executor), offer it, and once accepted pump chunks while
   the window allows; memory stays at a window of chunks, however large the file.
-- Incoming: accept into a folder, append each chunk in order to a ``PartialFile`` (which
-  hashes it, keeps a resume record, and moves the file into place once the whole-file
-  SHA-256 matches), ack it, and report progress.
+- Incoming: accept into a folder, check each chunk as it arrives, and hand it to the
+  transfer's writer task, which appends chunks in order to a ``PartialFile`` (which hashes
+  them, keeps a resume record, and moves the file into place once the whole-file SHA-256
+  matches), then acks and reports them. The writer is fed through a short bounded queue, so
+  the next chunks are read and opened while earlier ones are hashed and written, memory
+  stays at a few chunks, and an ack never runs ahead of what is on disk (resuming relies
+  on it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,10 +49,15 @@ from messenger.protocol.transfer import (
 
 __all__ = ["PARTIAL_DIR", "FileError", "OfferPolicy", "Transfers"]
 
+log = logging.getLogger(__name__)
+
 #: Progress events per transfer per second, at most.
 PROGRESS_INTERVAL = 0.25
 #: Save resume state every this many chunks.
 STATE_EVERY = 8
+#: Chunks received and checked but not yet written, per incoming transfer. When the writer
+#: falls this far behind, the reader waits for it (the peer's window stops it soon anyway).
+WRITE_QUEUE = 4
 
 SendPayload = Callable[[object], Awaitable[None]]
 Emit = Callable[[ev.ClientEvent], None]
@@ -99,8 +109,23 @@ class Incoming:
     terms: OfferTerms
     #: Set once the person accepted (None while the offer is waiting for an answer).
     partial: PartialFile | None = None
+    #: The next chunk to be written (everything before it is on disk and acknowledged).
     next_index: int = 0
+    #: The next chunk to arrive (ahead of ``next_index`` by what waits for the writer).
+    next_arriving: int = 0
     progress: _Progress = field(default_factory=_Progress)
+    #: Chunks checked and waiting to be written, in order; bounded by ``WRITE_QUEUE``.
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(WRITE_QUEUE))
+    writer: asyncio.Task[None] | None = None
+
+    def stop_writing(self) -> None:
+        """Stop the writer and let a reader waiting on a full queue go: nothing more is
+        written. Not from the writer itself (it returns on its own once the transfer is
+        gone), as cancelling it there would interrupt what it is doing for the cancel."""
+        if self.writer is not None and self.writer is not asyncio.current_task():
+            self.writer.cancel()
+        while not self.queue.empty():
+            self.queue.get_nowait()
 
 
 class FileError(MessengerError):
@@ -243,21 +268,26 @@ class Transfers:
         taken = [i.partial.path for i in self.incoming.values() if i.partial is not None]
         transfer.partial = PartialFile(folder, transfer.terms, taken)
         start = await asyncio.get_running_loop().run_in_executor(None, transfer.partial.open)
-        transfer.next_index = start
+        transfer.next_index = transfer.next_arriving = start
         transfer.progress.transferred = start * transfer.terms.chunk_size
         return start
 
     async def _got_chunk(self, chunk: FileChunk) -> None:
+        """Check a chunk and queue it for the writer. Only waits when the writer is
+        ``WRITE_QUEUE`` chunks behind, so the session's reader goes on to read and open the
+        next chunks while this one is hashed and written."""
         transfer = self.incoming.get(chunk.id)
         if transfer is None or transfer.partial is None or not transfer.partial.is_open:
             return  # a chunk of something we cancelled or declined: ignore it
+        if transfer.writer is not None and transfer.writer.done():
+            return  # the writer stopped (the session ended under it): nothing more is written
         terms = transfer.terms
-        if chunk.index != transfer.next_index:
+        if chunk.index != transfer.next_arriving:
             await self._abort_incoming(
                 transfer,
                 "out_of_order",
                 f"{terms.name}: chunk {chunk.index} arrived when "
-                f"{transfer.next_index} was due; the transfer stopped.",
+                f"{transfer.next_arriving} was due; the transfer stopped.",
             )
             return
         if chunk.index >= terms.chunks or len(chunk.data) != terms.expected_length(chunk.index):
@@ -268,39 +298,77 @@ class Transfers:
                 f"{terms.size} bytes announced; the transfer stopped.",
             )
             return
+        transfer.next_arriving += 1
+        if transfer.writer is None:
+            transfer.writer = asyncio.create_task(
+                self._write(transfer), name=f"file-writer-{terms.id}"
+            )
+        await transfer.queue.put(chunk.data)
+
+    async def _write(self, transfer: Incoming) -> None:
+        """The transfer's writer: append queued chunks in order, then ack and report each.
+
+        Whatever waits in the queue is written in one executor call (fewer hand-offs
+        between threads when the writer is behind); SHA-256 and the write release the GIL,
+        so they overlap with opening the next chunks on the event loop.
+        """
+        terms, partial = transfer.terms, transfer.partial
+        assert partial is not None
+        loop = asyncio.get_running_loop()
         try:
-            # Writing and hashing a MiB off the event loop (the GUI thread, in the app); both
-            # release the GIL, so they also overlap with opening the next record.
-            await asyncio.get_running_loop().run_in_executor(
-                None, transfer.partial.append, chunk.data
-            )
-        except ValueError:
-            return  # the file was closed under us: the person cancelled meanwhile
-        except OSError as exc:
-            code = "disk_full" if exc.errno == errno.ENOSPC else "write_failed"
-            await self._abort_incoming(
-                transfer,
-                code,
-                f"{terms.name}: writing failed ({exc.strerror}); the partial file was removed.",
-            )
-            return
-        if self.incoming.get(terms.id) is not transfer:
-            return  # cancelled while the chunk was being written
+            while transfer.next_index < terms.chunks:
+                batch = [await transfer.queue.get()]
+                while not transfer.queue.empty():
+                    batch.append(transfer.queue.get_nowait())
+                try:
+                    await loop.run_in_executor(None, partial.append_all, batch)
+                except ValueError:
+                    return  # the file was closed under us: the person cancelled meanwhile
+                except OSError as exc:
+                    if self.incoming.get(terms.id) is transfer:
+                        code = "disk_full" if exc.errno == errno.ENOSPC else "write_failed"
+                        await self._abort_incoming(
+                            transfer,
+                            code,
+                            f"{terms.name}: writing failed ({exc.strerror}); "
+                            "the partial file was removed.",
+                        )
+                    return
+                for data in batch:
+                    if not await self._written(transfer, len(data)):
+                        return
+            await self._finish(transfer)
+        except MessengerError:
+            return  # the session ended under us; interrupted() reports it
+        except Exception as exc:  # a task nobody awaits: never let it die silently
+            log.exception("file writer failed")
+            if self.incoming.get(terms.id) is transfer:
+                await self._abort_incoming(
+                    transfer, "write_failed", f"{terms.name}: saving failed ({exc})."
+                )
+        finally:
+            transfer.stop_writing()  # a reader waiting on a full queue must not wait forever
+
+    async def _written(self, transfer: Incoming, length: int) -> bool:
+        """One more chunk is on disk: note it, ack it, report progress. False once the
+        transfer is gone (cancelled meanwhile, even while the ack was being sent)."""
+        terms = transfer.terms
+        if self.incoming.get(terms.id) is not transfer or transfer.partial is None:
+            return False
         transfer.next_index += 1
-        transfer.progress.transferred += len(chunk.data)
+        transfer.progress.transferred += length
         if transfer.next_index % STATE_EVERY == 0:
             transfer.partial.save_state(transfer.next_index)
         await self._send(FileAck(id=terms.id, next=transfer.next_index))
         if self.incoming.get(terms.id) is not transfer:
-            return  # cancelled while the ack was queued
+            return False
         if transfer.progress.due(transfer.progress.transferred, terms.size):
             self._emit(
                 ev.FileProgress(
                     self.session_id, terms.id, transfer.progress.transferred, terms.size, "in"
                 )
             )
-        if transfer.next_index == terms.chunks:
-            await self._finish(transfer)
+        return True
 
     async def _finish(self, transfer: Incoming) -> None:
         """Check the whole-file SHA-256, then move the file into place under a fresh name."""
@@ -333,6 +401,7 @@ class Transfers:
     async def _abort_incoming(self, transfer: Incoming, code: str, message: str) -> None:
         """Stop, remove the partial file, tell the sender and the person."""
         self.incoming.pop(transfer.terms.id, None)
+        transfer.stop_writing()
         if transfer.partial is not None:
             transfer.partial.discard()
         with contextlib.suppress(MessengerError):
@@ -386,6 +455,8 @@ class Transfers:
         if outgoing is not None and outgoing.pump is not None:
             outgoing.stop()
         incoming = self.incoming.pop(transfer_id, None)
+        if incoming is not None:
+            incoming.stop_writing()
         if incoming is not None and incoming.partial is not None:
             incoming.partial.discard()
         return outgoing is not None or incoming is not None
@@ -417,6 +488,9 @@ class Transfers:
                 )
             )
         for incoming in list(self.incoming.values()):
+            # What was received but not yet written is dropped: the resume record (saved
+            # below, from ``next_index``) vouches only for what is on disk.
+            incoming.stop_writing()
             if incoming.partial is not None and incoming.partial.is_open:
                 incoming.partial.save_state(incoming.next_index)
                 incoming.partial.close()

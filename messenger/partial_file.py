@@ -143,6 +143,12 @@ class PartialFile:
         self._handle.write(data)
         self._hasher.update(data)
 
+    def append_all(self, chunks: list[bytes]) -> None:
+        """Append chunks in order, in one call: one hand-off to a worker thread for all of
+        them instead of one each. Blocking; raises as ``append`` does."""
+        for data in chunks:
+            self.append(data)
+
     def save_state(self, next_index: int) -> None:
         """Note how far we got, overwriting a fixed-size record in place.
 

@@ -77,7 +77,12 @@ class TransferCipher:
         self._received = 0
 
     def __repr__(self) -> str:
-        return f"TransferCipher({self.transfer_id}, sending={self._out is FrameDirection.CHUNKS})"
+        return f"TransferCipher({self.transfer_id}, sending={self.sending})"
+
+    @property
+    def sending(self) -> bool:
+        """We send this transfer's chunks (and open only its small ack frames)."""
+        return self._out is FrameDirection.CHUNKS
 
     def seal(self, payload: bytes, hint: bytes) -> bytes:
         """Our next frame, carrying ``payload`` (an encoded chunk or ack)."""
