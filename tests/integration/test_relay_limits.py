@@ -141,7 +141,10 @@ def messages_until(connection: RawConnection, wanted: object, timeout: float) ->
 
 
 def test_sixteen_pairs_whose_receivers_stop_reading_cannot_grow_the_relay(make_relay, connect):
-    relay = make_relay("--send-timeout", "2")
+    # The send deadline (5 s) is well past the senders' stall (1 s), so a sender is seen
+    # waiting before its receiver is dropped (with 2 s, a fast machine could drop the
+    # receiver first and let its sender push every frame).
+    relay = make_relay("--send-timeout", "5")
     honest = connect(relay.port, source=ELSEWHERE)
     honest.handshake("honest")
     pairs = []
@@ -197,7 +200,7 @@ def test_sixteen_pairs_whose_receivers_stop_reading_cannot_grow_the_relay(make_r
     assert max(pushed) < 16, f"the senders were never made to wait: {pushed}"
     assert round_trips and max(round_trips) < SOON / 2, round_trips
 
-    # The receivers stopped reading, so the relay drops them at the send deadline (2 s)...
+    # The receivers stopped reading, so the relay drops them at the send deadline (5 s)...
     relay.wait_for_log(
         lambda lines: sum("disconnected (timeout" in line for line in lines) >= 16,
         timeout=SOON,

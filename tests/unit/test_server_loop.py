@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from server.__main__ import build_parser, loop_factory, raise_open_files_limit
+from server.__main__ import (
+    build_parser,
+    loop_factory,
+    raise_open_files_limit,
+    return_frame_buffers_to_the_system,
+)
 
 
 @pytest.fixture
@@ -75,3 +80,12 @@ def test_the_open_files_limit_is_raised_to_the_hard_one() -> None:
         assert now_soft == (hard if hard != resource.RLIM_INFINITY else 1 << 20)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_frame_buffers_go_back_to_the_system_on_glibc() -> None:
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert return_frame_buffers_to_the_system() is True
