@@ -36,3 +36,27 @@ def rsa_keys() -> RsaKeys:
     vectors = json.loads(_PUBLIC_TEST_KEY.read_text(encoding="utf-8"))
     mallory = IdentityKey.from_pem(vectors["testGroups"][0]["privateKeyPem"].encode())
     return RsaKeys(IdentityKey.generate(), IdentityKey.generate(), IdentityKey.generate(), mallory)
+
+
+# -- file transfers --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """Where the sender's files are."""
+    return tmp_path / "outbox"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """Where the receiver saves."""
+    return tmp_path / "inbox"
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Offers cut files into 64 KiB chunks: many chunks (and acks) in a small file."""
+    from messenger import files
+
+    monkeypatch.setattr(files, "CHUNK_SIZE", 64 * 1024)
+    return 64 * 1024

@@ -38,23 +38,6 @@ pytestmark = pytest.mark.timeout(30)
 AHEAD = files.WRITE_QUEUE + 2
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    return tmp_path / "outbox"
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    return tmp_path / "inbox"
-
-
-@pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
-    """64 KiB chunks: many chunks, and so many acks, in a small file."""
-    monkeypatch.setattr(files, "CHUNK_SIZE", 64 * 1024)
-    return 64 * 1024
-
-
 class SlowDisk:
     """Holds every write to one partial file until ``open()``; counts chunks written."""
 

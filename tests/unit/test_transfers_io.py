@@ -228,23 +228,6 @@ def partials(folder: Path) -> list[str]:
     return sorted(p.name for p in partial_dir.iterdir()) if partial_dir.exists() else []
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    return tmp_path / "outbox"
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    return tmp_path / "inbox"
-
-
-@pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Offers cut files into 64 KiB chunks, so a 3 MiB file makes 48 of them."""
-    monkeypatch.setattr(files, "CHUNK_SIZE", 64 * 1024)
-    return 64 * 1024
-
-
 # -- a whole file ----------------------------------------------------------------------------
 
 
