@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTextLayout, QTextOption
-from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from messenger.store.records import MessageStatus
 from messenger.ui.history_rows import Row, RowKind, day_label, short_time
-from messenger.ui.theme import current_theme
+from messenger.ui.theme import themed
 
 __all__ = [
     "ROW_ROLE",
@@ -141,7 +141,7 @@ class BubbleDelegate(QStyledItemDelegate):
         row = index.data(ROW_ROLE)
         if not isinstance(row, Row):
             return
-        colours = _COLOURS[current_theme(QApplication.instance())]  # type: ignore[arg-type]
+        colours = themed(_COLOURS)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = option.rect

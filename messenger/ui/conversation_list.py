@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import (
-    QApplication,
     QListWidget,
     QListWidgetItem,
     QStyle,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.ui.history_rows import when_label
-from messenger.ui.theme import current_theme
+from messenger.ui.theme import themed
 
 __all__ = ["ENTRY_ROLE", "ConversationList", "Entry"]
 
@@ -221,7 +220,7 @@ class EntryDelegate(QStyledItemDelegate):
         entry = index.data(ENTRY_ROLE)
         if not isinstance(entry, Entry):
             return
-        colours = _COLOURS[current_theme(QApplication.instance())]  # type: ignore[arg-type]
+        colours = themed(_COLOURS)
         palette = option.palette
         rect: QRect = option.rect.adjusted(4, 1, -4, -1)
         state = option.state

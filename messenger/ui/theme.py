@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Mapping
+from typing import TypeVar, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette
@@ -30,6 +32,8 @@ from PySide6.QtWidgets import (
 
 from messenger.resources import resource_path
 from messenger.ui.fonts import install_emoji_font
+
+T = TypeVar("T")
 
 __all__ = [
     "THEMES",
@@ -169,6 +173,12 @@ def current_theme(app: QApplication) -> str:
     """The theme last applied by ``apply_theme`` ("light" if none was)."""
     name = app.property(_THEME_PROPERTY)
     return name if name in THEMES else "light"
+
+
+def themed(table: Mapping[str, T]) -> T:
+    """The entry of a light/dark table for the theme in use (painting delegates keep their
+    colours in such tables)."""
+    return table[current_theme(cast(QApplication, QApplication.instance()))]
 
 
 def follow_system_theme(app: QApplication) -> None:
