@@ -438,9 +438,11 @@ class Courier:
         kind = "puzzle" if puzzle else "text"
         meta = puzzle or None
 
+        snapshot = conversation.snapshot()  # now, on the loop: the state this sealing left
+
         def commit(db: ProfileDatabase) -> OutboxEntry:
             with db.transaction():
-                db.save_ratchet(contact_id, conversation.snapshot(), now)
+                db.save_ratchet(contact_id, snapshot, now)
                 db.add_message(
                     contact_id, outgoing.msg_id, outgoing=True, body=text, sent_at=sent_at,
                     kind=kind, meta=meta,
@@ -482,13 +484,15 @@ class Courier:
             else conversation.send_text(message.body, msg_id, puzzle=puzzle)
         )
 
+        snapshot = conversation.snapshot()  # now, on the loop: the state this sealing left
+
         def commit(db: ProfileDatabase) -> OutboxEntry:
             with db.transaction():
                 db.set_status(contact_id, msg_id, MessageStatus.PENDING)
                 if resealed is None:
                     assert entry is not None
                     return entry
-                db.save_ratchet(contact_id, conversation.snapshot(), now)
+                db.save_ratchet(contact_id, snapshot, now)
                 seq = db.add_outbox(contact_id, msg_id, resealed.envelope)
                 return db_entry(seq, contact_id, resealed, now)
 
@@ -508,9 +512,11 @@ class Courier:
         now = self._now()
         stored = [o for o in outgoing if o.route is Route.STORED]
 
+        snapshot = conversation.snapshot()  # now, on the loop: the state this sealing left
+
         def commit(db: ProfileDatabase) -> list[OutboxEntry]:
             with db.transaction():
-                db.save_ratchet(contact_id, conversation.snapshot(), None)
+                db.save_ratchet(contact_id, snapshot, None)
                 return [
                     db_entry(db.add_outbox(contact_id, o.msg_id, o.envelope), contact_id, o, now)
                     for o in stored

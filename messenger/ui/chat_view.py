@@ -240,7 +240,12 @@ class ChatPage(QWidget):
         source = self._source
 
         async def read() -> None:
-            page = await source.older(self.key, oldest)
+            try:
+                page = await source.older(self.key, oldest)
+            except BaseException:
+                if shiboken6.isValid(self.history):
+                    self.history.loading = False  # a later scroll may try again
+                raise
             if shiboken6.isValid(self.history):
                 self.history.prepend(page.records, has_older=page.has_older)
 
@@ -254,7 +259,12 @@ class ChatPage(QWidget):
         source = self._source
 
         async def read() -> None:
-            page = await source.newer(self.key, newest)
+            try:
+                page = await source.newer(self.key, newest)
+            except BaseException:
+                if shiboken6.isValid(self.history):
+                    self.history.loading = False  # a later scroll may try again
+                raise
             if shiboken6.isValid(self.history):
                 self.history.append_page(page.records, has_newer=page.has_newer)
 
