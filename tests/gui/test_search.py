@@ -65,8 +65,9 @@ def test_a_search_finds_messages_in_every_conversation_newest_first(qtbot, windo
     window.side.search_box.setText("dav")
     assert [e.title for e in window.conversation_list.visible_entries()] == ["Dave"]
     qtbot.waitUntil(lambda: window.side.hits_label.text() == "No messages found", timeout=SOON)
+    assert not window.side.hits_label.isHidden(), "the search's answer shows"
     window.side.search_box.clear()
-    assert not window.side.hits.isVisible()
+    assert window.side.hits.isHidden() and window.side.hits_label.isHidden()
     assert len(window.conversation_list.visible_entries()) == 3
 
 
@@ -106,7 +107,8 @@ def test_escape_leaves_a_search_and_a_long_hit_shows_its_word_near_the_front(qtb
     window.side.search_box.setFocus()
     qtbot.keyClicks(window.side.search_box, "quartz")
     qtbot.waitUntil(lambda: len(hit_texts(window)) == 2, timeout=SOON)
+    assert not window.side.hits.isHidden(), "the hits show before Escape"
     qtbot.keyClick(window.side.search_box, Qt.Key.Key_Escape)
     assert window.side.search_box.text() == ""
-    assert not window.side.hits.isVisible()
+    assert window.side.hits.isHidden()
     assert len(window.conversation_list.visible_entries()) == 3
