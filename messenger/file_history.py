@@ -115,12 +115,16 @@ class FileHistory:
         if isinstance(event, ev.FileOffered):
             self._incoming(contact_id, event)
         elif isinstance(event, ev.FileCompleted):
-            self._update(contact_id, event.id, FileState.DONE, path=event.path)
+            directions = (event.direction == "out",)
+            self._update(contact_id, event.id, FileState.DONE, directions, path=event.path)
         elif isinstance(event, ev.FileCancelled):
             cancelled = FileState.CANCELLED
-            self._update(contact_id, event.id, cancelled, by=event.by, reason=event.reason)
+            self._update(
+                contact_id, event.id, cancelled, (True, False), by=event.by, reason=event.reason
+            )
         elif isinstance(event, ev.FileFailed) and event.id:
-            self._update(contact_id, event.id, FileState.FAILED, reason=event.message)
+            self._update(contact_id, event.id, FileState.FAILED, (True, False),
+                         reason=event.message)  # fmt: skip
 
     def _incoming(self, contact_id: str, event: ev.FileOffered) -> None:
         meta = FileMeta(event.size, FileState.OFFERED)
@@ -137,17 +141,28 @@ class FileHistory:
         self._write(write)
 
     def _update(
-        self, contact_id: str, transfer_id: str, state: FileState, **details: str
+        self,
+        contact_id: str,
+        transfer_id: str,
+        state: FileState,
+        directions: tuple[bool, ...],
+        **details: str,
     ) -> None:
-        """The transfer ended: its state, and ``path``, ``by`` or ``reason`` if given."""
+        """The transfer ended: its state, and ``path``, ``by`` or ``reason`` if given.
+
+        Transfer ids are chosen by whoever offers, so a peer can offer a file under the id
+        of one of ours: only the rows of ``directions`` (outgoing or not) that are still
+        open are touched, and a finished row is never rewritten."""
 
         def write(db: ProfileDatabase) -> None:
             with db.transaction():
-                for outgoing in (True, False):
+                for outgoing in directions:
                     message = db.message(contact_id, transfer_id, outgoing=outgoing)
                     if message is None or message.kind != FILE_KIND:
                         continue
                     old = file_meta(message)
+                    if old.state in FINAL:
+                        continue
                     meta = FileMeta(
                         old.size,
                         state,

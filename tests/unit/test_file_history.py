@@ -69,6 +69,27 @@ def test_our_offer_keeps_the_path_and_learns_why_it_stopped(tmp_path):
     db.close()
 
 
+def test_a_peer_offering_under_the_id_of_ours_cannot_rewrite_our_row(tmp_path):
+    """A hostile peer reuses our transfer id for its own file: our finished row keeps its
+    path and state, and theirs is a row of its own."""
+
+    def body(history: FileHistory) -> None:
+        history.offered(BOB, "x1", Path("/home/a/report.pdf"), 10)
+        history.note(BOB, ev.FileCompleted(BOB, "x1", "/home/a/report.pdf", "ab" * 32, "out"))
+        history.note(BOB, ev.FileOffered(BOB, "x1", "evil.pdf", 20, "cd" * 32))
+        history.note(BOB, ev.FileCompleted(BOB, "x1", "/home/a/Downloads/evil.pdf", "cd" * 32,
+                                           "in"))  # fmt: skip
+        history.note(BOB, ev.FileCancelled(BOB, "x1", "peer", "gone"))
+
+    db = with_history(tmp_path, body)
+    rows = {m.outgoing: m for m in db.history(BOB, limit=10)}
+    assert file_meta(rows[True]) == FileMeta(10, FileState.DONE, path="/home/a/report.pdf")
+    assert rows[True].body == "report.pdf"
+    theirs = file_meta(rows[False])
+    assert (theirs.state, theirs.path) == (FileState.DONE, "/home/a/Downloads/evil.pdf")
+    db.close()
+
+
 def test_a_row_left_unfinished_reads_back_as_interrupted(tmp_path):
     def body(history: FileHistory) -> None:
         history.offered(BOB, "t4", Path("/home/a/photo.jpg"), 99)
