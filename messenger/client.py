@@ -40,6 +40,9 @@ log = logging.getLogger("messenger.client")
 MAX_PING_INTERVAL = 15.0
 #: Pages of the list of people ``list_people`` reads at most (a million people).
 MAX_PEOPLE_PAGES = 1000
+#: People kept while listing or watching the list; a relay that sends more is not believed
+#: past this (the window lists them all, so the bound is a window's, not the relay's).
+MAX_DIRECTORY = 20_000
 #: A ping unanswered for this long (or one interval, if longer) means the link is dead.
 MIN_PONG_TIMEOUT = 1.0
 #: ... but not sooner than this (or the relay's idle timeout, if shorter).
@@ -280,12 +283,15 @@ class Client:
             )
             if not isinstance(reply, wire.People):
                 raise RemoteProtocolError("The server answered a list request with no list.")
-            for person in reply.people:
-                if person.id != self.id:
+            if len(reply.people) > wire.MAX_PEOPLE_PAGE:
+                raise RemoteProtocolError("The server sent a page longer than a page.")
+            for person in self._believable(reply.people, name_key(query)):
+                if person.id in found or len(found) < MAX_DIRECTORY:
                     found[person.id] = person
             if watch:
                 self._page_arrived(reply)
-            if not reply.cursor or (limit is not None and len(found) >= limit):
+            full = len(found) >= (MAX_DIRECTORY if limit is None else min(limit, MAX_DIRECTORY))
+            if not reply.cursor or full:
                 break
             pages += 1
             if reply.cursor == cursor or pages >= MAX_PEOPLE_PAGES:
@@ -298,9 +304,8 @@ class Client:
     def _page_arrived(self, page: wire.People) -> None:
         """A page while watching: it shows the list at its version, newer than any
         difference before it."""
-        for person in page.people:
-            if person.id != self.id:
-                self._directory[person.id] = person
+        for person in self._believable(page.people, self._watch_query or ""):
+            self._keep(person)
         self._people_version = max(self._people_version, page.version)
         self.people = _by_name(self._directory.values())
 
@@ -312,9 +317,7 @@ class Client:
         self._people_version = change.version
         added: list[wire.Person] = []
         gone = [person_id for person_id in change.gone if person_id in self._directory]
-        for person in change.people:
-            if person.id == self.id:
-                continue
+        for person in self._believable(change.people, ""):
             if name_key(person.name).startswith(self._watch_query):
                 if self._directory.get(person.id) != person:
                     added.append(person)
@@ -322,12 +325,31 @@ class Client:
                 gone.append(person.id)
         for person_id in gone:
             self._directory.pop(person_id, None)
-        for person in added:
-            self._directory[person.id] = person
+        added = [person for person in added if self._keep(person)]
         if not added and not gone:
             return
         self.people = _by_name(self._directory.values())
         self._emit(ev.PeopleChanged(self.people, added=tuple(added), gone=tuple(gone)))
+
+    def _believable(self, people: Iterable[wire.Person], query: str) -> list[wire.Person]:
+        """The entries of a page or difference that could be true: a person id, a name no
+        longer than names are, a name matching the search we asked for (``query``, already
+        a name key), and not us."""
+        return [
+            person
+            for person in people
+            if wire.is_person_id(person.id)
+            and person.id != self.id
+            and len(person.name) <= wire.MAX_NAME_LEN
+            and name_key(person.name).startswith(query)
+        ]
+
+    def _keep(self, person: wire.Person) -> bool:
+        """Put a watched person into the directory, unless it is full; True if kept."""
+        if person.id not in self._directory and len(self._directory) >= MAX_DIRECTORY:
+            return False
+        self._directory[person.id] = person
+        return True
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ request or session and leave the connection usable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from messenger.protocol.framing import MAX_FRAME_BODY
@@ -72,6 +73,14 @@ PROTOCOL_VERSION = 3
 #: cannot make the relay hash megabytes.
 MAX_SESSION_ID_LEN = 16
 MAX_NAME_LEN = 64
+_PERSON_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def is_person_id(text: object) -> bool:
+    """Whether ``text`` is a person id: 64 lower-case hex digits (a key's SHA-256). Ids the
+    relay or a peer sends are checked with this before they are used."""
+    return isinstance(text, str) and _PERSON_ID.fullmatch(text) is not None
+
 SALT_SIZE = 16
 NONCE_SIZE = 32
 #: An RSA-3072 SubjectPublicKeyInfo is 422 bytes; leave room, but bound it.

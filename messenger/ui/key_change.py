@@ -9,8 +9,6 @@ newcomer chose, so it is shown as plain text and never used to find anyone.
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -24,19 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.crypto.rsa import format_fingerprint
+from messenger.protocol.wire import is_person_id
 from messenger.store.records import ContactRecord
 from messenger.ui.theme import copyable_label, hint_label, plain_label, set_primary
 
 __all__ = ["KeyChangeBar", "KeyChangeDialog", "is_person_id", "shown_name"]
 
-_PERSON_ID = re.compile(r"[0-9a-f]{64}")
 #: The longest stretch of a newcomer's chosen name that is shown.
 NAME_SHOWN = 64
-
-
-def is_person_id(text: object) -> bool:
-    """Whether ``text`` is a person id: 64 lower-case hex digits (a key's SHA-256)."""
-    return isinstance(text, str) and _PERSON_ID.fullmatch(text) is not None
 
 
 def shown_name(name: str, fallback: str) -> str:
