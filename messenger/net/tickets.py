@@ -27,6 +27,10 @@ class _Kept:
     until: float
 
 
+#: The longest a client keeps a ticket, whatever the relay says (its default is an hour).
+MAX_LIFETIME = 24 * 3600.0
+
+
 class TicketJar:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -34,8 +38,11 @@ class TicketJar:
         self._lock = threading.Lock()
 
     def put(self, where: Where, ticket: ClientTicket, lifetime: float) -> None:
-        if lifetime <= 0:
+        """Keep a ticket for ``lifetime`` seconds, as the relay says, but never longer than
+        MAX_LIFETIME (a relay's NaN or infinity would otherwise never expire)."""
+        if not lifetime > 0:  # NaN too
             return
+        lifetime = min(lifetime, MAX_LIFETIME)
         with self._lock:
             self._kept[where] = _Kept(ticket, self._clock() + lifetime)
 

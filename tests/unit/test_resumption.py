@@ -15,7 +15,7 @@ import pytest
 
 from messenger.crypto.aead import random_bytes
 from messenger.net.connection import ServerConnection
-from messenger.net.tickets import TicketJar
+from messenger.net.tickets import MAX_LIFETIME, TicketJar
 from messenger.protocol import wire
 from messenger.protocol.errors import ServerKeyChangedError, TamperedError
 from messenger.protocol.transport import (
@@ -343,3 +343,13 @@ def test_a_handshake_held_in_rsa_work_does_not_stop_the_relay_answering_others(r
         await hub.close()
 
     run(scenario)
+
+
+@pytest.mark.parametrize("lifetime", [float("nan"), float("inf"), 1e12, -5.0, 0.0])
+def test_a_relays_odd_ticket_lifetime_never_keeps_a_ticket_past_a_day(lifetime):
+    now = [0.0]
+    jar = TicketJar(lambda: now[0])
+    where = ("127.0.0.1", 1, "me")
+    jar.put(where, object(), lifetime)  # type: ignore[arg-type]
+    now[0] = MAX_LIFETIME + 1
+    assert jar.take(where) is None
