@@ -14,6 +14,7 @@ import pytest
 import sqlcipher3
 
 from messenger.store.database import CONVERSATIONS_SQL, Arrival, ProfileDatabase, fts_query
+from messenger.store import database
 from messenger.store.db_key import new_key
 from messenger.store.errors import (
     DatabaseKeyError,
@@ -511,6 +512,20 @@ def test_a_slice_of_arrivals_is_stored_once_each_and_says_which_were_new(people)
     assert (puzzle.kind, puzzle.meta, puzzle.status, puzzle.outgoing, puzzle.stored_at) == (
         "puzzle", "caesar", MessageStatus.RECEIVED, False, 50.0,
     )  # fmt: skip
+
+
+def test_a_backlog_longer_than_one_statement_is_stored_once_and_can_be_searched(people):
+    """add_arrivals inserts many rows per statement: the rows past the first statement, a
+    duplicate split across two statements, and the full-text index must all still hold."""
+    count = 2 * database._ARRIVALS_PER_STATEMENT + 7
+    arrivals = [Arrival(f"b{i}", f"backlog word{i}", float(i)) for i in range(count)]
+    arrivals.append(Arrival("b3", "a replay in a later statement", 9.0))
+    added = people.add_arrivals(ALICE, arrivals, stored_at=50.0)
+    assert added == [True] * count + [False]
+    assert len(people.history(ALICE, limit=count + 10)) == count
+    last = count - 1
+    assert [m.body for m in people.search(f"word{last}", limit=5)] == [f"backlog word{last}"]
+    assert people.search("replay", limit=5) == []
 
 
 def test_the_same_message_id_in_the_other_direction_or_from_someone_else_is_another_message(
