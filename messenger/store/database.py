@@ -431,9 +431,7 @@ class ProfileDatabase:
             ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
-    def history_after(
-        self, contact_id: str, *, after_id: int, limit: int
-    ) -> list[MessageRecord]:
+    def history_after(self, contact_id: str, *, after_id: int, limit: int) -> list[MessageRecord]:
         """Up to ``limit`` messages with a contact just after message ``after_id``, oldest
         first: the way back down after a jump into the middle of a history (search)."""
         if limit < 1:
@@ -451,8 +449,7 @@ class ProfileDatabase:
         there is no such message."""
         with self._sql.writing(contact_id) as conn:
             cursor = conn.execute(
-                "UPDATE messages SET meta = ? WHERE contact_id = ? AND outgoing = ? "
-                "AND msg_id = ?",
+                "UPDATE messages SET meta = ? WHERE contact_id = ? AND outgoing = ? AND msg_id = ?",
                 (meta, contact_id, int(outgoing), msg_id),
             )
             return changed(cursor)

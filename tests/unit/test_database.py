@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlcipher3
 
-from messenger.store.database import CONVERSATIONS_SQL, Arrival, ProfileDatabase, fts_query
 from messenger.store import database
+from messenger.store.database import CONVERSATIONS_SQL, Arrival, ProfileDatabase, fts_query
 from messenger.store.db_key import new_key
 from messenger.store.errors import (
     DatabaseKeyError,
