@@ -25,6 +25,7 @@ from pathlib import Path
 
 from messenger import __version__
 from messenger.crypto.rsa import IdentityKey, format_fingerprint
+from messenger.protocol.transport import MAX_HANDSHAKE_KEY_AGE
 from server import identity
 from server.config import MAX_PEOPLE_LISTED, ServerConfig, default_data_dir
 from server.hub import Hub
@@ -56,6 +57,15 @@ def people_page(value: str) -> int:
     number = positive_int(value)
     if number > MAX_PEOPLE_LISTED:
         raise argparse.ArgumentTypeError(f"at most {MAX_PEOPLE_LISTED}, got {value!r}")
+    return number
+
+
+def handshake_key_lifetime(value: str) -> float:
+    number = non_negative_float(value)
+    if number > MAX_HANDSHAKE_KEY_AGE / 2:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_HANDSHAKE_KEY_AGE / 2:g} seconds (a day), got {value!r}"
+        )
     return number
 
 
@@ -188,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.ticket_lifetime,
         help="seconds a resumption ticket is good for; 0 turns tickets off "
         f"({defaults.ticket_lifetime:g})",
+    )
+    parser.add_argument(
+        "--handshake-key-lifetime",
+        type=handshake_key_lifetime,
+        default=defaults.handshake_key_lifetime,
+        help="seconds one signed handshake key serves full handshakes before the next is "
+        "made; 0 signs every handshake, at most a day "
+        f"({defaults.handshake_key_lifetime:g})",
     )
     parser.add_argument(
         "--invite-timeout",

@@ -8,6 +8,7 @@ from pathlib import Path
 import platformdirs
 
 from messenger.protocol.framing import MAX_FRAME_BODY
+from messenger.protocol.transport import HANDSHAKE_KEY_LIFETIME, MAX_HANDSHAKE_KEY_AGE
 from messenger.protocol.wire import MAX_PEOPLE_PAGE
 
 #: People in one ``people`` page, at most (clients ask for the next page).
@@ -55,8 +56,12 @@ class ServerConfig:
     #: ``join`` requests per minute from one address (a full bucket holds a minute's worth);
     #: more get a ``busy`` error, so nobody sweeps session numbers quickly.
     joins_per_minute: float = 20.0
-    #: Threads for the relay's RSA private-key work, off the event loop.
+    #: Threads for the relay's handshake crypto, off the event loop.
     crypto_threads: int = 2
+    #: Seconds one signed handshake key serves full handshakes before a new one is made and
+    #: signed (0: a new one for every handshake, an RSA signature each). Clients refuse a
+    #: key signed two days ago, so at most a day.
+    handshake_key_lifetime: float = HANDSHAKE_KEY_LIFETIME
     #: The most people one ``people`` page lists (clients page through longer lists).
     max_people_listed: int = MAX_PEOPLE_LISTED
     #: Changes to the list of people gather this long, then every watcher gets them as one
@@ -76,6 +81,10 @@ class ServerConfig:
             raise ValueError("send_queue_bytes, crypto_threads and handshake_burst must be >= 1")
         if self.presence_interval < 0 or self.ticket_lifetime < 0:
             raise ValueError("presence_interval and ticket_lifetime must be 0 or more")
+        if not 0 <= self.handshake_key_lifetime <= MAX_HANDSHAKE_KEY_AGE / 2:
+            raise ValueError(
+                f"handshake_key_lifetime must be 0..{MAX_HANDSHAKE_KEY_AGE / 2:g} seconds"
+            )
         for name in ("send_timeout", "handshakes_per_second", "joins_per_minute"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be more than 0")

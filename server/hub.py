@@ -38,7 +38,7 @@ from messenger.protocol.errors import (
     WrongPasswordError,
 )
 from messenger.protocol.framing import encode_frame
-from messenger.protocol.transport import ServerHandshake, ticket_secret
+from messenger.protocol.transport import HandshakeKeys, ServerHandshake, ticket_secret
 from messenger.protocol.wire import MAX_SESSION_ID_LEN, PROTOCOL_VERSION, SALT_SIZE
 from server.config import ServerConfig
 from server.connection import ClientConnection
@@ -91,9 +91,11 @@ class Hub:
             handshake_burst=config.handshake_burst,
             joins_per_minute=config.joins_per_minute,
         )
-        # RSA private-key work (about 6 ms a handshake) must not stall every other client,
+        # Handshake crypto (two X25519 agreements and a signature check, about 1 ms; an RSA
+        # signature when the handshake key is renewed) must not stall every other client,
         # and in a storm a handshake under way goes first (see ``server.crypto_pool``).
         self._crypto = CryptoPool(config.crypto_threads, name="relay-rsa")
+        self._handshake_keys = HandshakeKeys(server_key, lifetime=config.handshake_key_lifetime)
         self._connections: dict[int, ClientConnection] = {}
         self._per_address: dict[str, int] = {}
         #: Every connection's handler, from the moment it is accepted, with its socket.
@@ -344,16 +346,11 @@ class Hub:
         hello = await stream.read_body()
         handshake, answer = await self._offload(NEW, self._answer_hello, hello)
         await stream.send_raw(answer)
+        assert handshake.cipher is not None
+        stream.start_sealing(handshake.cipher)
         if handshake.resumed:  # the hello's ticket was good: no RSA work at all
-            assert handshake.cipher is not None
-            stream.start_sealing(handshake.cipher)
             client = handshake.got_resume(await stream.read_body())
-        else:
-            stream.start_sealing(
-                await self._offload(
-                    UNDER_WAY, handshake.got_key_exchange, await stream.read_body()
-                )
-            )
+        else:  # the client's signature: a public-key check, no private-key work
             client = await self._offload(UNDER_WAY, handshake.got_auth, await stream.read_body())
         conn.person_id, conn.name = client.id, client.name
         conn.key_der = client.key.der
@@ -385,9 +382,10 @@ class Hub:
         self._presence_changed()
 
     def _answer_hello(self, hello: bytes) -> tuple[ServerHandshake, bytes]:
-        """In a crypto thread: a fresh ephemeral key, then the answer to the hello (a signed
-        ``server_hello``, or ``server_resume`` for a good ticket)."""
-        handshake = ServerHandshake(self.server_key, self._tickets)
+        """In a crypto thread: a fresh ephemeral key, then the answer to the hello (a
+        ``server_hello`` with the current signed handshake key, or ``server_resume`` for a
+        good ticket)."""
+        handshake = ServerHandshake(self.server_key, self._tickets, self._handshake_keys.current())
         return handshake, handshake.got_client_hello(hello)
 
     def _give_ticket(self, conn: ClientConnection) -> None:

@@ -92,9 +92,7 @@ class AddressLimits:
     ) -> None:
         self.handshakes = TokenBucket(handshakes_per_second, handshake_burst, clock)
         # A full bucket holds one minute's worth of joins.
-        self.joins = TokenBucket(
-            joins_per_minute / 60.0, max(1, round(joins_per_minute)), clock
-        )
+        self.joins = TokenBucket(joins_per_minute / 60.0, max(1, round(joins_per_minute)), clock)
 
     def check_handshake(self, address: str) -> None:
         """Before any RSA work for a new connection from ``address``."""

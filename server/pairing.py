@@ -159,11 +159,7 @@ class PairingState:
     def pairing_failed(self, number: str, reporter: Member) -> PairingResult:
         """The creator says key confirmation failed: free the seat, maybe burn the number."""
         record = self._sessions.get(number)
-        if (
-            record is None
-            or record.creator != reporter
-            or record.mode is not SessionMode.PASSWORD
-        ):
+        if record is None or record.creator != reporter or record.mode is not SessionMode.PASSWORD:
             raise NoSuchSessionError()
         failed_joiner = record.joiner
         if failed_joiner is not None:

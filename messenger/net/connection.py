@@ -16,9 +16,11 @@ from messenger.net.framed import READ_CHUNK, FramedStream, StreamClosed
 from messenger.net.tickets import JAR, TicketJar, Where
 from messenger.protocol import wire
 from messenger.protocol.errors import (
+    AuthenticationFailedError,
     MessengerError,
     RemoteProtocolError,
     ServerUnreachableError,
+    TamperedError,
     error_from_code,
 )
 from messenger.protocol.framing import MAX_FRAME_BODY
@@ -138,18 +140,23 @@ class ServerConnection:
         self._handshake_state = handshake
         await self._stream.send_raw(handshake.hello())
         self.server = handshake.got_server_hello(await self._stream.read_body())
+        assert handshake.cipher is not None
         if handshake.resumed:
-            assert handshake.cipher is not None
             self._stream.start_sealing(handshake.cipher)
             await self._stream.send_raw(handshake.resume())
         else:
             if check_server_key is not None:
                 await check_server_key(self.server)
-            key_exchange, cipher = handshake.key_exchange()
-            await self._stream.send_raw(key_exchange)
-            self._stream.start_sealing(cipher)
+            self._stream.start_sealing(handshake.cipher)
             await self._stream.send_raw(await loop.run_in_executor(None, handshake.auth))
-        first = await self.receive()
+        try:
+            first = await self.receive()
+        except TamperedError:
+            # Only the holder of the key the relay showed (its signed handshake key, or the
+            # ticket's secret) can seal this frame.
+            raise AuthenticationFailedError(
+                f"The server at {self.address} could not prove it holds its key."
+            ) from None
         if isinstance(first, wire.Error):
             raise error_from_code(first.code, first.message)
         if not isinstance(first, wire.Welcome):

@@ -1,20 +1,32 @@
-"""The sealed client<->relay transport: RSA-authenticated key exchange, then AES-256-GCM.
+"""The sealed client<->relay transport: X25519 with the relay's signed handshake key, then
+AES-256-GCM.
 
-Handshake (all three messages plaintext; see ``wire`` for the fields)::
+Handshake (the two hellos are plaintext; see ``wire`` for the fields)::
 
     C -> S  client_hello   eph_c (X25519), nonce_c
-    S -> C  server_hello   server RSA key, eph_s, nonce_s,
-                           PSS_s(label || client_hello || key || eph_s || nonce_s)
-    C -> S  key_exchange   OAEP_s(secret)            secret: 32 fresh random bytes
-    keys    HKDF(secret || X25519(eph_c, eph_s), salt=SHA256(label || ch || sh || kx))
+    S -> C  server_hello   server RSA key, hkey (X25519), hkey_at,
+                           PSS_s(credential label || key || hkey || hkey_at), eph_s, nonce_s
+    keys    HKDF(X25519(eph_c, eph_s) || X25519(eph_c, hkey), salt=SHA256(label || ch || sh))
             -> client->server key, server->client key
-    C -> S  auth (sealed)  client RSA key, PSS_c(label || transcript hash)
+    C -> S  auth (sealed)     client RSA key, PSS_c(label || transcript hash)
+    S -> C  welcome (sealed)
 
-Why both RSA and X25519: only the holder of the server's private key can unwrap ``secret``
-(so the client knows whom it talks to, and the pinned fingerprint means something), and the
-signed ephemeral agreement gives forward secrecy: stealing the server key later opens no
-recorded session. The client's signature over the transcript hash (which contains the
-server's fresh nonce) is the answer to the server's challenge, bound to this very connection.
+The relay's RSA key signs a *handshake key* (an X25519 key it makes afresh every few minutes,
+``HandshakeKey``), not each connection, so a handshake costs the relay two X25519 agreements
+and the check of the client's signature: no RSA private-key operation (the shape of Signal's
+signed prekey, or of a TLS 1.3 delegated credential). Why that is enough:
+
+- Only the holder of the handshake key's private half can derive the keys, and only the
+  holder of the pinned RSA key could have signed it, so the relay's first sealed frame (the
+  welcome) proves whom the client talks to; the client sends nothing but its ``auth`` before
+  that proof, sealed so that no one but that relay reads it.
+- The ephemeral-ephemeral agreement gives forward secrecy at once: stealing the RSA key or a
+  handshake key later opens no recorded connection.
+- A stolen handshake key (and not the RSA key) lets an active attacker pose as the relay only
+  while the key is young: a client refuses one signed more than ``MAX_HANDSHAKE_KEY_AGE`` ago
+  by its own clock.
+- The client's signature over the transcript hash (which holds the server's fresh nonce and
+  ephemeral share) is its answer to the server's challenge, bound to this very connection.
 
 After the handshake every frame body is ``AES-256-GCM(key, nonce = direction || counter)``.
 The counter is implicit (both sides count frames), so a modified, replayed, dropped,
@@ -24,6 +36,9 @@ reordered or injected frame fails authentication and the connection is closed.
 from __future__ import annotations
 
 import struct
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
@@ -47,10 +62,18 @@ from messenger.protocol.errors import (
 )
 from messenger.protocol.framing import MAX_FRAME_BODY
 
-_LABEL = b"messenger v2 transport"
+_LABEL = b"messenger v4 transport"
+_CREDENTIAL_LABEL = b"messenger v4 relay handshake key"
 _RESUME_LABEL = b"messenger v3 resumed transport"
 _TICKET_LABEL = b"messenger v3 ticket "
-SECRET_SIZE = 32
+
+#: A relay makes a new handshake key this often (``HandshakeKeys``)...
+HANDSHAKE_KEY_LIFETIME = 10 * 60.0
+#: ...and a client refuses one signed longer ago than this by its own clock, which leaves
+#: room for clocks a day wrong either way.
+MAX_HANDSHAKE_KEY_AGE = 2 * 24 * 3600.0
+#: The newest ``hkey_at`` a client believes (the wire's bound on the field).
+_MAX_TIMESTAMP = 2**40
 
 
 class TransportDirection(IntEnum):
@@ -169,8 +192,8 @@ class ClientTicket:
         return f"ClientTicket(server={self.server.fingerprint[:16]}..., ...)"
 
 
-def _sign_input_server(client_hello: bytes, key_der: bytes, eph: bytes, nonce: bytes) -> bytes:
-    return _LABEL + b" server" + _lp(client_hello) + _lp(key_der) + _lp(eph) + _lp(nonce)
+def _sign_input_credential(key_der: bytes, hkey: bytes, issued_at: int) -> bytes:
+    return _CREDENTIAL_LABEL + _lp(key_der) + _lp(hkey) + issued_at.to_bytes(8, "big")
 
 
 def _sign_input_client(transcript: bytes) -> bytes:
@@ -182,9 +205,10 @@ def _lp(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def _derive(secret: bytes, shared: bytes, ch: bytes, sh: bytes, kx: bytes) -> TransportKeys:
-    transcript = SHA256.new(_LABEL + _lp(ch) + _lp(sh) + _lp(kx)).digest()
-    material = hkdf_sha256(secret + shared, 3 * KEY_SIZE, salt=transcript, info=_LABEL)
+def _derive(ephemeral: bytes, handshake: bytes, ch: bytes, sh: bytes) -> TransportKeys:
+    """A full handshake's keys: both agreements, salted with the whole transcript."""
+    transcript = SHA256.new(_LABEL + _lp(ch) + _lp(sh)).digest()
+    material = hkdf_sha256(ephemeral + handshake, 3 * KEY_SIZE, salt=transcript, info=_LABEL)
     return TransportKeys(
         material[:KEY_SIZE], material[KEY_SIZE : 2 * KEY_SIZE], transcript, material[2 * KEY_SIZE :]
     )
@@ -213,6 +237,55 @@ def _check_sizes(eph: bytes, nonce: bytes) -> None:
         raise RemoteProtocolError("Handshake values have the wrong size.")
 
 
+class HandshakeKey:
+    """One of the relay's handshake keys: an X25519 key pair and the relay's RSA signature
+    over its public half and the time it was made. Many handshakes agree with it (each
+    beside its own ephemeral keys), so it is made, and signed, once per
+    ``HANDSHAKE_KEY_LIFETIME`` rather than once per connection."""
+
+    __slots__ = ("issued_at", "key_der", "private", "public", "signature")
+
+    def __init__(self, identity: IdentityKey, issued_at: float) -> None:
+        self.private = EphemeralKey.generate()
+        self.public = self.private.public_bytes
+        self.issued_at = int(issued_at)
+        self.key_der = identity.public.der
+        self.signature = identity.sign(
+            _sign_input_credential(self.key_der, self.public, self.issued_at)
+        )
+
+    def __repr__(self) -> str:
+        return f"HandshakeKey(public={self.public.hex()[:16]}..., issued_at={self.issued_at})"
+
+
+class HandshakeKeys:
+    """The relay's current handshake key, replaced once it is ``lifetime`` old.
+
+    A replaced key is dropped at once: handshakes under way keep their own reference until
+    they end, and nothing else holds it. The relay's crypto threads ask for the key, so
+    making a new one is guarded by a lock (it costs one RSA signature)."""
+
+    def __init__(
+        self,
+        identity: IdentityKey,
+        clock: Callable[[], float] = time.time,
+        lifetime: float = HANDSHAKE_KEY_LIFETIME,
+    ) -> None:
+        self._identity = identity
+        self._clock = clock
+        self._lifetime = lifetime
+        self._lock = threading.Lock()
+        self._current: HandshakeKey | None = None
+
+    def current(self) -> HandshakeKey:
+        now = self._clock()
+        with self._lock:
+            key = self._current
+            if key is None or not 0 <= now - key.issued_at < self._lifetime:
+                key = self._current = HandshakeKey(self._identity, now)
+            return key
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
     """What the client learned about the server from ``server_hello`` (before trusting it)."""
@@ -225,9 +298,9 @@ class ServerIdentity:
 
 
 class ClientHandshake:
-    """The client's side: ``hello()``, ``got_server_hello()``, then either ``key_exchange()``
-    and ``auth()`` (a full handshake) or, when the relay took our ticket (``resumed``),
-    ``resume()`` under ``cipher``."""
+    """The client's side: ``hello()``, ``got_server_hello()`` (which derives ``cipher``),
+    then ``auth()`` (a full handshake) or, when the relay took our ticket (``resumed``),
+    ``resume()``: either is the first frame sealed under ``cipher``."""
 
     def __init__(
         self,
@@ -237,8 +310,10 @@ class ClientHandshake:
         listed: bool | None = None,
         ticket: ClientTicket | None = None,
         want_tickets: bool = False,
+        clock: Callable[[], float] = time.time,
     ):
         self._identity = identity
+        self._clock = clock
         self._name = name
         self._accept_invites = accept_invites
         #: Appear in the list of people: by default whoever takes invitations does.
@@ -248,8 +323,6 @@ class ClientHandshake:
         self._eph = EphemeralKey.generate()
         self._nonce = random_bytes(wire.NONCE_SIZE)
         self._hello = b""
-        self._server_hello = b""
-        self._server: wire.ServerHello | None = None
         self._server_key: PublicKey | None = None
         self._keys: TransportKeys | None = None
         #: The relay took our ticket: no RSA work on either side this time.
@@ -269,7 +342,9 @@ class ClientHandshake:
         return self._hello
 
     def got_server_hello(self, body: bytes) -> ServerIdentity:
-        """Check the server's signature; the caller then checks the key against its pin.
+        """Check the signature on the server's handshake key and derive the keys (``cipher``);
+        the caller then checks the RSA key against its pin. Whether the server holds the
+        handshake key is proved by its first sealed frame: only its holder can seal it.
         A ``server_resume`` (the relay took our ticket) needs no signature: only the relay
         that issued the ticket can open it, and the next frame it seals proves it did."""
         message = wire.decode(body)
@@ -281,20 +356,41 @@ class ClientHandshake:
             raise RemoteProtocolError("The server did not answer with server_hello.")
         _check_version(message.version)
         _check_sizes(message.eph, message.nonce)
+        if len(message.hkey) != PUBLIC_SIZE or not 0 <= message.hkey_at < _MAX_TIMESTAMP:
+            raise RemoteProtocolError("Handshake values have the wrong size.")
+        key = self._signed_by(message)
+        if self._clock() - message.hkey_at > MAX_HANDSHAKE_KEY_AGE:
+            raise AuthenticationFailedError(
+                "The server's handshake key was signed too long ago (or this computer's "
+                "clock is wrong): refused, as a stolen old key would be."
+            )
+        try:
+            ephemeral = self._eph.agree(message.eph)
+            handshake = self._eph.agree(message.hkey)
+        except AuthenticationError:
+            raise RemoteProtocolError("The server sent an invalid X25519 share.") from None
+        self._keys = _derive(ephemeral, handshake, self._hello, body)
+        self.cipher = TransportCipher(
+            self._keys.client_to_server,
+            self._keys.server_to_client,
+            TransportDirection.CLIENT_TO_SERVER,
+        )
+        self._server_key = key
+        return ServerIdentity(key)
+
+    def _signed_by(self, message: wire.ServerHello) -> PublicKey:
+        """The relay's RSA key, once its signature over the handshake key checks out."""
         try:
             key = PublicKey.from_der(message.key)
             key.verify(
-                _sign_input_server(self._hello, message.key, message.eph, message.nonce),
+                _sign_input_credential(message.key, message.hkey, message.hkey_at),
                 message.signature,
             )
         except CryptoError:
             raise AuthenticationFailedError(
                 "The server could not prove it holds its key (bad signature)."
             ) from None
-        self._server = message
-        self._server_key = key
-        self._server_hello = body
-        return ServerIdentity(key)
+        return key
 
     def _got_server_resume(self, message: wire.ServerResume, body: bytes) -> ServerIdentity:
         if self._ticket is None:
@@ -345,30 +441,11 @@ class ClientHandshake:
             message.ticket, ticket_secret(self._keys.resumption, message.number), key
         )
 
-    def key_exchange(self) -> tuple[bytes, TransportCipher]:
-        """Wrap a fresh secret to the server; returns the message and the sealing cipher."""
-        if self._server is None or self._server_key is None:
-            raise LocalProtocolError("key_exchange before server_hello.")
-        secret = random_bytes(SECRET_SIZE)
-        try:
-            shared = self._eph.agree(self._server.eph)
-        except AuthenticationError:
-            raise RemoteProtocolError("The server sent an invalid X25519 share.") from None
-        wrapped = self._server_key.wrap(secret)
-        body = wire.encode(wire.KeyExchange(wrapped=wrapped))
-        self._keys = _derive(secret, shared, self._hello, self._server_hello, body)
-        cipher = TransportCipher(
-            self._keys.client_to_server,
-            self._keys.server_to_client,
-            TransportDirection.CLIENT_TO_SERVER,
-        )
-        self.cipher = cipher
-        return body, cipher
-
     def auth(self) -> bytes:
-        """Sign the transcript (the server's challenge) with our identity key."""
-        if self._keys is None:
-            raise LocalProtocolError("auth before key_exchange.")
+        """Sign the transcript (the server's challenge) with our identity key: the first
+        frame sealed under ``cipher``."""
+        if self._keys is None or self.resumed:
+            raise LocalProtocolError("auth before server_hello.")
         signature = self._identity.sign(_sign_input_client(self._keys.transcript))
         return wire.encode(
             wire.Auth(
@@ -391,12 +468,20 @@ class AuthenticatedClient:
 
 
 class ServerHandshake:
-    """The relay's side: ``got_client_hello()``, then either ``got_key_exchange()`` and
-    ``got_auth()`` (a full handshake) or, when the hello's ticket was good (``resumed``),
-    ``got_resume()`` under ``cipher``."""
+    """The relay's side: ``got_client_hello()``, then, under ``cipher``, ``got_auth()`` (a full
+    handshake) or, when the hello's ticket was good (``resumed``), ``got_resume()``.
 
-    def __init__(self, server_key: IdentityKey, tickets: TicketRedeemer | None = None) -> None:
+    ``handshake_key`` is the relay's current one (``HandshakeKeys.current()``); without one a
+    fresh key is made and signed for this handshake alone (tests, one-off relays)."""
+
+    def __init__(
+        self,
+        server_key: IdentityKey,
+        tickets: TicketRedeemer | None = None,
+        handshake_key: HandshakeKey | None = None,
+    ) -> None:
         self._key = server_key
+        self._handshake_key = handshake_key
         self._tickets = tickets
         self._eph = EphemeralKey.generate()
         self._nonce = random_bytes(wire.NONCE_SIZE)
@@ -434,17 +519,32 @@ class ServerHandshake:
             redeemed = self._tickets.redeem(message.ticket)
             if redeemed is not None:
                 return self._resume(redeemed)
-        key_der = self._key.public.der
-        eph = self._eph.public_bytes
-        signature = self._key.sign(_sign_input_server(body, key_der, eph, self._nonce))
+        hkey = self._handshake_key
+        if hkey is None:
+            hkey = HandshakeKey(self._key, time.time())
+        if hkey.key_der != self._key.public.der:
+            raise LocalProtocolError("The handshake key was signed by another relay key.")
+        try:
+            ephemeral = self._eph.agree(message.eph)
+            handshake = hkey.private.agree(message.eph)
+        except AuthenticationError:
+            raise AuthenticationFailedError("The key exchange did not verify.") from None
         self._server_hello = wire.encode(
             wire.ServerHello(
                 version=wire.PROTOCOL_VERSION,
-                key=key_der,
-                eph=eph,
+                key=hkey.key_der,
+                hkey=hkey.public,
+                hkey_at=hkey.issued_at,
+                signature=hkey.signature,
+                eph=self._eph.public_bytes,
                 nonce=self._nonce,
-                signature=signature,
             )
+        )
+        self._keys = _derive(ephemeral, handshake, body, self._server_hello)
+        self.cipher = TransportCipher(
+            self._keys.server_to_client,
+            self._keys.client_to_server,
+            TransportDirection.SERVER_TO_CLIENT,
         )
         return self._server_hello
 
@@ -486,31 +586,10 @@ class ServerHandshake:
             message.listed,
         )
 
-    def got_key_exchange(self, body: bytes) -> TransportCipher:
-        if not self._server_hello or self.resumed:
-            raise LocalProtocolError("key_exchange before client_hello.")
-        message = wire.decode(body)
-        if not isinstance(message, wire.KeyExchange):
-            raise RemoteProtocolError("Expected key_exchange.")
-        try:
-            secret = self._key.unwrap(message.wrapped)
-            shared = self._eph.agree(self._client_eph)
-        except AuthenticationError:
-            raise AuthenticationFailedError("The key exchange did not verify.") from None
-        if len(secret) != SECRET_SIZE:
-            raise RemoteProtocolError("The wrapped secret has the wrong size.")
-        self._keys = _derive(secret, shared, self._hello, self._server_hello, body)
-        self.cipher = TransportCipher(
-            self._keys.server_to_client,
-            self._keys.client_to_server,
-            TransportDirection.SERVER_TO_CLIENT,
-        )
-        return self.cipher
-
     def got_auth(self, body: bytes) -> AuthenticatedClient:
         """Verify the client's signature over the transcript: its answer to our challenge."""
         if self._keys is None or self.resumed:
-            raise LocalProtocolError("auth before key_exchange.")
+            raise LocalProtocolError("auth before client_hello.")
         message = wire.decode(body)
         if not isinstance(message, wire.Auth):
             raise RemoteProtocolError("Expected auth.")

@@ -3,12 +3,13 @@
 The relay sees only this layer. Everything a peer says to the other peer travels inside
 ``Relay.data``, sealed end to end, so the relay routes bytes it cannot read.
 
-Conversation shape (C = client, S = relay). The first three messages are plaintext; every
-frame after ``key_exchange``, both ways, is sealed by the transport (see ``transport``)::
+Conversation shape (C = client, S = relay). The two hellos are plaintext; every frame
+after them, both ways, is sealed by the transport (see ``transport``)::
 
     C: ClientHello(version, eph, nonce, ticket, tickets)
-    S: ServerHello(version, key, eph, nonce, signature)   RSA-PSS over the transcript so far
-    C: KeyExchange(wrapped)                              RSA-OAEP(server key, fresh secret)
+    S: ServerHello(version, key, hkey, hkey_at, signature, eph, nonce)
+                                        RSA-PSS over the relay's handshake key (hkey, made
+                                        at hkey_at); keys from X25519 with eph and hkey
     ---- sealed from here on ----
     C: Auth(key, name, signature, accept_invites, listed)  RSA-PSS over the transcript hash
     S: Welcome(version, rotate_interval, idle_timeout, id, resumed)
@@ -67,7 +68,8 @@ from messenger.protocol.framing import MAX_FRAME_BODY
 from messenger.protocol.schema import Schema, message
 
 #: 3: the people list in pages and differences, listing by choice, resumption tickets.
-PROTOCOL_VERSION = 3
+#: 4: the relay signs a handshake key, not each handshake; no key_exchange message.
+PROTOCOL_VERSION = 4
 
 #: Session numbers are short decimal strings ("7"); ids are bounded so a hostile client
 #: cannot make the relay hash megabytes.
@@ -111,9 +113,13 @@ class ClientHello:
 class ServerHello:
     version: int
     key: bytes
+    #: The relay's current handshake key (X25519) and when it was made (Unix seconds).
+    hkey: bytes
+    hkey_at: int
+    #: The relay's RSA-PSS signature over ``key``, ``hkey`` and ``hkey_at``.
+    signature: bytes
     eph: bytes
     nonce: bytes
-    signature: bytes
 
 
 @message(control, "server_resume")
@@ -123,11 +129,6 @@ class ServerResume:
     version: int
     eph: bytes
     nonce: bytes
-
-
-@message(control, "key_exchange")
-class KeyExchange:
-    wrapped: bytes
 
 
 @message(control, "auth")
@@ -142,7 +143,7 @@ class Auth:
 
 @message(control, "resume")
 class Resume:
-    """A resumed connection's first sealed frame (in place of ``key_exchange`` + ``auth``)."""
+    """A resumed connection's first sealed frame (in place of ``auth``)."""
 
     name: str = ""
     accept_invites: bool = False

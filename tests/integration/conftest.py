@@ -223,7 +223,7 @@ class RawConnection(FrameSocket):
         self._handshake: ClientHandshake | None = None
 
     def handshake(self, name: str = "raw") -> wire.Welcome:
-        """client_hello, server_hello, key_exchange, auth; returns the relay's welcome.
+        """client_hello, server_hello, auth; returns the relay's welcome.
 
         Raises the error the relay answered with instead (busy, say), as the client would.
         """
@@ -241,9 +241,7 @@ class RawConnection(FrameSocket):
         server_hello = self.read_body(SOON)
         assert server_hello is not None, "the relay closed the connection during the handshake"
         handshake.got_server_hello(server_hello)
-        key_exchange, cipher = handshake.key_exchange()
-        self.write_body(key_exchange)
-        self.cipher = cipher
+        self.cipher = handshake.cipher
         self.write_body(handshake.auth())
         welcome = self.recv()
         assert isinstance(welcome, wire.Welcome), f"expected welcome, got {welcome!r}"
@@ -362,14 +360,12 @@ class TcpProxy:
         assert self.relay_key is not None and self.identity is not None
         as_relay = ServerHandshake(self.relay_key)
         client.write_body(as_relay.got_client_hello(_required(client.read_body())))
-        client.cipher = as_relay.got_key_exchange(_required(client.read_body()))
+        client.cipher = as_relay.cipher
         who = as_relay.got_auth(_required(client.read_body()))
         as_client = ClientHandshake(self.identity, who.name, who.accept_invites)
         relay.write_body(as_client.hello())
         as_client.got_server_hello(_required(relay.read_body()))
-        key_exchange, cipher = as_client.key_exchange()
-        relay.write_body(key_exchange)
-        relay.cipher = cipher
+        relay.cipher = as_client.cipher
         relay.write_body(as_client.auth())
 
     def _pump(self, src: FrameSocket, dst: FrameSocket, direction: str) -> None:
@@ -430,9 +426,7 @@ def ended_by_the_attack(cli: CliProcess, code: str, attack: Any, proxy: TcpProxy
     assert cli.wait_exit() != 0
 
 
-def reconnected_after_the_attack(
-    cli: CliProcess, code: str, attack: Any, proxy: TcpProxy
-) -> None:
+def reconnected_after_the_attack(cli: CliProcess, code: str, attack: Any, proxy: TcpProxy) -> None:
     """The attack cost ``cli`` its connection (reported with ``code``); its conversation
     carries on over a new one, so it neither errs nor exits."""
     lost = cli.wait_for(event("reconnecting"))

@@ -126,8 +126,6 @@ def full_handshake(rsa_keys, tickets: TicketBook):
     client = ClientHandshake(rsa_keys.alice, "alice", want_tickets=True)
     server = ServerHandshake(rsa_keys.server, tickets)
     client.got_server_hello(server.got_client_hello(client.hello()))
-    key_exchange, _cipher = client.key_exchange()
-    server.got_key_exchange(key_exchange)
     server.got_auth(client.auth())
     assert server.wants_tickets
     message = wire.Ticket(
@@ -321,7 +319,8 @@ class HeldKey:
 def test_a_handshake_held_in_rsa_work_does_not_stop_the_relay_answering_others(rsa_keys):
     async def scenario() -> None:
         key = HeldKey(rsa_keys.server)
-        hub = Hub(ServerConfig(port=0, ticket_lifetime=0), key)
+        # A new handshake key for every handshake: each one signs (a renewal does the same)
+        hub = Hub(ServerConfig(port=0, ticket_lifetime=0, handshake_key_lifetime=0), key)
         _host, port = await hub.start()
         key.release.set()
         honest = await ServerConnection.open("127.0.0.1", port, identity=rsa_keys.alice)
@@ -339,6 +338,25 @@ def test_a_handshake_held_in_rsa_work_does_not_stop_the_relay_answering_others(r
         late = await held
         assert all(name.startswith("relay-rsa") for name in key.threads), key.threads
         for connection in (honest, late):
+            await connection.close()
+        await hub.close()
+
+    run(scenario)
+
+
+def test_full_handshakes_share_one_signed_handshake_key_no_rsa_signature_each(rsa_keys):
+    async def scenario() -> None:
+        key = HeldKey(rsa_keys.server)
+        key.release.set()
+        hub = Hub(ServerConfig(port=0, ticket_lifetime=0), key)
+        _host, port = await hub.start()
+        people = (rsa_keys.alice, rsa_keys.bob, rsa_keys.mallory) * 2
+        connections = [
+            await ServerConnection.open("127.0.0.1", port, identity=person) for person in people
+        ]
+        assert all(not connection.resumed for connection in connections)
+        assert len(key.threads) == 1, key.threads  # one signature, for the handshake key
+        for connection in connections:
             await connection.close()
         await hub.close()
 

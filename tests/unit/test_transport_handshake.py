@@ -1,4 +1,5 @@
-"""The sealed client<->relay transport: client_hello, server_hello, key_exchange, sealed auth.
+"""The sealed client<->relay transport: client_hello, server_hello (with the relay's signed
+handshake key), then sealed auth and welcome.
 
 A ClientHandshake and a ServerHandshake are joined in memory, message by message, exactly as
 the client and the hub pass them over a socket. An attacker in these tests is whoever sits on
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from messenger.crypto.aead import KEY_SIZE
-from messenger.protocol import transport, wire
+from messenger.protocol import wire
 from messenger.protocol.errors import (
     AuthenticationFailedError,
     BusyError,
@@ -26,8 +27,11 @@ from messenger.protocol.errors import (
     TamperedError,
 )
 from messenger.protocol.transport import (
+    MAX_HANDSHAKE_KEY_AGE,
     AuthenticatedClient,
     ClientHandshake,
+    HandshakeKey,
+    HandshakeKeys,
     ServerHandshake,
     ServerIdentity,
     TransportCipher,
@@ -45,7 +49,6 @@ class Connection:
     server: ServerIdentity
     hello: bytes
     server_hello: bytes
-    key_exchange: bytes
     auth: bytes  #: the plaintext auth body (it travels sealed)
 
 
@@ -55,8 +58,8 @@ def connect(client_key, server_key, name="alice", accept_invites=False) -> Conne
     hello = client.hello()
     server_hello = server.got_client_hello(hello)
     server_identity = client.got_server_hello(server_hello)
-    key_exchange, client_cipher = client.key_exchange()
-    server_cipher = server.got_key_exchange(key_exchange)
+    client_cipher, server_cipher = client.cipher, server.cipher
+    assert client_cipher is not None and server_cipher is not None
     auth = client.auth()
     authenticated = server.got_auth(server_cipher.open(client_cipher.seal(auth)))
     return Connection(
@@ -66,7 +69,6 @@ def connect(client_key, server_key, name="alice", accept_invites=False) -> Conne
         server_identity,
         hello,
         server_hello,
-        key_exchange,
         auth,
     )
 
@@ -88,22 +90,24 @@ def answered_hello(rsa_keys) -> tuple[ClientHandshake, bytes]:
     return client, ServerHandshake(rsa_keys.server).got_client_hello(client.hello())
 
 
-def past_the_hellos(rsa_keys) -> tuple[ClientHandshake, ServerHandshake]:
-    """Alice's client and the relay after both hellos; the relay waits for key_exchange."""
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    client.got_server_hello(server.got_client_hello(client.hello()))
-    return client, server
-
-
 def server_side_up_to_auth(server_key, client_key):
-    """A client and relay that have exchanged keys; the relay waits for auth."""
+    """A client and relay past both hellos; the relay waits for auth."""
     client = ClientHandshake(client_key)
     server = ServerHandshake(server_key)
     client.got_server_hello(server.got_client_hello(client.hello()))
-    key_exchange, client_cipher = client.key_exchange()
-    server_cipher = server.got_key_exchange(key_exchange)
-    return client, server, client_cipher, server_cipher
+    assert client.cipher is not None and server.cipher is not None
+    return client, server, client.cipher, server.cipher
+
+
+def welcome_opens(client: ClientHandshake, server_cipher: TransportCipher) -> bool:
+    """Whether the relay's first sealed frame (its welcome) opens for the client: what proves,
+    at the end of a full handshake, that the relay holds the handshake key it showed."""
+    assert client.cipher is not None
+    try:
+        client.cipher.open(server_cipher.seal(b"welcome"))
+    except TamperedError:
+        return False
+    return True
 
 
 # --- the honest handshake ---------------------------------------------------------------------
@@ -133,8 +137,6 @@ def test_a_client_that_takes_invitations_may_still_choose_not_to_be_listed(rsa_k
     server = ServerHandshake(rsa_keys.server)
     hello = server.got_client_hello(client.hello())
     client.got_server_hello(hello)
-    key_exchange, _cipher = client.key_exchange()
-    server.got_key_exchange(key_exchange)
     who = server.got_auth(client.auth())
     assert (who.accept_invites, who.listed) == (True, False)
 
@@ -187,14 +189,23 @@ def test_each_direction_and_each_connection_has_its_own_key(rsa_keys):
 # --- a forged or altered server_hello ---------------------------------------------------------
 
 
-def test_a_server_hello_made_for_another_client_hello_is_refused(rsa_keys):
+def test_a_server_hello_made_for_another_client_hello_gives_keys_no_one_else_has(rsa_keys):
     # A man in the middle answers alice with a genuine server_hello it got for its own hello.
+    # Its signature is good (it signs the handshake key, not the hello), but the keys alice
+    # derives need her own ephemeral share: neither the relay nor the attacker has them.
     alice = ClientHandshake(rsa_keys.alice)
     alice.hello()
     attacker = ClientHandshake(rsa_keys.mallory)
-    genuine_for_attacker = ServerHandshake(rsa_keys.server).got_client_hello(attacker.hello())
-    with pytest.raises(AuthenticationFailedError):
-        alice.got_server_hello(genuine_for_attacker)
+    relay = ServerHandshake(rsa_keys.server)
+    genuine_for_attacker = relay.got_client_hello(attacker.hello())
+    attacker.got_server_hello(genuine_for_attacker)
+    alice.got_server_hello(genuine_for_attacker)
+    assert alice.cipher is not None and attacker.cipher is not None and relay.cipher
+    sealed_auth = alice.cipher.seal(alice.auth())
+    for cipher in (relay.cipher, attacker.cipher):
+        with pytest.raises(TamperedError):
+            cipher.open(sealed_auth)
+    assert not welcome_opens(alice, relay.cipher)
 
 
 def test_a_server_hello_with_a_flipped_signature_byte_is_refused(rsa_keys):
@@ -210,11 +221,90 @@ def test_a_server_hello_presenting_another_key_is_refused(rsa_keys):
         client.got_server_hello(edited(server_hello, key=rsa_keys.mallory.public.der))
 
 
-def test_a_server_hello_with_a_swapped_share_is_refused(rsa_keys):
+@pytest.mark.parametrize("field", ["hkey", "hkey_at"])
+def test_a_server_hello_with_another_handshake_key_or_time_than_signed_is_refused(rsa_keys, field):
     client, server_hello = answered_hello(rsa_keys)
-    eph = wire.decode(server_hello).eph
+    original = wire.decode(server_hello)
+    change = {"hkey": flipped(original.hkey, 0)} if field == "hkey" else {"hkey_at": 1}
     with pytest.raises(AuthenticationFailedError):
-        client.got_server_hello(edited(server_hello, eph=flipped(eph, 0)))
+        client.got_server_hello(edited(server_hello, **change))
+
+
+def test_a_handshake_key_of_the_wrong_size_is_refused(rsa_keys):
+    client, server_hello = answered_hello(rsa_keys)
+    with pytest.raises(RemoteProtocolError, match="wrong size"):
+        client.got_server_hello(edited(server_hello, hkey=bytes(31)))
+
+
+def test_a_server_hello_with_a_swapped_share_gives_keys_the_relay_lacks(rsa_keys):
+    client = ClientHandshake(rsa_keys.alice)
+    server = ServerHandshake(rsa_keys.server)
+    server_hello = server.got_client_hello(client.hello())
+    eph = wire.decode(server_hello).eph
+    client.got_server_hello(edited(server_hello, eph=flipped(eph, 0)))
+    assert server.cipher is not None
+    assert not welcome_opens(client, server.cipher)
+
+
+def test_a_handshake_key_signed_too_long_ago_is_refused_even_with_a_good_signature(rsa_keys):
+    now = 1_800_000_000.0
+    stale = HandshakeKey(rsa_keys.server, now - MAX_HANDSHAKE_KEY_AGE - 60)
+    client = ClientHandshake(rsa_keys.alice, clock=lambda: now)
+    server_hello = ServerHandshake(rsa_keys.server, handshake_key=stale).got_client_hello(
+        client.hello()
+    )
+    with pytest.raises(AuthenticationFailedError, match="too long ago"):
+        client.got_server_hello(server_hello)
+
+
+def test_a_client_whose_clock_is_a_day_off_either_way_still_connects(rsa_keys):
+    now = 1_800_000_000.0
+    key = HandshakeKey(rsa_keys.server, now)
+    for skew in (-86_400.0, 86_400.0):
+        client = ClientHandshake(rsa_keys.alice, clock=lambda skew=skew: now + skew)
+        server = ServerHandshake(rsa_keys.server, handshake_key=key)
+        client.got_server_hello(server.got_client_hello(client.hello()))
+        assert server.cipher is not None and welcome_opens(client, server.cipher)
+
+
+def test_a_relay_that_replays_a_genuine_server_hello_cannot_seal_a_welcome(rsa_keys):
+    # The attacker recorded the real relay's server_hello (a fresh handshake key, a good
+    # signature) and plays it to alice; without the handshake key's private half, no frame
+    # it seals opens for her, whatever keys it tries.
+    recorded = ServerHandshake(rsa_keys.server).got_client_hello(
+        ClientHandshake(rsa_keys.bob).hello()
+    )
+    alice = ClientHandshake(rsa_keys.alice)
+    alice.hello()
+    alice.got_server_hello(recorded)
+    guess = TransportCipher(bytes(KEY_SIZE), bytes(KEY_SIZE), TransportDirection.SERVER_TO_CLIENT)
+    assert not welcome_opens(alice, guess)
+
+
+def test_one_handshake_key_serves_handshakes_until_it_is_old_then_a_new_one_is_signed(rsa_keys):
+    now = [1_800_000_000.0]
+    keys = HandshakeKeys(rsa_keys.server, clock=lambda: now[0], lifetime=600.0)
+    first = keys.current()
+    now[0] += 599
+    assert keys.current() is first
+    now[0] += 2
+    second = keys.current()
+    assert second is not first and second.public != first.public
+    assert second.issued_at == int(now[0])
+    now[0] -= 3_600  # a clock set back does not keep a key that looks young
+    assert keys.current() is not second
+    for key in (first, second):
+        client = ClientHandshake(rsa_keys.alice, clock=lambda: now[0])
+        server = ServerHandshake(rsa_keys.server, handshake_key=key)
+        client.got_server_hello(server.got_client_hello(client.hello()))
+        assert server.cipher is not None and welcome_opens(client, server.cipher)
+
+
+def test_the_relay_refuses_a_handshake_key_another_relay_key_signed(rsa_keys):
+    foreign = HandshakeKey(rsa_keys.mallory, 1_800_000_000.0)
+    server = ServerHandshake(rsa_keys.server, handshake_key=foreign)
+    with pytest.raises(LocalProtocolError):
+        server.got_client_hello(ClientHandshake(rsa_keys.alice).hello())
 
 
 def test_a_server_hello_with_a_key_that_is_not_a_key_is_refused(rsa_keys):
@@ -225,8 +315,8 @@ def test_a_server_hello_with_a_key_that_is_not_a_key_is_refused(rsa_keys):
 
 def test_a_server_hello_of_another_protocol_version_is_refused_naming_both(rsa_keys):
     client, server_hello = answered_hello(rsa_keys)
-    with pytest.raises(RemoteProtocolError, match=r"protocol 4;.*speaks 3\."):
-        client.got_server_hello(edited(server_hello, version=4))
+    with pytest.raises(RemoteProtocolError, match=r"protocol 5;.*speaks 4\."):
+        client.got_server_hello(edited(server_hello, version=5))
 
 
 @pytest.mark.parametrize(
@@ -254,31 +344,6 @@ def test_something_other_than_server_hello_is_refused(rsa_keys):
     client.hello()
     with pytest.raises(RemoteProtocolError):
         client.got_server_hello(wire.encode(wire.Pong(nonce=1)))
-
-
-# --- a forged or altered key_exchange ---------------------------------------------------------
-
-
-def test_a_key_exchange_with_a_flipped_byte_in_the_wrapped_secret_is_refused(rsa_keys):
-    client, server = past_the_hellos(rsa_keys)
-    key_exchange, _ = client.key_exchange()
-    wrapped = wire.decode(key_exchange).wrapped
-    with pytest.raises(AuthenticationFailedError):
-        server.got_key_exchange(edited(key_exchange, wrapped=flipped(wrapped, 100)))
-
-
-def test_a_key_exchange_wrapped_to_another_key_is_refused(rsa_keys):
-    _, server = past_the_hellos(rsa_keys)
-    wrapped = rsa_keys.mallory.public.wrap(bytes(transport.SECRET_SIZE))
-    with pytest.raises(AuthenticationFailedError):
-        server.got_key_exchange(wire.encode(wire.KeyExchange(wrapped=wrapped)))
-
-
-def test_a_key_exchange_with_a_secret_of_the_wrong_size_is_refused(rsa_keys):
-    _, server = past_the_hellos(rsa_keys)
-    wrapped = rsa_keys.server.public.wrap(bytes(16))
-    with pytest.raises(RemoteProtocolError):
-        server.got_key_exchange(wire.encode(wire.KeyExchange(wrapped=wrapped)))
 
 
 # --- a forged or replayed auth ----------------------------------------------------------------
@@ -321,15 +386,15 @@ def test_an_auth_with_a_key_that_is_not_a_key_is_refused(rsa_keys):
         server.got_auth(server_cipher.open(client_cipher.seal(garbage)))
 
 
-def test_a_replayed_hello_and_key_exchange_give_a_new_relay_keys_the_old_client_lacks(rsa_keys):
+def test_a_replayed_client_hello_gives_the_relay_keys_the_old_connection_lacks(rsa_keys):
     earlier = connect(rsa_keys.alice, rsa_keys.server)
     server = ServerHandshake(rsa_keys.server)
     fresh_server_hello = server.got_client_hello(earlier.hello)
     assert fresh_server_hello != earlier.server_hello  # a fresh share and nonce
-    server_cipher = server.got_key_exchange(earlier.key_exchange)
+    assert server.cipher is not None
     # The attacker can only replay frames sealed under the earlier connection's keys.
     with pytest.raises(TamperedError):
-        server_cipher.open(earlier.client_cipher.seal(earlier.auth))
+        server.cipher.open(earlier.client_cipher.seal(earlier.auth))
 
 
 # --- malformed and out-of-order messages ------------------------------------------------------
@@ -337,7 +402,7 @@ def test_a_replayed_hello_and_key_exchange_give_a_new_relay_keys_the_old_client_
 
 def test_a_client_hello_of_another_protocol_version_is_refused_naming_both(rsa_keys):
     hello = edited(ClientHandshake(rsa_keys.alice).hello(), version=1)
-    with pytest.raises(RemoteProtocolError, match=r"protocol 3;.*speaks 1\."):
+    with pytest.raises(RemoteProtocolError, match=r"protocol 4;.*speaks 1\."):
         ServerHandshake(rsa_keys.server).got_client_hello(hello)
 
 
@@ -369,39 +434,25 @@ def test_a_first_message_that_is_not_client_hello_is_refused(rsa_keys):
         ServerHandshake(rsa_keys.server).got_client_hello(b"\xc1 not msgpack")
 
 
-def test_auth_before_key_exchange_is_refused_by_the_relay(rsa_keys):
-    _, server = past_the_hellos(rsa_keys)
+def test_auth_before_client_hello_is_refused_by_the_relay(rsa_keys):
     premature = wire.encode(wire.Auth(key=rsa_keys.alice.public.der, signature=bytes(384)))
     with pytest.raises(MessengerError):
-        server.got_auth(premature)
+        ServerHandshake(rsa_keys.server).got_auth(premature)
 
 
-def test_key_exchange_before_client_hello_is_refused_by_the_relay(rsa_keys):
-    with pytest.raises(MessengerError):
-        ServerHandshake(rsa_keys.server).got_key_exchange(
-            wire.encode(wire.KeyExchange(wrapped=bytes(384)))
-        )
-
-
-def test_a_message_other_than_key_exchange_or_auth_is_refused_in_its_place(rsa_keys):
-    client = ClientHandshake(rsa_keys.alice)
-    server = ServerHandshake(rsa_keys.server)
-    hello = client.hello()
-    client.got_server_hello(server.got_client_hello(hello))
-    with pytest.raises(RemoteProtocolError):
-        server.got_key_exchange(hello)
+def test_a_message_other_than_auth_is_refused_in_its_place(rsa_keys):
     client, server, client_cipher, server_cipher = server_side_up_to_auth(
         rsa_keys.server, rsa_keys.alice
     )
     with pytest.raises(RemoteProtocolError):
         server.got_auth(server_cipher.open(client_cipher.seal(wire.encode(wire.Ping()))))
+    with pytest.raises(RemoteProtocolError):
+        server.got_auth(server_cipher.open(client_cipher.seal(client.hello())))
 
 
 def test_the_client_cannot_skip_ahead_of_the_relay(rsa_keys):
     client = ClientHandshake(rsa_keys.alice)
     client.hello()
-    with pytest.raises(LocalProtocolError):
-        client.key_exchange()
     with pytest.raises(LocalProtocolError):
         client.auth()
 

@@ -22,9 +22,11 @@ BOB = wire.Person(id="b2", name="Bob 👋", status="busy")
 EVERY_MESSAGE = [
     wire.ClientHello(version=2, eph=bytes(32), nonce=bytes(range(32))),
     wire.ClientHello(version=3, eph=bytes(32), nonce=bytes(32), ticket=b"t" * 600, tickets=True),
-    wire.ServerHello(version=2, key=KEY, eph=b"\x04" * 65, nonce=SALT * 2, signature=b"s" * 384),
+    wire.ServerHello(
+        version=4, key=KEY, hkey=bytes(32), hkey_at=1_800_000_000, signature=b"s" * 384,
+        eph=b"\x04" * 65, nonce=SALT * 2,
+    ),  # fmt: skip
     wire.ServerResume(version=3, eph=bytes(32), nonce=bytes(32)),
-    wire.KeyExchange(wrapped=b"w" * 384),
     wire.Resume(name="alice", accept_invites=True, listed=False),
     wire.Ticket(ticket=b"t" * 600, number=3, lifetime=3600.0),
     wire.Auth(key=KEY, signature=b"s" * 384, name="alice", accept_invites=True, listed=True),
