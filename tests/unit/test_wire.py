@@ -23,9 +23,14 @@ EVERY_MESSAGE = [
     wire.ClientHello(version=2, eph=bytes(32), nonce=bytes(range(32))),
     wire.ClientHello(version=3, eph=bytes(32), nonce=bytes(32), ticket=b"t" * 600, tickets=True),
     wire.ServerHello(
-        version=4, key=KEY, hkey=bytes(32), hkey_at=1_800_000_000, signature=b"s" * 384,
-        eph=b"\x04" * 65, nonce=SALT * 2,
-    ),  # fmt: skip
+        version=4,
+        key=KEY,
+        hkey=bytes(32),
+        hkey_at=1_800_000_000,
+        signature=b"s" * 384,
+        eph=b"\x04" * 65,
+        nonce=SALT * 2,
+    ),
     wire.ServerResume(version=3, eph=bytes(32), nonce=bytes(32)),
     wire.Resume(name="alice", accept_invites=True, listed=False),
     wire.Ticket(ticket=b"t" * 600, number=3, lifetime=3600.0),
