@@ -276,11 +276,19 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-#: glibc's mallopt parameter for the size from which blocks get their own mapping.
+#: glibc's mallopt parameters: the size from which blocks get their own mapping, and how
+#: much free memory at the top of the heap is kept before it is given back.
 _M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD = -1
 #: Blocks this big or bigger (frame buffers: up to 2 MiB) are mapped on their own and go
 #: back to the system when freed; smaller ones (reads of 256 KiB) stay on the heap.
 MMAP_THRESHOLD = 1024 * 1024
+#: Pinning the mmap threshold also stops glibc adjusting the trim threshold, which then
+#: stays at 128 KiB: the heap was shrunk and grown again all the time, a system call each,
+#: and a relay at 1,000 messages a second had a p99 latency of 19-23 ms instead of 0.7 ms
+#: (``python -m tests.bench.relay_load --parts messages``). Twice the mmap threshold is
+#: where glibc's own adjustment would have put it.
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 
 
 def return_frame_buffers_to_the_system() -> bool:
@@ -290,12 +298,15 @@ def return_frame_buffers_to_the_system() -> bool:
     frames every frame buffer comes from the heap and stays with the process once freed:
     the relay's memory under a flood becomes its high-water mark, fragmented. Measured with
     issue 9's slow-reader attack (16 pairs, 2 MiB frames; tests/integration/
-    test_relay_limits.py): +91 to +103 MiB without, +84 to +86 MiB with it."""
+    test_relay_limits.py): +91 to +103 MiB without, +84 to +86 MiB with it (+64 to +66 MiB
+    on 2026-12-01, with or without the trim threshold)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        pinned = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        return pinned
     except (OSError, AttributeError):
         return False  # not glibc (musl has no mallopt): its own policy applies
 
