@@ -203,8 +203,9 @@ def part_idle(relays: list[Relay], quick: bool) -> dict[str, Any]:
 
 def part_messages(relays: list[Relay], quick: bool) -> dict[str, Any]:
     seconds = "3" if quick else "6"
+    rates = "200,1000,3000,8000"
     return {r.label: run(r, "messages", "--pairs", "100", "--seconds", seconds,
-                         "--rates", "200,1000,3000,8000", "--window", "8") for r in relays}  # fmt: skip
+                         "--rates", rates, "--window", "8") for r in relays}  # fmt: skip
 
 
 def part_presence(relays: list[Relay], quick: bool) -> dict[str, Any]:
