@@ -21,7 +21,7 @@ import dataclasses
 from messenger.crypto.rsa import format_fingerprint
 from messenger.protocol.errors import PeerKeyChangedError
 from messenger.store.database import ProfileDatabase
-from messenger.store.names import look_alike
+from messenger.store.names import look_alike, skeletons
 from messenger.store.records import ContactRecord, VerifiedBy
 
 __all__ = ["Contact", "Contacts", "names_clash"]
@@ -89,6 +89,33 @@ class Contacts:
             (c for c in self.db.contacts() if c.id != person_id and names_clash(c.name, name)),
             None,
         )
+
+    def who_is_who(
+        self, people: list[tuple[str, str]]
+    ) -> dict[str, tuple[Contact | None, Contact | None]]:
+        """For each (person id, name) someone online shows: their contact if we have one,
+        else the contact whose name theirs could pass for (``look_alike_of``), if any.
+
+        One read of the contacts and one skeleton per name for the whole list, where
+        ``get`` and ``look_alike_of`` per person read every contact each time."""
+        contacts = self.db.contacts()
+        by_id = {c.id: c for c in contacts}
+        by_skeleton: dict[str, list[Contact]] = {}
+        for known in contacts:
+            if known.name:
+                for folded in skeletons(known.name):
+                    by_skeleton.setdefault(folded, []).append(known)
+        answer: dict[str, tuple[Contact | None, Contact | None]] = {}
+        for person_id, name in people:
+            contact = by_id.get(person_id)
+            clash: Contact | None = None
+            if contact is None and name:
+                near = {c.id for folded in skeletons(name) for c in by_skeleton.get(folded, ())}
+                near.discard(person_id)
+                if near:  # the first in the contacts' order, as ``look_alike_of`` answers
+                    clash = next(c for c in contacts if c.id in near)
+            answer[person_id] = (contact, clash)
+        return answer
 
     def pin(
         self,

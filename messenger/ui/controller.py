@@ -416,15 +416,20 @@ class AppController(ConversationActions, QObject):
     async def people(self) -> list:
         return list(await self._client().list_people(watch=True))
 
-    def person_status(self, person_id: str, name: str) -> PersonStatus:
-        """Whether someone online is a contact (pinned key), verified, or new; a newcomer
-        whose name passes for a contact's is flagged (``store.names``)."""
+    async def person_statuses(self, people: list[tuple[str, str]]) -> dict[str, PersonStatus]:
+        """For each (person id, name) online: a contact (pinned key), verified or not, or
+        someone new; a newcomer whose name passes for a contact's is flagged
+        (``store.names``). Read in the database thread, once for the whole list."""
+        if self.worker is None:
+            raise LocalProtocolError("The profile is not open.")
         contacts = self.profile.contacts
-        contact = contacts.get(person_id)
-        if contact is not None:
-            return PersonStatus(known=True, verified=contact.verified)
-        other = contacts.look_alike_of(name, person_id)
-        return PersonStatus(known=False, verified=False, looks_like=other.name if other else "")
+        found = await self.worker.run(lambda _db: contacts.who_is_who(people))
+        return {
+            person_id: PersonStatus(known=True, verified=contact.verified)
+            if contact is not None
+            else PersonStatus(known=False, verified=False, looks_like=clash.name if clash else "")
+            for person_id, (contact, clash) in found.items()
+        }
 
     async def trust_key(self, person_id: str) -> None:
         """The person compared a new key another way and accepts it (``Contacts.trust``):

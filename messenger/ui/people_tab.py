@@ -73,6 +73,7 @@ class PeopleTab(NewSessionTab):
         super().__init__(parent)
         self.controller = controller
         self._people_loaded = False
+        self._people_version = 0
         self._inviting = False
         self.setObjectName("peopleTab")
         self.people_list = QListWidget()
@@ -129,18 +130,36 @@ class PeopleTab(NewSessionTab):
             self._show_error(str(exc))
             return
         if self._alive():
-            self.set_people(people)
+            await self._show_people(people)
 
-    def set_people(self, people: list[Person]) -> None:
+    @asyncSlot(list)
+    async def set_people(self, people: list[Person]) -> None:
+        """Show a new list of people (the bridge's live updates)."""
+        await self._show_people(people)
+
+    async def _show_people(self, people: list[Person]) -> None:
         """Fill the list (free people first), keeping the selection if that person is
-        still there: updates arrive live while someone is choosing."""
+        still there: updates arrive live while someone is choosing. Who is a contact is
+        read in the database thread; a newer list that arrives meanwhile wins."""
+        self._people_version += 1
+        version = self._people_version
+        try:
+            statuses = await self.controller.person_statuses([(p.id, p.name) for p in people])
+        except MessengerError as exc:
+            self._show_error(str(exc))
+            return
+        if version != self._people_version or not self._alive():
+            return
+        self._fill_people(people, statuses)
+
+    def _fill_people(self, people: list[Person], statuses: dict[str, PersonStatus]) -> None:
         selected = self._selected_person_id()
         self.people_list.clear()
         person_icon = icon("person")
         for person in sorted(people, key=lambda p: (p.status != "free", p.name.lower(), p.id)):
             name = person.name or person.id[:12]
             free = person.status == "free"
-            known = contact_text(self.controller.person_status(person.id, person.name))
+            known = contact_text(statuses[person.id])
             item = QListWidgetItem(
                 person_icon,
                 f"{name} \u2014 {'free' if free else 'busy'}\n"

@@ -81,6 +81,9 @@ class FakeController:
         #: Pinned people: id -> (name, verified).
         self.contacts: dict[str, tuple[str, bool]] = {}
 
+    async def person_statuses(self, people: list[tuple[str, str]]) -> dict[str, PersonStatus]:
+        return {person_id: self.person_status(person_id, name) for person_id, name in people}
+
     def person_status(self, person_id: str, name: str) -> PersonStatus:
         if person_id in self.contacts:
             return PersonStatus(known=True, verified=self.contacts[person_id][1])
@@ -430,13 +433,41 @@ def test_the_people_list_follows_people_changed(shown, qtbot):
     dialog = shown(NewSessionDialog(controller))
     people = people_tab(dialog, qtbot)
     controller.bridge.peopleChanged.emit([Person("id-c", "Carol", "free")])
-    assert people.count() == 1
+    qtbot.waitUntil(lambda: people.count() == 1, timeout=TIMEOUT)
     assert people.isVisible()
     people.setCurrentRow(0)
     assert dialog.people_tab.invite_button.isEnabled()
     controller.bridge.peopleChanged.emit([Person("id-c", "Carol", "busy")])
-    assert people.item(0).text().splitlines()[0] == "Carol \u2014 busy"
+    qtbot.waitUntil(
+        lambda: people.item(0).text().splitlines()[0] == "Carol \u2014 busy", timeout=TIMEOUT
+    )
     assert not dialog.people_tab.invite_button.isEnabled()
+
+
+def test_a_people_list_overtaken_by_a_newer_one_is_never_shown(shown, qtbot):
+    """Who is a contact is read in the database thread: an older list whose read finishes
+    last must not replace the newer one."""
+    controller = FakeController([])
+    dialog = shown(NewSessionDialog(controller))
+    people = people_tab(dialog, qtbot)
+    gate, old_answered = asyncio.Event(), asyncio.Event()
+    answer = controller.person_statuses
+
+    async def slow_first(asked):
+        if any(person_id == "id-old" for person_id, _ in asked):
+            await gate.wait()
+            old_answered.set()  # the tab goes on in this same step of its task
+        return await answer(asked)
+
+    controller.person_statuses = slow_first  # type: ignore[method-assign]
+    controller.bridge.peopleChanged.emit([Person("id-old", "Olga", "free")])
+    controller.bridge.peopleChanged.emit([Person("id-new", "Nina", "free")])
+    qtbot.waitUntil(lambda: people.count() == 1, timeout=TIMEOUT)
+    gate.set()
+    qtbot.waitUntil(old_answered.is_set, timeout=TIMEOUT)
+    assert [people.item(n).data(Qt.ItemDataRole.UserRole) for n in range(people.count())] == [
+        "id-new"
+    ]
 
 
 def test_an_invitation_error_shows_in_the_dialog(shown, qtbot):

@@ -143,11 +143,12 @@ def test_people_list_tooltips_show_names_literally(qtbot, qasync_loop):
         async def people(self):
             return [Person("a" * 64, FAKE_BADGE, "busy")]
 
-        def person_status(self, _person_id: str, _name: str) -> PersonStatus:
-            return PersonStatus(known=False, verified=False)
+        async def person_statuses(self, people) -> dict[str, PersonStatus]:
+            return {person_id: PersonStatus(known=False, verified=False) for person_id, _ in people}
 
     tab = PeopleTab(Controller())  # type: ignore[arg-type]
     qtbot.addWidget(tab)
     tab.set_people([Person("a" * 64, FAKE_BADGE, "busy")])
+    qtbot.waitUntil(lambda: tab.people_list.count() == 1, timeout=5_000)
     item = tab.people_list.item(0)
     assert FAKE_BADGE in renders(item.toolTip())

@@ -369,6 +369,25 @@ def test_the_look_alike_check_names_the_contact_a_name_passes_for(contacts):
     assert contacts.look_alike_of("", CAROL_ID) is None
 
 
+def test_who_is_who_answers_for_a_whole_list_as_get_and_look_alike_of_do_one_by_one(contacts):
+    contacts.pin(ALICE_ID, "alice")
+    contacts.pin(BOB_ID, "bob")
+    online = [
+        (ALICE_ID, "alice"), (BOB_ID, "Bob the builder"), (CAROL_ID, "B\u043eb"),
+        (ALICE_2_ID, "a\u200blice"), ("d" * 64, "dave"), ("e" * 64, ""),
+    ]  # fmt: skip
+    answer = contacts.who_is_who(online)
+    assert answer == {
+        person_id: (contacts.get(person_id), None)
+        if contacts.get(person_id)
+        else (None, contacts.look_alike_of(name, person_id))
+        for person_id, name in online
+    }
+    assert answer[CAROL_ID] == (None, contacts.get(BOB_ID))
+    assert answer[ALICE_2_ID] == (None, contacts.get(ALICE_ID))
+    assert answer["d" * 64] == (None, None)
+
+
 def test_trusting_a_key_replaces_the_contact_whose_name_it_looks_like(contacts):
     contacts.pin(ALICE_ID, "alice")
     contacts.trust(ALICE_2_ID)
