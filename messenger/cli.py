@@ -415,10 +415,19 @@ async def inbox(rt: Runtime, *, stay: bool) -> int:
         await client.connect()
         await _until(rt, lambda: rt.courier.phase is LinkPhase.LIVE, RELAY_WAIT)
         await _until(rt, lambda: not any(rt.courier.pending.values()), RELAY_WAIT)
+        await _take_in_the_last(rt)
     finally:
         print_pending(rt.events)
         await client.close()
     return EXIT_OK
+
+
+async def _take_in_the_last(rt: Runtime) -> None:
+    """Before exiting: take in no more envelopes, and report those already taken in (each
+    is printed once, now or by a later command); bounded."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(RELAY_WAIT):
+            await rt.courier.finish_intake()
 
 
 async def _until(
@@ -525,6 +534,8 @@ async def listen(rt: Runtime) -> int:
                 continue
             print_event(event)
     finally:
+        await _take_in_the_last(rt)
+        print_pending(rt.events)
         await keeper.close()
 
 
@@ -567,6 +578,7 @@ class Chat:
             return printer.result()
         if (failure := pumper.exception()) is not None:
             raise failure
+        await _take_in_the_last(self.rt)
         print_pending(self.rt.events)
         if self.session is not None:
             await self.session.leave()
@@ -602,8 +614,12 @@ class Chat:
                 # conversation goes on without it (the Disconnected that follows reconnects).
                 continue
             if isinstance(event, ev.PeerLeft):
-                # Their last messages may still be being opened: show them first.
-                await self.rt.courier.settle()
+                # Their last messages may still be being opened: show them first. Ours may
+                # still be on their way to the relay (typed before the meeting was done,
+                # say): the chat ends once it has taken them, each with its `sent`.
+                await _take_in_the_last(self.rt)
+                if self.contact_id:
+                    await _wait_posted(self.rt, self.contact_id, session, RELAY_WAIT)
                 print_pending(self.rt.events)
             try:
                 print_event(event)
@@ -686,6 +702,27 @@ async def _wait_receipts(
         queued = session is not None and session.undelivered > 0
         return queued or bool(courier.undelivered.get(contact_id))
 
+    return await _wait_courier(rt, waiting, timeout)
+
+
+async def _wait_posted(
+    rt: Runtime, contact_id: str, session: Session | None, timeout: float
+) -> bool:
+    """Wait until the relay has taken every message of ours to ``contact_id`` (queued in
+    the session or waiting in the outbox); False on timeout."""
+    courier = rt.courier
+
+    def waiting() -> bool:
+        queued = session is not None and session.queued > 0
+        return queued or bool(courier.pending.get(contact_id))
+
+    return await _wait_courier(rt, waiting, timeout)
+
+
+async def _wait_courier(rt: Runtime, waiting: Callable[[], bool], timeout: float) -> bool:
+    """Wait, bounded, while ``waiting()``, looking again whenever the courier changes (and
+    every half second: a session's queue has no event); False on timeout."""
+    courier = rt.courier
     try:
         async with asyncio.timeout(timeout):
             while waiting():

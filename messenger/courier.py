@@ -179,6 +179,8 @@ class Courier:
         self._room.set()
         self._reader: asyncio.Task[None] | None = None
         self._taking_in = False
+        #: False once the front end is about to exit (``finish_intake``).
+        self._intake_open = True
         #: Envelopes for a conversation a meeting is about to start (its hint is known, its
         #: keys not yet): kept, unacknowledged, until ``adopt`` installs it.
         self._parked: dict[bytes, list[tuple[int | None, bytes]]] = {}
@@ -347,6 +349,17 @@ class Courier:
             self.changed.clear()
             await self.changed.wait()
 
+    async def finish_intake(self) -> None:
+        """Take in nothing more and wait until what was taken in is committed and reported.
+
+        For a front end about to exit (``messenger-cli``): an envelope committed to the
+        history but never reported would never be reported at all, since the next
+        connection's copy of it (if its acknowledgement did not go out) is a duplicate.
+        Envelopes the relay sends from now on are left unacknowledged with it, for the
+        next connection."""
+        self._intake_open = False
+        await self.settle()
+
     def link_down(self) -> None:
         """The link is gone: what was in flight stays in the outbox for the next link."""
         self.phase = LinkPhase.DOWN
@@ -384,6 +397,8 @@ class Courier:
         """Handle a relay message meant for the courier; False if it is not ours. Awaits
         only for room in the inbox (backpressure on the link)."""
         if isinstance(message, wire.Deliver):
+            if not self._intake_open:
+                return True  # not acknowledged: the relay keeps it for the next connection
             await self._room.wait()
             self._inbox_bytes += len(message.data)
             if self._inbox_bytes >= INBOX_BYTES:

@@ -224,6 +224,12 @@ class Session:
             raise self.error
 
     @property
+    def queued(self) -> int:
+        """Messages typed before the meeting was done and not yet handed to the
+        conversation (they go the moment it is)."""
+        return len(self._queued)
+
+    @property
     def undelivered(self) -> int:
         waiting = len(self._queued)
         if self.contact_id:

@@ -235,3 +235,31 @@ def test_contacts_see_each_other_come_and_go_and_a_stranger_sees_neither(
     alice_on.wait_for(event("presence", id=bob.id, online=False))
     assert not [e for e in bob_on.of("presence") if e["id"] != alice.id]
     assert not [e for e in alice_on.of("presence") if e["id"] != bob.id]
+
+
+def test_lines_typed_for_a_peer_who_leaves_at_once_are_confirmed_sent_before_the_chat_ends(
+    relay, make_person
+):
+    """Alice leaves the moment the meeting is done; bob typed before it was. His chat ends
+    with her ``peer_left``, but only once the relay has taken his lines (a ``sent`` each),
+    so none is left pending, to be sent again (and refused as a replay) next time."""
+    alice, bob = make_person("alice"), make_person("bob")
+    creator = alice.cli(relay.addr, "create")
+    code = creator.wait_for(event("code"))["code"]
+    creator.close_stdin()  # nothing to say: alice leaves as soon as she is ready
+    joiner = bob.cli(relay.addr, "join", code)
+    lines = [f"before you go {i}" for i in range(3)]
+    for line in lines:
+        joiner.send(line)
+    joiner.wait_for(event("peer_left"))
+    finished(joiner)
+    names = [e["event"] for e in joiner.events]
+    assert names.count("sent") == len(lines), joiner.describe()
+    assert names.index("peer_left") > max(i for i, n in enumerate(names) if n == "sent")
+    statuses = [h["status"] for h in run(bob, relay, "history", alice.id).of("history")]
+    assert len(statuses) == len(lines) and set(statuses) <= {"sent", "delivered"}, statuses
+    finished(creator)
+    inbox = run(alice, relay, "inbox")
+    # Each line reached alice once: live, if it beat her leaving, or from her mailbox.
+    assert texts(creator) + texts(inbox) == lines
+    assert not inbox.of("dropped"), inbox.describe()

@@ -93,3 +93,32 @@ def test_a_stalled_database_stops_the_link_reading_at_the_inbox_limit() -> None:
         await courier.close()
 
     asyncio.run(scenario())
+
+
+def test_finishing_intake_reports_what_was_taken_in_and_leaves_later_envelopes_unacked() -> None:
+    """A CLI about to exit: what the courier took in is committed and acknowledged before
+    ``finish_intake`` returns; what the relay sends after it stays unacknowledged with the
+    relay, for the next connection (never committed and left unreported)."""
+    sent: list[object] = []
+
+    async def scenario() -> None:
+        worker = _StallingWorker()
+        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await courier.link_up(send, fetch=True)
+        for relay_id in (1, 2):
+            await courier.dispatch(wire.Deliver(id=relay_id, data=os.urandom(256)))
+        finishing = asyncio.ensure_future(courier.finish_intake())
+        await _yield_many()
+        assert not finishing.done(), "returned while a commit was still under way"
+        assert await courier.dispatch(wire.Deliver(id=3, data=os.urandom(256))) is True
+        worker.release.set()
+        await asyncio.wait_for(finishing, 10)
+        acked = {i for m in sent if isinstance(m, wire.Ack) for i in m.ids}
+        assert acked == {1, 2}
+        await courier.close()
+
+    asyncio.run(scenario())
