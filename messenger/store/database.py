@@ -77,7 +77,7 @@ CONVERSATIONS_SQL = (
     "LEFT JOIN conversations AS v ON v.contact_id = c.id "
     "LEFT JOIN messages AS m ON m.id = (SELECT id FROM messages "
     "WHERE contact_id = c.id ORDER BY id DESC LIMIT 1) "
-    "WHERE v.contact_id IS NOT NULL OR m.id IS NOT NULL"
+    "WHERE (v.contact_id IS NOT NULL OR m.id IS NOT NULL)"
 )
 
 
@@ -319,11 +319,15 @@ class ProfileDatabase:
         with self._sql.writing(contact_id) as conn:
             conn.execute("UPDATE conversations SET unread = 0 WHERE contact_id = ?", (contact_id,))
 
-    def conversations(self) -> list[ConversationSummary]:
+    def conversations(self, contact_id: str | None = None) -> list[ConversationSummary]:
         """The app's conversation list, most recent first: everyone with a conversation or
-        a message, with their last message and unread count, in one query."""
+        a message, with their last message and unread count, in one query. With
+        ``contact_id``, that contact's entry alone (to refresh one row of the list)."""
+        sql, parameters = CONVERSATIONS_SQL, tuple[str, ...]()
+        if contact_id is not None:
+            sql, parameters = f"{sql} AND c.id = ?", (contact_id,)
         with self._sql.reading() as conn:
-            rows = conn.execute(CONVERSATIONS_SQL).fetchall()
+            rows = conn.execute(sql, parameters).fetchall()
         summaries = []
         for row in rows:
             contact = _contact(row[:8])

@@ -53,8 +53,11 @@ class ConversationBook:
         return await self.worker.run(lambda db: db.conversations())
 
     async def summary(self, contact_id: str) -> ConversationSummary | None:
+        """One conversation's entry: read alone, not picked out of every conversation."""
+
         def read(db: ProfileDatabase) -> ConversationSummary | None:
-            return next((s for s in db.conversations() if s.contact.id == contact_id), None)
+            found = db.conversations(contact_id)
+            return found[0] if found else None
 
         return await self.worker.run(read)
 

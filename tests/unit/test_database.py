@@ -473,6 +473,22 @@ def test_the_conversation_list_never_scans_the_whole_history(people):
     assert "messages_by_contact" in plan, plan
 
 
+def test_one_conversations_entry_is_read_alone_and_equals_its_entry_in_the_list(people, clock):
+    people.save_conversation(conversation(ALICE, b"a", last_activity=50.0, unread=2))
+    people.add_message(BOB, "m1", outgoing=False, body="from a live session", sent_at=1.0)
+    everyone = {s.contact.id: s for s in people.conversations()}
+    assert people.conversations(ALICE) == [everyone[ALICE]]
+    assert people.conversations(BOB) == [everyone[BOB]]
+    assert people.conversations(CAROL) == []  # a contact with nothing to list
+    assert people.conversations("f" * 64) == []
+    with people._sql.reading() as conn:
+        rows = conn.execute(
+            "EXPLAIN QUERY PLAN " + CONVERSATIONS_SQL + " AND c.id = ?", (ALICE,)
+        ).fetchall()
+    plan = " | ".join(row[-1] for row in rows)
+    assert "SCAN c" not in plan and "SCAN contacts" not in plan, plan
+
+
 def test_the_conversation_list_is_right_with_many_contacts_and_messages(db, clock):
     for c in range(50):
         person = f"{c:064x}"
