@@ -658,11 +658,11 @@ class Chat:
                 transfers = courier.file_link(self.contact_id).transfers
                 await transfers.cancel(line.removeprefix("/cancel-file ").strip())
         elif line:
-            if self.contact_id:
-                await courier.send_text(self.contact_id, line)
+            if self.session is not None and (not self.contact_id or self.session.queued):
+                # queued until the meeting is done, and behind the lines queued before it
+                await self.session.send_text(line)
             else:
-                assert self.session is not None
-                await self.session.send_text(line)  # queued until the meeting is done
+                await courier.send_text(self.contact_id, line)
 
     async def _offer(self, path: str) -> None:
         """Offer a file; a file that cannot be read is reported, and the chat carries on."""

@@ -179,6 +179,8 @@ class Courier:
         self._room.set()
         self._reader: asyncio.Task[None] | None = None
         self._taking_in = False
+        #: Slices opened and not yet settled (committed, acknowledged and reported).
+        self._unsettled = 0
         #: False once the front end is about to exit (``finish_intake``).
         self._intake_open = True
         #: Envelopes for a conversation a meeting is about to start (its hint is known, its
@@ -345,7 +347,7 @@ class Courier:
         """Wait until every envelope the relay has handed us so far is taken in (and its
         events reported): a front end that sees the peer leave shows their last words
         first."""
-        while not self._inbox.empty() or self._taking_in:
+        while not self._inbox.empty() or self._taking_in or self._unsettled:
             self.changed.clear()
             await self.changed.wait()
 
@@ -679,10 +681,17 @@ class Courier:
         for contact_id, arrived in batch.texts.items():
             receipts = self._conversations[contact_id].receipt([t.msg_id for t in arrived])
             batch.outgoing.setdefault(contact_id, []).extend(receipts)
+        self._unsettled += 1
         return _Slice(items, batch, caught_up, asyncio.ensure_future(self._commit(batch)))
 
     async def _settle_slice(self, done: _Slice) -> None:
         """Once a slice is committed: acknowledge it, report it, send its receipts."""
+        try:
+            await self._settle(done)
+        finally:
+            self._unsettled -= 1  # ``settle`` waits for every open slice, not just the last
+
+    async def _settle(self, done: _Slice) -> None:
         try:
             fresh, entries = await done.commit
         except Exception:

@@ -183,7 +183,9 @@ class Session:
         is in the conversation ("" while queued)."""
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("This session has ended.")
-        if not self.contact_id:
+        if not self.contact_id or self._queued:
+            # Behind what is still queued: the queue is being handed over in order right
+            # after the meeting, and a line typed meanwhile must not overtake it.
             self._queued.append(text)
             return ""
         return await self._courier.send_text(self.contact_id, text)

@@ -122,3 +122,54 @@ def test_finishing_intake_reports_what_was_taken_in_and_leaves_later_envelopes_u
         await courier.close()
 
     asyncio.run(scenario())
+
+
+class _OneCommitAtATime(_StallingWorker):
+    """Each commit waits for its own ``gates`` entry, in order (a slow disk, slice by slice)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gates: list[asyncio.Event] = []
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if fn.__name__ == "commit":
+            gate = asyncio.Event()
+            self.gates.append(gate)
+            self.commits += 1
+            await gate.wait()
+        return fn(self.db, *args)
+
+
+def test_settle_waits_for_every_open_slice_not_only_the_one_just_settled() -> None:
+    """Two slices overlap (one commits while the next is opened). When the first settles
+    and the inbox is empty, the second is still open: ``settle`` (and so a CLI about to
+    exit) must wait for it, or its messages are stored and never reported."""
+    sent: list[object] = []
+
+    async def scenario() -> None:
+        worker = _OneCommitAtATime()
+        # A slice's time budget of 0: each envelope is a slice of its own.
+        courier: Any = Courier(
+            _Identity(), worker, lambda event: None, slice_seconds=0.0  # type: ignore[arg-type]
+        )
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await courier.link_up(send, fetch=True)
+        await courier.dispatch(wire.Deliver(id=1, data=os.urandom(256)))
+        await courier.dispatch(wire.Deliver(id=2, data=os.urandom(256)))
+        await _yield_many()
+        assert len(worker.gates) == 2, "the second slice was opened while the first commits"
+        worker.gates[0].set()
+        await _yield_many()
+        settling = asyncio.ensure_future(courier.settle())
+        await _yield_many()
+        assert not settling.done(), "settle returned with the second slice still open"
+        worker.gates[1].set()
+        await asyncio.wait_for(settling, 10)
+        acked = {i for m in sent if isinstance(m, wire.Ack) for i in m.ids}
+        assert acked == {1, 2}
+        await courier.close()
+
+    asyncio.run(scenario())
