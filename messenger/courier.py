@@ -236,13 +236,22 @@ class Courier:
         return True
 
     async def _unpark(self, hint: bytes) -> None:
-        """The conversation is installed: take in what waited for it, in order."""
-        for relay_id, data in self._parked.pop(hint, []):
-            if relay_id is None:
-                await self._forwarded(data)
-            else:
+        """The conversation is installed: take in what waited for it, in order, and ahead
+        of what the relay delivered since (still in the inbox): the parked envelopes came
+        first, and the next ones, already queued, must not overtake them."""
+        parked = self._parked.pop(hint, [])
+        later = []
+        while not self._inbox.empty():
+            later.append(self._inbox.get_nowait())
+        for relay_id, data in parked:
+            if relay_id is not None:
                 self._inbox_bytes += len(data)
                 self._inbox.put_nowait(_Inbound(relay_id, data))
+        for item in later:
+            self._inbox.put_nowait(item)
+        for relay_id, data in parked:
+            if relay_id is None:
+                await self._forwarded(data)
 
     def _install(self, record: ConversationRecord, name: str) -> Conversation:
         conversation = Conversation.restore(

@@ -17,6 +17,7 @@ from typing import Any
 
 from messenger.courier import INBOX_BYTES, Courier
 from messenger.protocol import wire
+from messenger.protocol.introduction import HINT_SIZE
 
 ENVELOPE = 64 * 1024
 
@@ -170,6 +171,36 @@ def test_settle_waits_for_every_open_slice_not_only_the_one_just_settled() -> No
         await asyncio.wait_for(settling, 10)
         acked = {i for m in sent if isinstance(m, wire.Ack) for i in m.ids}
         assert acked == {1, 2}
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_envelopes_parked_for_a_new_conversation_stay_ahead_of_the_ones_delivered_after() -> None:
+    """Envelope 1 comes while the meeting's conversation is still being saved: it is
+    parked. Envelope 2 comes meanwhile and waits in the inbox. When the conversation is
+    installed, 1 must be taken in before 2 (the sender's order), not behind it."""
+
+    async def scenario() -> None:
+        worker = _StallingWorker()
+        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
+
+        async def send(message: object) -> None:
+            pass
+
+        await courier.link_up(send, fetch=True)
+        hint = os.urandom(HINT_SIZE)
+        courier.expect(hint)
+        await courier.dispatch(wire.Deliver(id=1, data=hint + os.urandom(64)))
+        await _yield_many()  # the reader parks it, then waits on its (empty) slice's commit
+        await courier.dispatch(wire.Deliver(id=2, data=hint + os.urandom(64)))
+        await _yield_many()
+        await courier._unpark(hint)
+        order = []
+        while not courier._inbox.empty():
+            order.append(courier._inbox.get_nowait().relay_id)
+        assert order == [1, 2]
+        worker.release.set()
         await courier.close()
 
     asyncio.run(scenario())
