@@ -178,8 +178,9 @@ class Courier:
         self._room = asyncio.Event()
         self._room.set()
         self._reader: asyncio.Task[None] | None = None
-        self._taking_in = False
-        #: Slices opened and not yet settled (committed, acknowledged and reported).
+        #: Slices opened and not yet settled (committed, acknowledged and reported). The
+        #: reader opens a slice in the same step as it takes envelopes off the inbox, so
+        #: with the inbox this says whether anything taken in is still unreported.
         self._unsettled = 0
         #: False once the front end is about to exit (``finish_intake``).
         self._intake_open = True
@@ -356,7 +357,7 @@ class Courier:
         """Wait until every envelope the relay has handed us so far is taken in (and its
         events reported): a front end that sees the peer leave shows their last words
         first."""
-        while not self._inbox.empty() or self._taking_in or self._unsettled:
+        while not self._inbox.empty() or self._unsettled:
             self.changed.clear()
             await self.changed.wait()
 
@@ -651,7 +652,6 @@ class Courier:
                 await self._settle_slice(previous)
                 previous = None
             first = await self._inbox.get()
-            self._taking_in = True
             try:
                 current = self._open_slice(first)
             except Exception:
@@ -715,7 +715,6 @@ class Courier:
                 self._inbox_bytes -= len(item.data)
             if self._inbox_bytes < INBOX_BYTES:
                 self._room.set()
-            self._taking_in = not self._inbox.empty()
             self._changed()
 
     async def _after_commit(
