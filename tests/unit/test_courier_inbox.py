@@ -56,17 +56,23 @@ async def _yield_many(times: int = 50) -> None:
         await asyncio.sleep(0)
 
 
+async def _linked(worker: _StallingWorker, sent: list[object], **options: Any) -> Any:
+    """A courier on ``worker`` whose link is up, every frame it sends going into ``sent``."""
+    courier: Any = Courier(_Identity(), worker, lambda event: None, **options)  # type: ignore[arg-type]
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    await courier.link_up(send, fetch=True)
+    return courier
+
+
 def test_a_stalled_database_stops_the_link_reading_at_the_inbox_limit() -> None:
     sent: list[object] = []
 
     async def scenario() -> None:
         worker = _StallingWorker()
-        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
-
-        async def send(message: object) -> None:
-            sent.append(message)
-
-        await courier.link_up(send, fetch=True)
+        courier = await _linked(worker, sent)
         accepted = 0
         blocked: asyncio.Task[bool] | None = None
         # Feed far more than the limit; stop at the first delivery the courier holds back.
@@ -104,12 +110,7 @@ def test_finishing_intake_reports_what_was_taken_in_and_leaves_later_envelopes_u
 
     async def scenario() -> None:
         worker = _StallingWorker()
-        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
-
-        async def send(message: object) -> None:
-            sent.append(message)
-
-        await courier.link_up(send, fetch=True)
+        courier = await _linked(worker, sent)
         for relay_id in (1, 2):
             await courier.dispatch(wire.Deliver(id=relay_id, data=os.urandom(256)))
         finishing = asyncio.ensure_future(courier.finish_intake())
@@ -150,14 +151,7 @@ def test_settle_waits_for_every_open_slice_not_only_the_one_just_settled() -> No
     async def scenario() -> None:
         worker = _OneCommitAtATime()
         # A slice's time budget of 0: each envelope is a slice of its own.
-        courier: Any = Courier(
-            _Identity(), worker, lambda event: None, slice_seconds=0.0  # type: ignore[arg-type]
-        )
-
-        async def send(message: object) -> None:
-            sent.append(message)
-
-        await courier.link_up(send, fetch=True)
+        courier = await _linked(worker, sent, slice_seconds=0.0)
         await courier.dispatch(wire.Deliver(id=1, data=os.urandom(256)))
         await courier.dispatch(wire.Deliver(id=2, data=os.urandom(256)))
         await _yield_many()
@@ -183,12 +177,7 @@ def test_envelopes_parked_for_a_new_conversation_stay_ahead_of_the_ones_delivere
 
     async def scenario() -> None:
         worker = _StallingWorker()
-        courier: Any = Courier(_Identity(), worker, lambda event: None)  # type: ignore[arg-type]
-
-        async def send(message: object) -> None:
-            pass
-
-        await courier.link_up(send, fetch=True)
+        courier = await _linked(worker, [])
         hint = os.urandom(HINT_SIZE)
         courier.expect(hint)
         await courier.dispatch(wire.Deliver(id=1, data=hint + os.urandom(64)))
