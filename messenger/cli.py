@@ -437,7 +437,14 @@ async def _until(
     failed: Callable[[ev.MessageFailed], None] | None = None,
 ) -> None:
     """Print events while waiting for ``done`` (bounded); messages the relay refused go to
-    ``failed`` too."""
+    ``failed`` too, including those whose event was still queued when ``done`` came true
+    (the courier says a refused message is no longer pending before its event is read)."""
+
+    def show(event: ev.ClientEvent) -> None:
+        if isinstance(event, ev.MessageFailed) and failed is not None:
+            failed(event)
+        print_event(event)
+
     async with asyncio.timeout(timeout):
         while not done():
             rt.courier.changed.clear()
@@ -450,10 +457,9 @@ async def _until(
                 if not getter.done():
                     getter.cancel()
             if getter.done() and not getter.cancelled():
-                event = getter.result()
-                if isinstance(event, ev.MessageFailed) and failed is not None:
-                    failed(event)
-                print_event(event)
+                show(getter.result())
+    while not rt.events.empty():
+        show(rt.events.get_nowait())
 
 
 def print_pending(events: asyncio.Queue[ev.ClientEvent]) -> MessengerError | None:
